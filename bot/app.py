@@ -1,0 +1,89 @@
+"""The running bot: builds every part from the config, starts them in order and stops them in reverse.
+
+One `LabBot` object holds all runtime state; there are no module globals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from types import TracebackType
+
+from bot.command_spec import CommandTable
+from bot.commands import COMMANDS
+from bot.config import Config, SlackMode
+from bot.dispatch import Dispatcher
+from bot.errors import ConfigError
+from bot.policy import Policy
+from bot.slack_app import SlackEdge, SlackUsergroups, make_web_client
+from bot.store import Store
+from bot.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+
+class LabBot:
+    """labbot as a whole. Usage: `async with LabBot(config) as bot: await bot.wait_stopped()`."""
+
+    def __init__(self, config: Config, commands: CommandTable = COMMANDS) -> None:
+        self.config = config
+        self.commands = commands
+        self.tasks = TaskSet()
+        self.ready = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._stack = AsyncExitStack()
+        self.store: Store
+        self.edge: SlackEdge
+        self.dispatcher: Dispatcher
+
+    async def __aenter__(self) -> LabBot:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Open the store, connect to Slack; `ready` is set when commands can arrive."""
+        slack = self.config.slack
+        try:
+            bot_token = slack.bot_token.read()
+            app_token = slack.app_token.read() if slack.app_token else None
+            signing = slack.signing_secret.read() if slack.signing_secret else None
+        except LookupError as exc:
+            raise ConfigError(f"slack: {exc}") from None
+        try:
+            self.store = await Store.open(self.config.storage.resolved_database_url())
+            self._stack.push_async_callback(self.store.close)
+            client = make_web_client(slack, bot_token)
+            policy = Policy(self.config.roles, slack.allowed_channels, SlackUsergroups(client))
+            self.dispatcher = Dispatcher(self.config, self.store, policy, self.commands)
+            self.edge = SlackEdge(slack, self.dispatcher, self.tasks, client, app_token, signing)
+            self._stack.push_async_callback(self.edge.stop)
+            self._stack.push_async_callback(self.tasks.close)
+            await self.edge.start()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        log.info("labbot ready (%s mode)", "socket" if slack.mode is SlackMode.socket else "http")
+        self.ready.set()
+
+    async def stop(self) -> None:
+        """Refuse new work, let running work finish briefly, then close everything in reverse."""
+        self.ready.clear()
+        await self._stack.aclose()
+        self._stopped.set()
+
+    def request_stop(self) -> None:
+        """Ask `wait_stopped` to return (from a signal handler)."""
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        """Block until a stop is requested."""
+        await self._stopped.wait()

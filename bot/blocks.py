@@ -1,0 +1,72 @@
+"""Block Kit builders: turn outcomes and texts into blocks within Slack's limits.
+
+Pure functions; never call Slack. Limits from reference/slack-github-protocols.md §4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bot import messages
+from bot.command_spec import CommandSpec
+
+Block = dict[str, Any]
+
+SECTION_TEXT_LIMIT = 3000
+HEADER_TEXT_LIMIT = 150
+MAX_BLOCKS = 50
+
+
+def clip(text: str, limit: int) -> str:
+    """Shorten `text` to `limit` characters, marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def section(text: str) -> Block:
+    """A mrkdwn section, clipped to the section limit."""
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_TEXT_LIMIT)}}
+
+
+def context(text: str) -> Block:
+    """A small grey context line."""
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, 2000)}]}
+
+
+def header(text: str) -> Block:
+    """A header block."""
+    return {"type": "header", "text": {"type": "plain_text", "text": clip(text, HEADER_TEXT_LIMIT)}}
+
+
+def command_list(allowed: Sequence[CommandSpec], hidden: Sequence[str], prefix: str) -> list[Block]:
+    """`/lab help`: one line per command the user may run, then what needs a higher role."""
+    lines = [f"`{spec.usage(prefix)}`\n{spec.summary}" for spec in allowed]
+    out: list[Block] = [section(messages.help_header(prefix))]
+    chunk = ""
+    for line in lines:  # several commands per section, each section under the limit
+        if len(chunk) + len(line) + 1 > SECTION_TEXT_LIMIT:
+            out.append(section(chunk))
+            chunk = ""
+        chunk = f"{chunk}\n{line}" if chunk else line
+    if chunk:
+        out.append(section(chunk))
+    if hidden:
+        out.append(context(messages.help_needs_higher_role(hidden)))
+    return out[:MAX_BLOCKS]
+
+
+def command_help(specs: Sequence[CommandSpec], prefix: str) -> list[Block]:
+    """`/lab help CMD`: usage, arguments, flags, role, approval and an example for each form."""
+    out: list[Block] = []
+    for spec in specs:
+        lines = [f"*`{spec.usage(prefix)}`*", spec.summary]
+        lines += [f"• `{a.usage()}`: {a.help}" for a in spec.args]
+        lines += [f"• `{f.usage().strip('[]')}`: {f.help}" for f in spec.flags]
+        approval = {"none": "no approval", "approval": "needs approval", "four_eyes": "needs a second person's approval"}
+        lines.append(f"Role: {spec.role.name}; {approval[spec.approval.value]}.")
+        for rule in spec.role_rules:
+            lines.append(f"With `{rule.value}`: role {rule.role.name}; {approval[rule.approval.value]}.")
+        if spec.example:
+            lines.append(f"Example: `{prefix} {spec.example}`")
+        out.append(section("\n".join(lines)))
+    return out[:MAX_BLOCKS]

@@ -1,0 +1,83 @@
+"""The `labbot` command line: `run`, `check-config` and `demo`.
+
+Prints problems and exits non-zero; never prints a secret value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config_file import check_config_text, load_config
+from bot.errors import ConfigError
+
+
+def _check_config(path: Path) -> int:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
+        return 2
+    config, problems = check_config_text(text)
+    for problem in problems:
+        print(f"{path}: {problem}", file=sys.stderr)
+    if config is None:
+        print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    nodes = ", ".join(n.name for n in config.inventory.nodes) or "none"
+    print(f"{path}: OK ({len(config.inventory.nodes)} node(s): {nodes})")
+    return 0
+
+
+async def _run(path: Path) -> int:
+    from bot.app import LabBot
+
+    config = load_config(path)
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    bot = LabBot(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, bot.request_stop)
+    async with bot:
+        await bot.wait_stopped()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `labbot` console script."""
+    parser = argparse.ArgumentParser(prog="labbot", description="Slack chat-ops for a Turing Pi lab.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="connect to Slack and serve /lab")
+    run.add_argument("-c", "--config", type=Path, default=Path("/etc/labbot/config.yaml"))
+    check = sub.add_parser("check-config", help="validate a config file and list every problem")
+    check.add_argument("file", type=Path)
+    demo = sub.add_parser("demo", help="run the bot against the simulated lab, in this terminal")
+    demo.add_argument("--keep", action="store_true", help="keep the lab's files after exit")
+    args = parser.parse_args(argv)
+
+    if args.command == "check-config":
+        return _check_config(args.file)
+    if args.command == "run":
+        try:
+            return asyncio.run(_run(args.config))
+        except ConfigError as exc:
+            print(f"labbot: {exc}", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
+            return 1
+    if args.command == "demo":
+        from labsim.demo import run_demo
+
+        return run_demo(keep=args.keep)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,410 @@
+"""labbot's configuration: the YAML file's schema, validated by pydantic.
+
+Holds no secret values: secrets are referenced (`SecretSource`) and read only when used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+import zoneinfo
+from enum import IntEnum, StrEnum
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+TAG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+SLACK_USER_ID = r"^[UW][A-Z0-9]{2,}$"
+SLACK_USERGROUP_ID = r"^S[A-Z0-9]{2,}$"
+SLACK_CHANNEL_ID = r"^[CGD][A-Z0-9]{2,}$"
+HOST_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$"
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
+
+
+class Model(BaseModel):
+    """Base of every config section: unknown fields are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretSource(Model):
+    """Where a secret comes from: an environment variable or a file (never the YAML itself)."""
+
+    env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_plaintext(cls, value: object) -> object:
+        if isinstance(value, str):
+            raise ValueError(
+                "plaintext secrets are not allowed here; use {env: VAR} or {file: /path}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of 'env' or 'file'")
+        return self
+
+    def read(self) -> str:
+        """Read the secret now; raises `LookupError` naming the source when it is missing."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise LookupError(f"environment variable {self.env} is not set")
+            return value.strip()
+        assert self.file is not None
+        try:
+            return self.file.read_text().strip()
+        except OSError as exc:
+            raise LookupError(f"cannot read secret file {self.file}: {exc.strerror}") from None
+
+    def describe(self) -> str:
+        """Where the secret comes from, for messages (never the value)."""
+        return f"${self.env}" if self.env else f"file {self.file}"
+
+
+class Role(IntEnum):
+    """Roles in increasing power; a higher role can do everything a lower one can."""
+
+    viewer = 1
+    operator = 2
+    admin = 3
+
+
+class SlackMode(StrEnum):
+    """How labbot receives events from Slack."""
+
+    socket = "socket"
+    http = "http"
+
+
+class SlackConfig(Model):
+    """Slack connection and where commands are accepted."""
+
+    mode: SlackMode = SlackMode.socket
+    bot_token: SecretSource
+    app_token: SecretSource | None = None
+    signing_secret: SecretSource | None = None
+    http_port: int = Field(default=3000, ge=1, le=65535)
+    api_url: str = "https://slack.com/api/"
+    command: str = Field(default="/lab", pattern=r"^/[a-z0-9_-]{1,31}$")
+    allowed_channels: list[Annotated[str, Field(pattern=SLACK_CHANNEL_ID)]] = Field(min_length=1)
+    rate_limit_retries: int = Field(default=5, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> Self:
+        if self.mode is SlackMode.socket and self.app_token is None:
+            raise ValueError("socket mode needs 'app_token' (an xapp- token with connections:write)")
+        if self.mode is SlackMode.http and self.signing_secret is None:
+            raise ValueError("http mode needs 'signing_secret' to verify Slack's signatures")
+        return self
+
+
+class RoleGrant(Model):
+    """Who holds a role: Slack user IDs and user-group IDs, never display names."""
+
+    users: list[Annotated[str, Field(pattern=SLACK_USER_ID)]] = []
+    usergroups: list[Annotated[str, Field(pattern=SLACK_USERGROUP_ID)]] = []
+
+
+class RolesConfig(Model):
+    """Role grants; anyone not named has no role and is refused."""
+
+    viewer: RoleGrant = RoleGrant()
+    operator: RoleGrant = RoleGrant()
+    admin: RoleGrant = RoleGrant()
+    usergroup_cache_seconds: int = Field(default=300, ge=0, le=86400)
+
+    def grant(self, role: Role) -> RoleGrant:
+        """The grant for one role."""
+        grant: RoleGrant = getattr(self, role.name)
+        return grant
+
+
+class TlsConfig(Model):
+    """How the BMC's self-signed certificate is trusted."""
+
+    verify: bool = True
+    fingerprint_sha256: str | None = Field(default=None, pattern=r"^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$")
+
+
+class BmcConfig(Model):
+    """One Turing Pi BMC."""
+
+    url: str = Field(pattern=r"^https?://[^\s/]+/?$")
+    username: str = "root"
+    password: SecretSource
+    tls: TlsConfig = TlsConfig()
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
+
+class Module(StrEnum):
+    """Compute module kinds a Turing Pi 2 slot can hold."""
+
+    cm4 = "cm4"
+    rk1 = "rk1"
+
+
+class K3sRole(StrEnum):
+    """A node's place in the k3s cluster."""
+
+    server = "server"
+    agent = "agent"
+    none = "none"
+
+
+class Board(Model):
+    """A Turing Pi 2 board and the BMC that drives it."""
+
+    name: Name
+    bmc: Name
+
+
+class Node(Model):
+    """One compute module in a slot."""
+
+    name: Name
+    board: Name
+    slot: int = Field(ge=1, le=4)
+    module: Module
+    host: str = Field(pattern=HOST_PATTERN)
+    ssh_user: str = Field(default="deploy", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    ssh_port: int = Field(default=22, ge=1, le=65535)
+    tags: list[Tag] = []
+    k3s_role: K3sRole = K3sRole.none
+    deferred: bool = False
+    auto_rollback: bool = True
+
+
+class InventoryConfig(Model):
+    """Boards and nodes, inline or read from the JSON/TOML file the infra flake also reads."""
+
+    boards: list[Board] = Field(min_length=1)
+    nodes: list[Node] = []
+    file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _load_file(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("file") and not data.get("nodes"):
+            data = {**data, "nodes": read_inventory_file(Path(str(data["file"])))}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        boards = {b.name for b in self.boards}
+        seen_names: set[str] = set()
+        seen_slots: set[tuple[str, int]] = set()
+        for node in self.nodes:
+            if node.board not in boards:
+                raise ValueError(f"node {node.name}: unknown board {node.board!r}")
+            if node.name in seen_names:
+                raise ValueError(f"node name {node.name} is used twice")
+            if (node.board, node.slot) in seen_slots:
+                raise ValueError(f"slot {node.slot} of board {node.board} is used twice")
+            seen_names.add(node.name)
+            seen_slots.add((node.board, node.slot))
+        return self
+
+    def node(self, name: str) -> Node | None:
+        """The node called `name`, if any."""
+        return next((n for n in self.nodes if n.name == name), None)
+
+
+def read_inventory_file(path: Path) -> list[dict[str, object]]:
+    """Nodes from the shared inventory file: `{"nodes": {name: {...}}}` as JSON or TOML."""
+    text = path.read_text()
+    raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    nodes = raw.get("nodes", {})
+    if not isinstance(nodes, dict):
+        raise ValueError(f"{path}: 'nodes' must be a mapping of name to node")
+    renames = {"user": "ssh_user", "port": "ssh_port"}
+    result: list[dict[str, object]] = []
+    for name, fields in nodes.items():
+        result.append({"name": name, **{renames.get(k, k): v for k, v in fields.items()}})
+    return result
+
+
+class ColmenaConfig(Model):
+    """How colmena is run against the infra flake."""
+
+    flake_dir: Path
+    binary: str = "colmena"
+    extra_args: list[str] = []
+    parallel: int = Field(default=2, ge=0, le=64)
+    eval_timeout_seconds: float = Field(default=300, gt=0)
+    build_timeout_seconds: float = Field(default=3600, gt=0)
+    apply_timeout_seconds: float = Field(default=1800, gt=0)
+
+    @field_validator("extra_args")
+    @classmethod
+    def _no_experimental_eval(cls, args: list[str]) -> list[str]:
+        if "--experimental-flake-eval" in args:
+            raise ValueError("--experimental-flake-eval is not supported (see colmena.md)")
+        return args
+
+
+class SshConfig(Model):
+    """SSH to the nodes: key, known hosts (always checked) and timeouts."""
+
+    key_file: Path
+    known_hosts_file: Path
+    connect_timeout_seconds: float = Field(default=10, gt=0, le=300)
+    command_timeout_seconds: float = Field(default=60, gt=0, le=3600)
+
+
+class MergeMethod(StrEnum):
+    """GitHub merge methods."""
+
+    merge = "merge"
+    squash = "squash"
+    rebase = "rebase"
+
+
+class GitHubConfig(Model):
+    """The infra repository on GitHub (or GitHub Enterprise), with a token or as a GitHub App."""
+
+    repo: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    base_url: str = "https://api.github.com"
+    token: SecretSource | None = None
+    app_id: int | None = None
+    app_private_key: SecretSource | None = None
+    installation_id: int | None = None
+    renovate_author: str = "renovate[bot]"
+    renovate_branch_prefix: str = "renovate/"
+    merge_method: MergeMethod = MergeMethod.squash
+    required_checks: list[str] = []
+    deploy_targets: str = "all"
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> Self:
+        app = self.app_id is not None or self.app_private_key is not None
+        if (self.token is not None) == app:
+            raise ValueError("give either 'token' or 'app_id' with 'app_private_key'")
+        if app and (self.app_id is None or self.app_private_key is None):
+            raise ValueError("a GitHub App needs both 'app_id' and 'app_private_key'")
+        return self
+
+
+class SopsConfig(Model):
+    """sops-nix secrets in the infra repo."""
+
+    binary: str = "sops"
+    age_key: SecretSource
+    sops_yaml: Path = Path("secrets/.sops.yaml")
+    secrets_files: list[Path] = [Path("secrets/secrets.yaml")]
+    direct_push: bool = False
+
+
+class SchedulesConfig(Model):
+    """When the scheduled work runs."""
+
+    renovate_check_minutes: int = Field(default=15, ge=1, le=1440)
+    timezone: str = "UTC"
+    digest_cron: str = "0 7 * * *"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {zone!r}") from None
+        return zone
+
+    @field_validator("digest_cron")
+    @classmethod
+    def _valid_cron(cls, cron: str, info: ValidationInfo) -> str:
+        try:
+            CronTrigger.from_crontab(cron, timezone=info.data.get("timezone", "UTC"))
+        except ValueError as exc:
+            raise ValueError(f"{cron!r} is not a valid cron expression: {exc}") from None
+        return cron
+
+
+class StorageConfig(Model):
+    """Where labbot keeps its state."""
+
+    state_dir: Path = Path("/var/lib/labbot")
+    database_url: str | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.match(r"^(sqlite(\+aiosqlite)?|postgresql(\+\w+)?)://", url):
+            raise ValueError("database_url must be a sqlite:// or postgresql:// URL")
+        return url
+
+    def resolved_database_url(self) -> str:
+        """The async SQLAlchemy URL: the configured one, or a SQLite file in state_dir."""
+        url = self.database_url or f"sqlite:///{self.state_dir / 'labbot.sqlite'}"
+        if url.startswith("sqlite://"):
+            return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
+        if url.startswith("postgresql://"):
+            return "postgresql+asyncpg://" + url.removeprefix("postgresql://")
+        return url
+
+
+class LockPolicy(StrEnum):
+    """What a job does when its target is locked by another job."""
+
+    queue = "queue"
+    refuse = "refuse"
+
+
+class JobsConfig(Model):
+    """Job engine settings."""
+
+    approval_timeout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    stream_interval_seconds: float = Field(default=1.0, ge=0.05, le=60)
+    lock_policy: LockPolicy = LockPolicy.queue
+
+
+class HealthConfig(Model):
+    """The health and metrics HTTP endpoint."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9187, ge=0, le=65535)
+
+
+class Config(Model):
+    """The whole labbot configuration file."""
+
+    slack: SlackConfig
+    roles: RolesConfig
+    inventory: InventoryConfig
+    bmc: dict[Name, BmcConfig] = {}
+    colmena: ColmenaConfig | None = None
+    ssh: SshConfig | None = None
+    github: GitHubConfig | None = None
+    sops: SopsConfig | None = None
+    schedules: SchedulesConfig = SchedulesConfig()
+    storage: StorageConfig = StorageConfig()
+    jobs: JobsConfig = JobsConfig()
+    health: HealthConfig = HealthConfig()
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _boards_have_bmcs(self) -> Self:
+        for board in self.inventory.boards:
+            if board.bmc not in self.bmc:
+                raise ValueError(f"board {board.name}: bmc {board.bmc!r} is not in the 'bmc' section")
+        return self

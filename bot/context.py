@@ -1,0 +1,30 @@
+"""What a handler gets to work with: a small, typed, frozen context instead of globals.
+
+Handlers import this module, `bot.errors`, `bot.outcome` and `bot.integrations`; never Slack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.command_spec import CommandTable
+from bot.config import Config
+from bot.policy import Actor, Policy
+from bot.store import Store
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    """Config, store, the requester and where they asked, for one command."""
+
+    config: Config
+    store: Store
+    policy: Policy
+    commands: CommandTable
+    actor: Actor
+    channel_id: str
+
+    @property
+    def prefix(self) -> str:
+        """The slash command, e.g. `/lab`."""
+        return self.config.slack.command

@@ -1,0 +1,174 @@
+"""The Slack edge: the only module that imports slack_bolt and slack_sdk.
+
+Registers `/lab` and button actions, acks at once, and hands typed requests to the `Dispatcher`
+in tasks owned by the app. Never holds lab logic.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import OrderedDict
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.app.async_server import AsyncSlackAppServer
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot import messages
+from bot.config import SlackConfig, SlackMode
+from bot.dispatch import ClickRequest, CommandRequest, Dispatcher
+from bot.outcome import Reply
+from bot.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+ACTION_PREFIX = "labbot:"
+SEEN_LIMIT = 4096
+
+
+class ResponseUrlResponder:
+    """Replies through the request's response_url (works in channels the bot has not joined)."""
+
+    def __init__(self, response_url: str) -> None:
+        self._url = response_url
+
+    async def reply(self, reply: Reply) -> None:
+        """Post the reply: ephemeral unless it is marked in channel."""
+        client = AsyncWebhookClient(self._url)
+        response = await client.send(
+            text=reply.text,
+            blocks=reply.blocks or None,
+            response_type="in_channel" if reply.in_channel else "ephemeral",
+            replace_original=False,
+        )
+        if response.status_code != 200:
+            log.warning("response_url answered %s: %s", response.status_code, response.body)
+
+
+class SlackUsergroups:
+    """Group membership through usergroups.users.list."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def members(self, group_id: str) -> set[str]:
+        """User IDs in the group."""
+        response = await self._client.usergroups_users_list(usergroup=group_id)
+        return set(response.get("users") or [])
+
+
+def make_web_client(config: SlackConfig, bot_token: str) -> AsyncWebClient:
+    """The Web API client: the configured base URL, and 429s retried after their Retry-After."""
+    client = AsyncWebClient(token=bot_token, base_url=config.api_url)
+    client.retry_handlers.append(
+        AsyncRateLimitErrorRetryHandler(max_retry_count=config.rate_limit_retries)
+    )
+    return client
+
+
+class SlackEdge:
+    """Connects to Slack (Socket Mode or HTTP) and routes commands and clicks to the dispatcher."""
+
+    def __init__(
+        self,
+        config: SlackConfig,
+        dispatcher: Dispatcher,
+        tasks: TaskSet,
+        client: AsyncWebClient,
+        app_token: str | None = None,
+        signing_secret: str | None = None,
+    ) -> None:
+        self._config = config
+        self._dispatcher = dispatcher
+        self._tasks = tasks
+        self._app_token = app_token
+        self.client = client
+        self.app = AsyncApp(
+            client=self.client,
+            signing_secret=signing_secret,
+            request_verification_enabled=config.mode is SlackMode.http,
+            token_verification_enabled=False,
+        )
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._socket: AsyncSocketModeHandler | None = None
+        self._http: web.AppRunner | None = None
+        self.app.command(config.command)(self._on_command)
+        self.app.action({"action_id": re.compile("^" + re.escape(ACTION_PREFIX))})(self._on_action)
+
+    @property
+    def connected(self) -> bool:
+        """Whether the Socket Mode socket is up (always true in HTTP mode once started)."""
+        if self._http is not None:
+            return True
+        client = self._socket.client if self._socket else None
+        return bool(client and client.current_session is not None and not client.closed)
+
+    async def start(self) -> None:
+        """Open the Socket Mode connection, or start the HTTP listener."""
+        if self._config.mode is SlackMode.socket:
+            self._socket = AsyncSocketModeHandler(self.app, self._app_token)
+            await self._socket.connect_async()
+        else:
+            server = AsyncSlackAppServer(port=self._config.http_port, path="/slack/events", app=self.app)
+            self._http = web.AppRunner(server.web_app)
+            await self._http.setup()
+            await web.TCPSite(self._http, port=self._config.http_port).start()
+
+    async def stop(self) -> None:
+        """Close the connection and the HTTP client session."""
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        if self._http is not None:
+            await self._http.cleanup()
+            self._http = None
+
+    def _first_delivery(self, key: str) -> bool:
+        # Slack delivers at least once; a re-delivered envelope carries the same trigger_id.
+        if not key:
+            return True
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        while len(self._seen) > SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        return True
+
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        if not self._first_delivery(str(body.get("trigger_id", ""))):
+            log.info("ignoring a re-delivered command %s", body.get("trigger_id"))
+            return
+        responder = ResponseUrlResponder(str(body["response_url"]))
+        if self._tasks.closing:
+            self._tasks.spawn(responder.reply(Reply(messages.shutting_down())), name="refuse")
+            return
+        request = CommandRequest(
+            user_id=str(body["user_id"]),
+            channel_id=str(body["channel_id"]),
+            text=str(body.get("text", "")),
+        )
+        self._tasks.spawn(self._dispatcher.handle_command(request, responder), name="command")
+
+    async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        action = body["actions"][0]
+        if not self._first_delivery(str(body.get("trigger_id", ""))):
+            return
+        container = body.get("container", {})
+        click = ClickRequest(
+            user_id=str(body["user"]["id"]),
+            channel_id=str(container.get("channel_id") or body.get("channel", {}).get("id", "")),
+            action_id=str(action["action_id"]),
+            value=str(action.get("value", "")),
+            message_ts=str(container.get("message_ts", "")),
+        )
+        responder = ResponseUrlResponder(str(body["response_url"]))
+        self._tasks.spawn(self._dispatcher.handle_click(click, responder), name="click")
+

@@ -1,0 +1,149 @@
+"""labbot's state in one SQL database (SQLite by default, PostgreSQL by URL), schema kept by Alembic.
+
+The only module that opens database sessions; callers get and pass plain dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from bot.store_schema import AuditRow
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class AuditKind(StrEnum):
+    """What an audit row records."""
+
+    command = "command"
+    refusal = "refusal"
+    reply = "reply"
+    click = "click"
+    decision = "decision"
+    error = "error"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit row, as read back."""
+
+    id: int
+    at: datetime
+    kind: AuditKind
+    user_id: str
+    channel_id: str
+    command: str
+    text: str
+    detail: str
+
+
+def _alembic_config() -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    config = _alembic_config()
+    config.attributes["connection"] = connection
+    alembic_command.upgrade(config, "head")
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    """The newest schema revision this release knows."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+class Store:
+    """Async access to the database; open with `await Store.open(url)`, close with `close()`."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    async def open(cls, url: str) -> Store:
+        """Connect and bring the schema up to date (creating a SQLite file's directory if needed)."""
+        if url.startswith("sqlite") and ":///" in url and ":memory:" not in url:
+            Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url)
+        async with engine.begin() as connection:
+            await connection.run_sync(_upgrade)
+        return cls(engine)
+
+    async def close(self) -> None:
+        """Release all connections."""
+        await self._engine.dispose()
+
+    async def schema_revision(self) -> str | None:
+        """The schema revision the database is at."""
+        async with self._engine.connect() as connection:
+            return await connection.run_sync(_current_revision)
+
+    async def ping(self) -> bool:
+        """Whether the database answers."""
+        try:
+            async with self._engine.connect() as connection:
+                await connection.exec_driver_sql("SELECT 1")
+        except Exception:  # any driver error means "not reachable" for health checks
+            return False
+        return True
+
+    async def audit(
+        self,
+        kind: AuditKind,
+        *,
+        user_id: str,
+        channel_id: str,
+        command: str = "",
+        text: str = "",
+        detail: str = "",
+    ) -> None:
+        """Record one audited event (text and detail are truncated to their column sizes)."""
+        row = AuditRow(
+            at=datetime.now(UTC),
+            kind=kind.value,
+            user_id=user_id[:32],
+            channel_id=channel_id[:32],
+            command=command[:64],
+            text=text[:1000],
+            detail=detail[:2000],
+        )
+        async with self._sessions.begin() as session:
+            session.add(row)
+
+    async def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
+        """The newest audit rows, oldest first."""
+        async with self._sessions() as session:
+            rows = (
+                await session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(limit))
+            ).all()
+        return [
+            AuditEntry(
+                id=r.id,
+                at=r.at,
+                kind=AuditKind(r.kind),
+                user_id=r.user_id,
+                channel_id=r.channel_id,
+                command=r.command,
+                text=r.text,
+                detail=r.detail,
+            )
+            for r in reversed(rows)
+        ]
