@@ -62,10 +62,16 @@ def command_help(specs: Sequence[CommandSpec], prefix: str) -> list[Block]:
         lines = [f"*`{spec.usage(prefix)}`*", spec.summary]
         lines += [f"• `{a.usage()}`: {a.help}" for a in spec.args]
         lines += [f"• `{f.usage().strip('[]')}`: {f.help}" for f in spec.flags]
-        approval = {"none": "no approval", "approval": "needs approval", "four_eyes": "needs a second person's approval"}
+        approval = {
+            "none": "no approval",
+            "approval": "needs approval",
+            "four_eyes": "needs a second person's approval",
+        }
         lines.append(f"Role: {spec.role.name}; {approval[spec.approval.value]}.")
         for rule in spec.role_rules:
-            lines.append(f"With `{rule.value}`: role {rule.role.name}; {approval[rule.approval.value]}.")
+            lines.append(
+                f"With `{rule.value}`: role {rule.role.name}; {approval[rule.approval.value]}."
+            )
         if spec.example:
             lines.append(f"Example: `{prefix} {spec.example}`")
         out.append(section("\n".join(lines)))

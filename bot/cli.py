@@ -52,7 +52,9 @@ async def _run(path: Path) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `labbot` console script."""
-    parser = argparse.ArgumentParser(prog="labbot", description="Slack chat-ops for a Turing Pi lab.")
+    parser = argparse.ArgumentParser(
+        prog="labbot", description="Slack chat-ops for a Turing Pi lab."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="connect to Slack and serve /lab")
     run.add_argument("-c", "--config", type=Path, default=Path("/etc/labbot/config.yaml"))

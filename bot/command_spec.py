@@ -108,7 +108,12 @@ class CommandSpec:
 
     def usage(self, prefix: str = "/lab") -> str:
         """`/lab deploy TARGETS [--goal switch|boot|test|dry-activate]`."""
-        parts = [prefix, self.name, *(a.usage() for a in self.args), *(f.usage() for f in self.flags)]
+        parts = [
+            prefix,
+            self.name,
+            *(a.usage() for a in self.args),
+            *(f.usage() for f in self.flags),
+        ]
         return " ".join(parts)
 
     def rule_for(self, args: Mapping[str, ArgValue]) -> tuple[Role, Approval]:

@@ -111,7 +111,9 @@ class SlackConfig(Model):
     @model_validator(mode="after")
     def _mode_needs(self) -> Self:
         if self.mode is SlackMode.socket and self.app_token is None:
-            raise ValueError("socket mode needs 'app_token' (an xapp- token with connections:write)")
+            raise ValueError(
+                "socket mode needs 'app_token' (an xapp- token with connections:write)"
+            )
         if self.mode is SlackMode.http and self.signing_secret is None:
             raise ValueError("http mode needs 'signing_secret' to verify Slack's signatures")
         return self
@@ -142,7 +144,9 @@ class TlsConfig(Model):
     """How the BMC's self-signed certificate is trusted."""
 
     verify: bool = True
-    fingerprint_sha256: str | None = Field(default=None, pattern=r"^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$")
+    fingerprint_sha256: str | None = Field(
+        default=None, pattern=r"^([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$"
+    )
 
 
 class BmcConfig(Model):
@@ -406,5 +410,7 @@ class Config(Model):
     def _boards_have_bmcs(self) -> Self:
         for board in self.inventory.boards:
             if board.bmc not in self.bmc:
-                raise ValueError(f"board {board.name}: bmc {board.bmc!r} is not in the 'bmc' section")
+                raise ValueError(
+                    f"board {board.name}: bmc {board.bmc!r} is not in the 'bmc' section"
+                )
         return self

@@ -81,7 +81,9 @@ def _plaintext_tokens(data: object, loc: tuple[int | str, ...] = ()) -> list[tup
 def _pydantic_problems(exc: ValidationError, lines: dict[str, int]) -> list[Problem]:
     problems = []
     for error in exc.errors(include_url=False, include_input=False):
-        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = tuple(
+            p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+        )
         path = format_path(loc)
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
@@ -109,7 +111,11 @@ def check_config_text(text: str) -> tuple[Config | None, list[Problem]]:
     if root is not None:
         _line_index(root, (), lines)
     problems = [
-        Problem(path, lines.get(path), f"plaintext {kind} in the config; use {{env: VAR}} or {{file: PATH}}")
+        Problem(
+            path,
+            lines.get(path),
+            f"plaintext {kind} in the config; use {{env: VAR}} or {{file: PATH}}",
+        )
         for path, kind in _plaintext_tokens(data)
     ]
     try:
@@ -131,5 +137,7 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     config, problems = check_config_text(text)
     if config is None:
-        raise ConfigError(f"{path} has {len(problems)} problem(s)", problems=[str(p) for p in problems])
+        raise ConfigError(
+            f"{path} has {len(problems)} problem(s)", problems=[str(p) for p in problems]
+        )
     return config

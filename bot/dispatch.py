@@ -54,7 +54,9 @@ class Responder(Protocol):
 class Dispatcher:
     """Turns requests into handler calls under the policy, auditing every step."""
 
-    def __init__(self, config: Config, store: Store, policy: Policy, commands: CommandTable) -> None:
+    def __init__(
+        self, config: Config, store: Store, policy: Policy, commands: CommandTable
+    ) -> None:
         self.config = config
         self.store = store
         self.policy = policy
@@ -74,7 +76,9 @@ class Dispatcher:
     async def _handle_command(self, request: CommandRequest, responder: Responder) -> None:
         await self._audit(AuditKind.command, request, "", "")
         if not self.policy.channel_allowed(request.channel_id):
-            await self._refuse(request, responder, "", self.policy.channel_refusal(request.channel_id))
+            await self._refuse(
+                request, responder, "", self.policy.channel_refusal(request.channel_id)
+            )
             return
         actor = await self.policy.actor(request.user_id)
         if actor.role is None:
@@ -100,7 +104,11 @@ class Dispatcher:
         await self._run(parsed, context, request, responder)
 
     async def _run(
-        self, command: Command, context: HandlerContext, request: CommandRequest, responder: Responder
+        self,
+        command: Command,
+        context: HandlerContext,
+        request: CommandRequest,
+        responder: Responder,
     ) -> None:
         try:
             outcome = await command.spec.handler(context, command)
@@ -129,7 +137,9 @@ class Dispatcher:
         await self._audit(AuditKind.refusal, request, command, reason)
         await responder.reply(Reply(reason))
 
-    async def _audit(self, kind: AuditKind, request: CommandRequest, command: str, detail: str) -> None:
+    async def _audit(
+        self, kind: AuditKind, request: CommandRequest, command: str, detail: str
+    ) -> None:
         await self.store.audit(
             kind,
             user_id=request.user_id,

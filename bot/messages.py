@@ -144,7 +144,9 @@ def whoami(user: str, role: str | None, commands: Sequence[str]) -> str:
 
 def internal_error(reference: str) -> str:
     """An unexpected exception; details are in the log only."""
-    return f"Something went wrong inside labbot (reference `{reference}`); the details are in its log."
+    return (
+        f"Something went wrong inside labbot (reference `{reference}`); the details are in its log."
+    )
 
 
 def button_not_valid() -> str:

@@ -93,7 +93,6 @@ class SlackEdge:
             client=self.client,
             signing_secret=signing_secret,
             request_verification_enabled=config.mode is SlackMode.http,
-            token_verification_enabled=False,
         )
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._socket: AsyncSocketModeHandler | None = None
@@ -113,9 +112,11 @@ class SlackEdge:
         """Open the Socket Mode connection, or start the HTTP listener."""
         if self._config.mode is SlackMode.socket:
             self._socket = AsyncSocketModeHandler(self.app, self._app_token)
-            await self._socket.connect_async()
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
         else:
-            server = AsyncSlackAppServer(port=self._config.http_port, path="/slack/events", app=self.app)
+            server = AsyncSlackAppServer(
+                port=self._config.http_port, path="/slack/events", app=self.app
+            )
             self._http = web.AppRunner(server.web_app)
             await self._http.setup()
             await web.TCPSite(self._http, port=self._config.http_port).start()
@@ -123,7 +124,7 @@ class SlackEdge:
     async def stop(self) -> None:
         """Close the connection and the HTTP client session."""
         if self._socket is not None:
-            await self._socket.close_async()
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
         if self._http is not None:
             await self._http.cleanup()
@@ -171,4 +172,3 @@ class SlackEdge:
         )
         responder = ResponseUrlResponder(str(body["response_url"]))
         self._tasks.spawn(self._dispatcher.handle_click(click, responder), name="click")
-

@@ -23,9 +23,7 @@ async def help_command(ctx: HandlerContext, command: Command) -> Outcome:
             suggestion = ctx.commands.suggest(topic)
             return Reply(messages.unknown_help_topic(topic, suggestion, ctx.prefix))
         related = [s for s in ctx.commands if s.name.split()[0] == spec.name.split()[0]]
-        return Reply(
-            text=f"Help for {spec.name}", blocks=blocks.command_help(related, ctx.prefix)
-        )
+        return Reply(text=f"Help for {spec.name}", blocks=blocks.command_help(related, ctx.prefix))
     allowed = [s for s in ctx.commands if Policy.may_run(ctx.actor, s)]
     hidden = [s.name for s in ctx.commands if not Policy.may_run(ctx.actor, s)]
     return Reply(

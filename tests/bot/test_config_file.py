@@ -56,7 +56,9 @@ def test_example_config_is_valid() -> None:
         ("users: [U0OPERATOR1]", "users: [alice]", "roles.operator.users[0]", "pattern"),
     ],
 )
-def test_bad_config_names_the_yaml_path(tmp_path: Path, old: str, new: str, path: str, words: str) -> None:
+def test_bad_config_names_the_yaml_path(
+    tmp_path: Path, old: str, new: str, path: str, words: str
+) -> None:
     text = example()
     assert old in text
     bad = tmp_path / "bad.yaml"
@@ -86,7 +88,11 @@ def test_age_key_anywhere_is_refused() -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    text = example().replace("      slot: 3 ", "      slot: 0 ").replace("mode: socket", "mode: carrier-pigeon")
+    text = (
+        example()
+        .replace("      slot: 3 ", "      slot: 0 ")
+        .replace("mode: socket", "mode: carrier-pigeon")
+    )
     config, problems = check_config_text(text)
     assert config is None
     paths = {p.path for p in problems}
@@ -98,7 +104,9 @@ def test_duplicate_slot_and_unknown_board_are_errors() -> None:
     config, problems = check_config_text(text)
     assert config is None
     assert any("slot 3 of board turingpi is used twice" in p.message for p in problems)
-    text = example().replace("      board: turingpi\n      slot: 3", "      board: other\n      slot: 3")
+    text = example().replace(
+        "      board: turingpi\n      slot: 3", "      board: other\n      slot: 3"
+    )
     config, problems = check_config_text(text)
     assert config is None and any("unknown board" in p.message for p in problems)
 

@@ -52,7 +52,10 @@ DEMO = COMMANDS.extended(
         summary="rollback",
         role=Role.operator,
         handler=nothing,
-        args=(Arg("node", ArgKind.node, "n"), Arg("generation", ArgKind.integer, "g", optional=True)),
+        args=(
+            Arg("node", ArgKind.node, "n"),
+            Arg("generation", ArgKind.integer, "g", optional=True),
+        ),
     ),
 )
 

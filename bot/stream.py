@@ -1,0 +1,368 @@
+"""The live view of a job's output: one thread message showing the tail, plus the full log on disk.
+
+Must not import Slack: it talks through a `ThreadPoster`, and every text it hands over is redacted.
+
+Usage::
+
+    stream = ThreadStream(poster, spool_path=state_dir / "jobs" / "17.log", redactor=redactor,
+                          title="Deploy tp-node3", interval=config.jobs.stream_interval_seconds)
+    await stream.write("building...")             # cleaned, redacted, spooled, shown within 1 s
+    await stream.close("tp-node3: generation 41 → 42, healthy")   # final message + log upload
+
+Each line is cleaned (ANSI escapes and control characters removed), redacted, appended to the
+spool file, and kept in a bounded tail. A background flusher posts the message once and then edits
+it at most once per `interval`, only when the tail changed, with never two calls in flight. Rate
+limits (`PosterRateLimited`) postpone the next call by their Retry-After; other poster errors are
+logged and the stream goes on. `close` delivers the final text even when edits keep failing (it
+falls back to a new message), then uploads the spool. Texts are Slack mrkdwn: output lines are
+escaped (&, <, >) so they cannot mention anyone, and every text is at most `MAX_TEXT` characters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from bot.redact import Redactor
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 3000
+"""The longest text handed to the poster: a section block's text limit."""
+
+_TITLE_CHARS = 400  # title and final text are cut to this; the tail gets the rest of MAX_TEXT
+_FINAL_UPDATE_TRIES = 3  # failed edits of the final text before it is posted as a new message
+_UPLOAD_TRIES = 5
+
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles, hyperlinks
+    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC strings
+    r"|\x1b[ -/]*[0-~]?"  # two-character escapes (and a lone ESC)
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def strip_ansi(text: str) -> str:
+    """Remove ANSI escape sequences and control characters other than tab and newline."""
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    return _CONTROL.sub("", text)
+
+
+class PosterRateLimited(Exception):
+    """Raised by a `ThreadPoster` when Slack answered 429; the stream waits `retry_after` s."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"Slack rate limit hit; retry after {retry_after:g} s.")
+        self.retry_after = max(0.0, retry_after)
+
+
+class ThreadPoster(Protocol):
+    """Speaks in one Slack thread; the Slack edge implements it, tests fake it."""
+
+    async def post(self, text: str) -> str:
+        """Post `text` as a new reply in the thread; return the new message's ts."""
+        ...
+
+    async def update(self, ts: str, text: str) -> None:
+        """Replace the text of message `ts`."""
+        ...
+
+    async def upload(self, path: Path, title: str) -> None:
+        """Upload the file at `path` into the thread."""
+        ...
+
+
+@dataclass
+class StreamStats:
+    """Counters for tests and benchmarks."""
+
+    lines: int = 0
+    bytes_written: int = 0
+    posts: int = 0
+    updates: int = 0
+    failures: int = 0
+    rate_limited: int = 0
+    final_delivered: bool = False
+    uploaded: bool = False
+
+    @property
+    def calls(self) -> int:
+        """Calls that post or edit a message (attempts, successful or not)."""
+        return self.posts + self.updates
+
+
+class _Tail:
+    """The last lines of output, escaped for mrkdwn, within a line and a character budget."""
+
+    def __init__(self, max_lines: int, max_chars: int, line_chars: int) -> None:
+        self._lines: deque[str] = deque()
+        self._chars = 0
+        self._max_lines = max_lines
+        self._max_chars = max_chars
+        self._line_chars = line_chars
+        self._partial = ""
+        self.dropped = 0  # complete lines no longer shown
+
+    def add(self, text: str) -> bool:
+        """Add redacted output (not necessarily whole lines); return whether a line completed."""
+        *complete, rest = text.split("\n")
+        if not complete:
+            self._partial = (self._partial + rest)[: self._line_chars + 1]
+            return False
+        self._push(self._partial + complete[0])
+        for line in complete[1:]:
+            self._push(line)
+        self._partial = rest[: self._line_chars + 1]
+        return True
+
+    def finish(self) -> None:
+        """End of output: show an unterminated last line."""
+        if self._partial:
+            self._push(self._partial)
+            self._partial = ""
+
+    def render(self) -> str:
+        """The tail as lines joined by newlines, with a note when earlier lines are hidden."""
+        body = "\n".join(self._lines)
+        if self.dropped:
+            return f"… {self.dropped:,} earlier lines are in the attached log\n{body}"
+        return body
+
+    def _push(self, line: str) -> None:
+        shown = _display(line, self._line_chars)
+        self._lines.append(shown)
+        self._chars += len(shown) + 1
+        while len(self._lines) > self._max_lines or (
+            self._chars > self._max_chars and len(self._lines) > 1
+        ):
+            self._chars -= len(self._lines.popleft()) + 1
+            self.dropped += 1
+
+
+def _display(line: str, limit: int) -> str:
+    line = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    line = line.replace("```", "``\u200b`")  # keep the code fence closed
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ThreadStream:
+    """A job's output as one live thread message and a spooled log file, in bounded memory.
+
+    Example: `stream = ThreadStream(poster, spool_path=p, redactor=r, title="Deploy tp-node3")`,
+    then `await stream.write(line)` per output line and `await stream.close(verdict)` once.
+    `title` and the final text are labbot's own mrkdwn: redacted and cut to 400 characters, but
+    not escaped. `close` may take up to `final_timeout` seconds while Slack refuses the result.
+    """
+
+    def __init__(
+        self,
+        poster: ThreadPoster,
+        *,
+        spool_path: Path,
+        redactor: Redactor,
+        title: str = "",
+        interval: float = 1.0,
+        tail_lines: int = 40,
+        tail_chars: int = 2500,
+        line_chars: int = 400,
+        final_timeout: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        if tail_chars + _TITLE_CHARS + 100 > MAX_TEXT:
+            raise ValueError(f"tail_chars must leave room for the title within {MAX_TEXT}")
+        self.stats = StreamStats()
+        self._poster = poster
+        self._redactor = redactor
+        self._title = self._heading(title)
+        self._interval = interval
+        self._final_timeout = final_timeout
+        self._clock = clock
+        self._sleep = sleep
+        self._redact = redactor.stream()
+        self._tail = _Tail(tail_lines, tail_chars, min(line_chars, tail_chars))
+        self._spool_path = spool_path
+        spool_path.parent.mkdir(parents=True, exist_ok=True)
+        self._spool = spool_path.open("wb")
+        self._ts: str | None = None
+        self._next_at = clock()  # the earliest time of the next post or edit
+        self._last_sent = ""
+        self._changed = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._sending = False
+        self._stopping = False
+        self._closed = False
+
+    @property
+    def ts(self) -> str | None:
+        """The ts of the thread message, once posted."""
+        return self._ts
+
+    @property
+    def spool_path(self) -> Path:
+        """The full (cleaned, redacted) log on disk."""
+        return self._spool_path
+
+    def set_title(self, title: str) -> None:
+        """Change the line above the tail (for example the job's phase)."""
+        self._title = self._heading(title)
+        self._changed.set()
+
+    async def write(self, line: str) -> None:
+        """Append one line of output (without its newline)."""
+        if self._closed:
+            raise RuntimeError("write() after close()")
+        self.stats.lines += 1
+        self._emit(self._redact.feed(strip_ansi(line) + "\n"))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_loop(), name="thread stream flusher")
+
+    async def close(self, final_text: str) -> None:
+        """Show `final_text` with the last lines (never dropped), then upload the log file."""
+        if self._closed:
+            return
+        self._closed = True
+        self._emit(self._redact.flush())
+        self._tail.finish()
+        await self._stop_flusher()
+        self._spool.close()
+        await self._deliver_final(self._render(self._heading(final_text)))
+        if self.stats.bytes_written:
+            await self._upload()
+
+    async def abort(self) -> None:
+        """Stop without a final message or upload (shutdown); the spool file stays on disk."""
+        if self._closed:
+            return
+        self._closed = True
+        self._emit(self._redact.flush())
+        await self._stop_flusher()
+        self._spool.close()
+
+    def _heading(self, text: str) -> str:
+        return _cut(self._redactor.redact(text), _TITLE_CHARS)
+
+    def _emit(self, text: str) -> None:
+        if not text:
+            return
+        data = text.encode("utf-8")
+        self._spool.write(data)
+        self.stats.bytes_written += len(data)
+        if self._tail.add(text):
+            self._changed.set()
+
+    def _render(self, heading: str) -> str:
+        tail = self._tail.render()
+        if not tail:
+            return heading or "(no output)"
+        text = f"{heading}\n```\n{tail}\n```" if heading else f"```\n{tail}\n```"
+        return text if len(text) <= MAX_TEXT else _cut(text, MAX_TEXT - 4) + "\n```"
+
+    async def _flush_loop(self) -> None:
+        while not self._stopping:
+            await self._changed.wait()
+            delay = self._next_at - self._clock()
+            if delay > 0:
+                await self._sleep(delay)
+            self._changed.clear()
+            await self._send_live()
+
+    async def _send_live(self) -> None:
+        text = self._render(self._title)
+        if text == self._last_sent:
+            return
+        self._sending = True
+        try:
+            await self._send(text)
+            self._last_sent = text
+        except PosterRateLimited as exc:
+            self.stats.rate_limited += 1
+            self._next_at = max(self._next_at, self._clock() + exc.retry_after)
+            self._changed.set()
+        except Exception:
+            # The poster is outside code: a failed edit must not end the job's stream.
+            self.stats.failures += 1
+            log.warning("updating the job's thread message failed", exc_info=True)
+        finally:
+            self._sending = False
+
+    async def _send(self, text: str) -> None:
+        self._next_at = max(self._next_at, self._clock() + self._interval)
+        if self._ts is None:
+            self.stats.posts += 1
+            self._ts = await self._poster.post(text)
+        else:
+            self.stats.updates += 1
+            await self._poster.update(self._ts, text)
+
+    async def _stop_flusher(self) -> None:
+        flusher, self._flusher = self._flusher, None
+        self._stopping = True
+        if flusher is None:
+            return
+        if not self._sending:
+            flusher.cancel()  # it waits for a change or the interval: nothing is half done
+        # else: the call in flight finishes, then the loop sees `_stopping` and ends.
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
+
+    async def _deliver_final(self, text: str) -> None:
+        deadline = self._clock() + self._final_timeout
+        backoff = 1.0
+        failed_edits = 0
+        while True:
+            delay = self._next_at - self._clock()
+            if delay > 0:
+                await self._sleep(delay)
+            try:
+                await self._send(text)
+            except PosterRateLimited as exc:
+                self.stats.rate_limited += 1
+                self._next_at = self._clock() + exc.retry_after
+            except Exception:
+                self.stats.failures += 1
+                log.warning("delivering the job's final message failed", exc_info=True)
+                if self._ts is not None:
+                    failed_edits += 1
+                    if failed_edits >= _FINAL_UPDATE_TRIES:
+                        self._ts = None  # the message cannot be edited: post the result anew
+                self._next_at = self._clock() + backoff
+                backoff = min(backoff * 2, 30.0)
+            else:
+                self.stats.final_delivered = True
+                return
+            if self._clock() >= deadline:
+                log.error("gave up delivering the job's final message to Slack")
+                return
+
+    async def _upload(self) -> None:
+        title = f"{self._title} log" if self._title else self._spool_path.name
+        for _ in range(_UPLOAD_TRIES):
+            try:
+                await self._poster.upload(self._spool_path, title)
+            except PosterRateLimited as exc:
+                self.stats.rate_limited += 1
+                await self._sleep(exc.retry_after)
+            except Exception:
+                self.stats.failures += 1
+                log.warning("uploading the job's log failed", exc_info=True)
+                return
+            else:
+                self.stats.uploaded = True
+                return
