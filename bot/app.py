@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
 
 from bot.command_spec import CommandTable
 from bot.commands import COMMANDS
-from bot.config import Config, SlackMode
+from bot.config import Config, SecretSource, SlackMode
 from bot.dispatch import Dispatcher
 from bot.errors import ConfigError
+from bot.job_kinds import JOB_KINDS
+from bot.job_run import JobKind
+from bot.jobs import JobEngine
 from bot.policy import Policy
-from bot.slack_app import SlackEdge, SlackUsergroups, make_web_client
+from bot.redact import Redactor
+from bot.slack_app import SlackChat, SlackEdge, SlackUsergroups, make_web_client
 from bot.store import Store
 from bot.tasks import TaskSet
 
@@ -26,9 +31,15 @@ log = logging.getLogger(__name__)
 class LabBot:
     """labbot as a whole. Usage: `async with LabBot(config) as bot: await bot.wait_stopped()`."""
 
-    def __init__(self, config: Config, commands: CommandTable = COMMANDS) -> None:
+    def __init__(
+        self,
+        config: Config,
+        commands: CommandTable = COMMANDS,
+        kinds: Mapping[str, JobKind] | None = None,
+    ) -> None:
         self.config = config
         self.commands = commands
+        self.kinds = dict(JOB_KINDS if kinds is None else kinds)
         self.tasks = TaskSet()
         self.ready = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -36,6 +47,7 @@ class LabBot:
         self.store: Store
         self.edge: SlackEdge
         self.dispatcher: Dispatcher
+        self.jobs: JobEngine
 
     async def __aenter__(self) -> LabBot:
         await self.start()
@@ -63,10 +75,21 @@ class LabBot:
             self._stack.push_async_callback(self.store.close)
             client = make_web_client(slack, bot_token)
             policy = Policy(self.config.roles, slack.allowed_channels, SlackUsergroups(client))
-            self.dispatcher = Dispatcher(self.config, self.store, policy, self.commands)
+            self.jobs = JobEngine(
+                config=self.config,
+                store=self.store,
+                chat=SlackChat(client),
+                policy=policy,
+                tasks=self.tasks,
+                redactor=Redactor(configured_secrets(self.config)),
+                kinds=self.kinds,
+            )
+            self.dispatcher = Dispatcher(self.config, self.store, policy, self.commands, self.jobs)
             self.edge = SlackEdge(slack, self.dispatcher, self.tasks, client, app_token, signing)
             self._stack.push_async_callback(self.edge.stop)
             self._stack.push_async_callback(self.tasks.close)
+            await self.jobs.recover()
+            self.tasks.spawn(self.jobs.expiry_loop(), name="approval expiry")
             await self.edge.start()
         except BaseException:
             await self._stack.aclose()
@@ -87,3 +110,24 @@ class LabBot:
     async def wait_stopped(self) -> None:
         """Block until a stop is requested."""
         await self._stopped.wait()
+
+
+def configured_secrets(config: Config) -> Iterator[str]:
+    """Every secret value the config names and this machine can read, for redaction."""
+    sources: list[SecretSource | None] = [
+        config.slack.bot_token,
+        config.slack.app_token,
+        config.slack.signing_secret,
+        *(bmc.password for bmc in config.bmc.values()),
+    ]
+    if config.github is not None:
+        sources += [config.github.token, config.github.app_private_key]
+    if config.sops is not None:
+        sources.append(config.sops.age_key)
+    for source in sources:
+        if source is None:
+            continue
+        try:
+            yield source.read()
+        except LookupError:
+            continue  # not configured on this machine: nothing to leak

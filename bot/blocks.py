@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot import messages
+from bot import actions, messages
 from bot.command_spec import CommandSpec
 
 Block = dict[str, Any]
@@ -76,3 +76,68 @@ def command_help(specs: Sequence[CommandSpec], prefix: str) -> list[Block]:
             lines.append(f"Example: `{prefix} {spec.example}`")
         out.append(section("\n".join(lines)))
     return out[:MAX_BLOCKS]
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
+    """A button carrying only an opaque value."""
+    out: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": clip(text, 75)},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        out["style"] = style
+    return out
+
+
+def job_root(
+    title: str, requester: str, job_id: int, state: str, cancel_token: str, result: str = ""
+) -> list[Block]:
+    """The root message of a job's thread: title, state, and Cancel while it can be cancelled."""
+    out = [section(messages.job_root_text(title, requester, job_id, state))]
+    if result and state in (
+        "succeeded",
+        "failed",
+        "rolled_back",
+        "cancelled",
+        "interrupted",
+        "expired",
+    ):
+        out.append(context(result))
+    if state in ("queued", "awaiting_approval", "running"):
+        out.append(
+            {
+                "type": "actions",
+                "block_id": f"job-{job_id}",
+                "elements": [button("Cancel", actions.CANCEL, cancel_token, "danger")],
+            }
+        )
+    return out
+
+
+def approval_request(approval: Any, label: str) -> list[Block]:
+    """The plan, who may approve and until when, and the Apply / Reject buttons."""
+    who = "a second person with the" if approval.rule == "four_eyes" else "someone with the"
+    return [
+        section(approval.summary or messages.approval_prompt(approval.job_id)),
+        context(
+            f"Needs approval by {who} {approval.role} role before {approval.expires_at:%H:%M} UTC."
+        ),
+        {
+            "type": "actions",
+            "block_id": f"approval-{approval.job_id}",
+            "elements": [
+                button(label, actions.APPROVE, approval.id, "primary"),
+                button("Reject", actions.REJECT, approval.id, "danger"),
+            ],
+        },
+    ]
+
+
+def approval_decided(approval: Any, decision: str) -> list[Block]:
+    """The approval message once decided: the plan stays, the buttons go."""
+    return [
+        section(approval.summary or messages.approval_prompt(approval.job_id)),
+        context(decision),
+    ]

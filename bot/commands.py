@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from bot.command_spec import Arg, ArgKind, CommandSpec, CommandTable
 from bot.config import Role
-from handlers import info
+from handlers import info, jobs
 
 COMMANDS = CommandTable(
     [
@@ -25,6 +25,29 @@ COMMANDS = CommandTable(
             role=Role.viewer,
             handler=info.whoami_command,
             example="whoami",
+        ),
+        CommandSpec(
+            name="jobs",
+            summary="Running and recent jobs.",
+            role=Role.viewer,
+            handler=jobs.jobs_command,
+            example="jobs",
+        ),
+        CommandSpec(
+            name="job",
+            summary="One job's state, timings and result.",
+            role=Role.viewer,
+            handler=jobs.job_command,
+            args=(Arg("id", ArgKind.integer, "the job number"),),
+            example="job 17",
+        ),
+        CommandSpec(
+            name="cancel",
+            summary="Stop a queued, waiting or running job (kills its processes).",
+            role=Role.operator,
+            handler=jobs.cancel_command,
+            args=(Arg("id", ArgKind.integer, "the job number"),),
+            example="cancel 17",
         ),
     ]
 )

@@ -207,8 +207,22 @@ class InventoryConfig(Model):
     @model_validator(mode="before")
     @classmethod
     def _load_file(cls, data: object) -> object:
-        if isinstance(data, dict) and data.get("file") and not data.get("nodes"):
+        if not isinstance(data, dict):
+            return data
+        if data.get("file") and not data.get("nodes"):
             data = {**data, "nodes": read_inventory_file(Path(str(data["file"])))}
+        boards = data.get("boards")
+        nodes = data.get("nodes")
+        # With one board, a node need not name it (the shared inventory file usually does not).
+        if isinstance(boards, list) and len(boards) == 1 and isinstance(nodes, list):
+            only = boards[0].get("name") if isinstance(boards[0], dict) else None
+            data = {
+                **data,
+                "nodes": [
+                    {"board": only, **n} if isinstance(n, dict) and "board" not in n else n
+                    for n in nodes
+                ],
+            }
         return data
 
     @model_validator(mode="after")

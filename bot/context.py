@@ -6,11 +6,15 @@ Handlers import this module, `bot.errors`, `bot.outcome` and `bot.integrations`;
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.command_spec import CommandTable
 from bot.config import Config
 from bot.policy import Actor, Policy
 from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.jobs import JobEngine
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,8 @@ class HandlerContext:
     commands: CommandTable
     actor: Actor
     channel_id: str
+    jobs: JobEngine
+    text: str = ""
 
     @property
     def prefix(self) -> str:

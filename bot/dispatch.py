@@ -15,6 +15,7 @@ from bot.command_spec import Command, CommandTable
 from bot.config import Config
 from bot.context import HandlerContext
 from bot.errors import UserError
+from bot.jobs import JobEngine
 from bot.outcome import Reply
 from bot.parser import parse
 from bot.policy import Policy
@@ -55,9 +56,15 @@ class Dispatcher:
     """Turns requests into handler calls under the policy, auditing every step."""
 
     def __init__(
-        self, config: Config, store: Store, policy: Policy, commands: CommandTable
+        self,
+        config: Config,
+        store: Store,
+        policy: Policy,
+        commands: CommandTable,
+        jobs: JobEngine,
     ) -> None:
         self.config = config
+        self.jobs = jobs
         self.store = store
         self.policy = policy
         self.commands = commands
@@ -100,6 +107,8 @@ class Dispatcher:
             commands=self.commands,
             actor=actor,
             channel_id=request.channel_id,
+            jobs=self.jobs,
+            text=request.text,
         )
         await self._run(parsed, context, request, responder)
 
@@ -120,16 +129,21 @@ class Dispatcher:
             await responder.reply(outcome)
 
     async def handle_click(self, click: ClickRequest, responder: Responder) -> None:
-        """A button click; no buttons are issued yet, so every click is answered as not valid."""
-        await self.store.audit(
-            AuditKind.click,
-            user_id=click.user_id,
-            channel_id=click.channel_id,
-            command=click.action_id,
-            text=click.value,
-            detail="no such button",
-        )
-        await responder.reply(Reply(messages.button_not_valid()))
+        """A button click: audited, then decided by the job engine; the answer is ephemeral."""
+        try:
+            await self.store.audit(
+                AuditKind.click,
+                user_id=click.user_id,
+                channel_id=click.channel_id,
+                command=click.action_id,
+                text=click.value[:16],  # enough to correlate, not the whole opaque id
+            )
+            answer = await self.jobs.click(click.user_id, click.action_id, click.value)
+        except Exception:  # the boundary, as for commands
+            reference = uuid.uuid4().hex[:8]
+            log.exception("click failed (reference %s)", reference)
+            answer = messages.internal_error(reference)
+        await responder.reply(Reply(answer))
 
     async def _refuse(
         self, request: CommandRequest, responder: Responder, command: str, reason: str

@@ -6,6 +6,7 @@ Returns plain mrkdwn strings; must never be handed a secret value.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 
 def _names(values: Iterable[str]) -> str:
@@ -157,3 +158,185 @@ def button_not_valid() -> str:
 def shutting_down() -> str:
     """A command arrived while labbot is stopping."""
     return "labbot is restarting; nothing was run. Try again in a minute."
+
+
+# --- jobs -----------------------------------------------------------------------------------
+
+_STATE_WORDS = {
+    "queued": "queued",
+    "awaiting_approval": "waiting for approval",
+    "running": "running",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "rolled_back": "rolled back",
+    "cancelled": "cancelled",
+    "interrupted": "interrupted",
+    "expired": "expired (not approved in time)",
+}
+_STATE_EMOJI = {
+    "queued": ":hourglass_flowing_sand:",
+    "awaiting_approval": ":raised_hand:",
+    "running": ":gear:",
+    "succeeded": ":white_check_mark:",
+    "failed": ":x:",
+    "rolled_back": ":leftwards_arrow_with_hook:",
+    "cancelled": ":no_entry_sign:",
+    "interrupted": ":warning:",
+    "expired": ":alarm_clock:",
+}
+
+
+def state_word(state: str) -> str:
+    """A job state in words."""
+    return _STATE_WORDS.get(str(state), str(state))
+
+
+def state_emoji(state: str) -> str:
+    """A job state as an emoji."""
+    return _STATE_EMOJI.get(str(state), ":grey_question:")
+
+
+def job_requested(title: str, requester: str, job_id: int) -> str:
+    """The root message of a job's thread, when it is created."""
+    return f"{title} requested by <@{requester}> (job {job_id})"
+
+
+def job_root_text(title: str, requester: str, job_id: int, state: str) -> str:
+    """The root message's text as the job moves on."""
+    return f"{state_emoji(state)} {title} requested by <@{requester}> (job {job_id}): {state_word(state)}"
+
+
+def lock_queued(held: Any) -> str:
+    """The job waits for a target another job holds."""
+    return (
+        f"`{_target(held.target)}` is locked by job {held.job_id} ({held.kind}, <@{held.requester}>, "
+        f"since {held.since:%H:%M} UTC). This job is queued and starts when it is free."
+    )
+
+
+def lock_refused(held: Any) -> str:
+    """The job is refused because a target is held (lock_policy: refuse)."""
+    return (
+        f"`{_target(held.target)}` is locked by job {held.job_id} ({held.kind}, <@{held.requester}>, "
+        f"since {held.since:%H:%M} UTC). Nothing was run; try again when it has finished."
+    )
+
+
+def _target(key: str) -> str:
+    return key.split(":", 1)[-1]
+
+
+def approval_prompt(job_id: int) -> str:
+    """Fallback text of the approval message."""
+    return f"Job {job_id} is waiting for approval."
+
+
+def job_phase_planned(job_id: int) -> str:
+    """The live output's title once the plan is ready."""
+    return f"Job {job_id}: plan ready, waiting for approval"
+
+
+def approved_by(user: str) -> str:
+    """The approval message after Apply."""
+    return f":white_check_mark: Approved by <@{user}>."
+
+
+def rejected_by(user: str) -> str:
+    """The approval message after Reject."""
+    return f":no_entry_sign: Rejected by <@{user}>. Nothing was changed."
+
+
+def you_approved(job_id: int) -> str:
+    """Ephemeral answer to the approver."""
+    return f"You approved job {job_id}; it is running now."
+
+
+def you_rejected(job_id: int) -> str:
+    """Ephemeral answer to the rejecter."""
+    return f"You rejected job {job_id}; nothing was changed."
+
+
+def already_decided(state: str, by: str) -> str:
+    """A click on an approval that is no longer pending."""
+    if str(state) in ("approved", "rejected") and by:
+        return f"Already {state} by <@{by}>. Nothing more was done."
+    if str(state) == "expired":
+        return "That approval has expired. Nothing was done; run the command again."
+    return "That approval is no longer valid. Nothing was done."
+
+
+def job_not_waiting(job_id: int, state: str) -> str:
+    """A click on an approval whose job is not waiting any more."""
+    return f"Job {job_id} is {state_word(state)}, not waiting for approval. Nothing was done."
+
+
+def approval_expired(job_id: int) -> str:
+    """The approval timed out."""
+    return f":alarm_clock: Approval for job {job_id} expired. Nothing was changed; run the command again."
+
+
+def approval_void(job_id: int, reason: str) -> str:
+    """What was approved no longer matches what was shown."""
+    return f"Approval for job {job_id} is void: {reason}. Nothing was changed; run the command again to see the new plan."
+
+
+def approver_role_too_low(needed: str, have: str) -> str:
+    """The clicker's role is below the approval's role."""
+    return f"Approving this needs the {needed} role; you are {have}. Nothing was done."
+
+
+def four_eyes_needed(job_id: int) -> str:
+    """The requester clicked Apply on a four-eyes job."""
+    return f"Job {job_id} needs a second person's approval: you requested it, so someone else must approve. Nothing was done."
+
+
+def job_cancelled_by(job_id: int, user: str) -> str:
+    """The verdict of a cancelled job."""
+    who = f" by <@{user}>" if user else ""
+    return f"Job {job_id} was cancelled{who}."
+
+
+def cancelled_queued(job_id: int) -> str:
+    """Cancel answered for a queued job."""
+    return f"Cancelled job {job_id} before it started; nothing had run."
+
+
+def cancelled_waiting(job_id: int) -> str:
+    """Cancel answered for a job waiting for approval."""
+    return f"Cancelled job {job_id} while it waited for approval; nothing was changed."
+
+
+def cancelling_running(job_id: int) -> str:
+    """Cancel answered for a running job."""
+    return (
+        f"Cancelling job {job_id}: its processes get SIGTERM, then SIGKILL after a grace period. "
+        "A change already applied on a node stays applied; the thread will say where it stopped."
+    )
+
+
+def cancel_not_allowed(job_id: int) -> str:
+    """Cancel by someone who is neither the requester nor an operator."""
+    return f"Only the requester or an operator can cancel job {job_id}."
+
+
+def job_already_final(job_id: int, state: str) -> str:
+    """Cancel of a job that has ended."""
+    return f"Job {job_id} has already ended ({state_word(state)})."
+
+
+def no_such_job(job_id: int) -> str:
+    """A job id that does not exist."""
+    return f"There is no job {job_id}. `/lab jobs` lists recent jobs."
+
+
+def job_finished(job_id: int, state: str, summary: str) -> str:
+    """The final line of a job's thread."""
+    return f"{state_emoji(state)} Job {job_id} {state_word(state)}. {summary}".strip()
+
+
+def job_interrupted(job_id: int) -> str:
+    """A job that was running when labbot stopped."""
+    return (
+        f":warning: labbot restarted while job {job_id} was running, so it was interrupted. "
+        "The lab may be part-way through the change: check `/lab status` before running it again."
+    )

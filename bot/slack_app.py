@@ -9,18 +9,24 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.app.async_server import AsyncSlackAppServer
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot import messages
+from bot import actions, messages
+from bot.chat import Block, ChatError, PosterRateLimited
 from bot.config import SlackConfig, SlackMode
 from bot.dispatch import ClickRequest, CommandRequest, Dispatcher
 from bot.outcome import Reply
@@ -28,7 +34,6 @@ from bot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
-ACTION_PREFIX = "labbot:"
 SEEN_LIMIT = 4096
 
 
@@ -61,6 +66,65 @@ class SlackUsergroups:
         """User IDs in the group."""
         response = await self._client.usergroups_users_list(usergroup=group_id)
         return set(response.get("users") or [])
+
+
+class SlackChat:
+    """`bot.chat.Chat` over the Slack Web API; errors translated at this one seam."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def post(
+        self,
+        channel: str,
+        text: str,
+        blocks: list[Block] | None = None,
+        thread_ts: str | None = None,
+    ) -> str:
+        """chat.postMessage; returns the ts."""
+        async with _translated("chat.postMessage"):
+            response = await self._client.chat_postMessage(
+                channel=channel, text=text, blocks=blocks, thread_ts=thread_ts
+            )
+        return str(response["ts"])
+
+    async def update(
+        self, channel: str, ts: str, text: str, blocks: list[Block] | None = None
+    ) -> None:
+        """chat.update (blocks replaced; none given means text only)."""
+        async with _translated("chat.update"):
+            await self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks or [])
+
+    async def upload(self, channel: str, thread_ts: str, path: Path, title: str) -> None:
+        """files upload v2 into the thread."""
+        async with _translated("files.upload"):
+            await self._client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                file=str(path),
+                filename=path.name,
+                title=title,
+            )
+
+    async def ephemeral(self, channel: str, user: str, text: str) -> None:
+        """chat.postEphemeral."""
+        async with _translated("chat.postEphemeral"):
+            await self._client.chat_postEphemeral(channel=channel, user=user, text=text)
+
+
+@asynccontextmanager
+async def _translated(method: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except SlackApiError as exc:
+        status = exc.response.status_code
+        if status == 429:
+            retry_after = float(exc.response.headers.get("Retry-After", 1) or 1)
+            raise PosterRateLimited(retry_after) from None
+        error = exc.response.get("error", "unknown_error")
+        raise ChatError(f"Slack refused {method}: {error}.") from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise ChatError(f"Slack could not be reached for {method}: {type(exc).__name__}.") from None
 
 
 def make_web_client(config: SlackConfig, bot_token: str) -> AsyncWebClient:
@@ -98,7 +162,7 @@ class SlackEdge:
         self._socket: AsyncSocketModeHandler | None = None
         self._http: web.AppRunner | None = None
         self.app.command(config.command)(self._on_command)
-        self.app.action({"action_id": re.compile("^" + re.escape(ACTION_PREFIX))})(self._on_action)
+        self.app.action({"action_id": re.compile("^" + re.escape(actions.PREFIX))})(self._on_action)
 
     @property
     def connected(self) -> bool:

@@ -15,7 +15,12 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, select
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from bot.store_schema import AuditRow
 
@@ -86,6 +91,11 @@ class Store:
         async with engine.begin() as connection:
             await connection.run_sync(_upgrade)
         return cls(engine)
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """The session factory, for the table modules (`bot/job_records.py`, `bot/locks.py`)."""
+        return self._sessions
 
     async def close(self) -> None:
         """Release all connections."""

@@ -5,6 +5,7 @@ Tests, benchmarks and `labbot demo` use this; the bot itself never imports labsi
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from contextlib import AsyncExitStack
@@ -19,12 +20,20 @@ from bot.app import LabBot
 from bot.command_spec import CommandTable
 from bot.commands import COMMANDS
 from bot.config import Config
+from labsim.bmc import BmcEmulator
+from labsim.github import GitHubEmulator
+from labsim.nodes import NodeSpec, SimCluster
 from labsim.slack import SlackEmulator
 
 LAB_CHANNEL = "C0LAB00001"
 OTHER_CHANNEL = "C0RANDOM01"
 BOT_TOKEN_ENV = "LABSIM_SLACK_BOT_TOKEN"
 APP_TOKEN_ENV = "LABSIM_SLACK_APP_TOKEN"
+BMC_PASSWORD_ENV = "LABSIM_BMC_PASSWORD"
+GITHUB_TOKEN_ENV = "LABSIM_GITHUB_TOKEN"
+GITHUB_TOKEN = "ghp_emulatortoken"
+INFRA_REPO = "homelab/thelab-infra"
+DEFAULT_NODES = (NodeSpec("tp-node3", 3, "cm4", ("k3s-server", "cm4"), "server"),)
 
 
 @dataclass(frozen=True)
@@ -44,17 +53,27 @@ class LabUsers:
 class Lab:
     """Starts the simulated services and writes a labbot config for them.
 
-    Usage: `async with Lab() as lab: async with lab.bot() as bot: ...`.
+    Usage: `async with Lab() as lab: async with lab.bot() as bot: ...`. `Lab()` is Slack only
+    (fast, for the bot's own commands); `Lab(full=True)` adds the BMC, the nodes over real
+    sshd, the colmena and nix doubles, and GitHub with the infra repo checked out.
     """
 
     directory: Path | None = None
     users: LabUsers = field(default_factory=LabUsers)
     config_overrides: dict[str, Any] = field(default_factory=dict)
+    full: bool = False
+    node_specs: tuple[NodeSpec, ...] = DEFAULT_NODES
+    flash_bytes_per_sec: int = 50_000_000
 
     def __post_init__(self) -> None:
         self._stack = AsyncExitStack()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.slack = SlackEmulator()
+        self.bmc: BmcEmulator | None = None
+        self.cluster: SimCluster | None = None
+        self.github: GitHubEmulator | None = None
+        self.colmena_binary: Path | None = None
+        self.nix_binary: Path | None = None
 
     async def __aenter__(self) -> Lab:
         await self.start()
@@ -79,6 +98,8 @@ class Lab:
             self._seed_slack()
             os.environ[BOT_TOKEN_ENV] = self.slack.bot_token
             os.environ[APP_TOKEN_ENV] = self.slack.app_token
+            if self.full:
+                await self._start_lab()
             self.config_path.write_text(yaml.safe_dump(self.config_data(), sort_keys=False))
         except BaseException:
             await self.stop()
@@ -90,6 +111,39 @@ class Lab:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+    async def _start_lab(self) -> None:
+        assert self.directory is not None
+        self.bmc = BmcEmulator(flash_bytes_per_sec=self.flash_bytes_per_sec)
+        await self.bmc.start()
+        self._stack.push_async_callback(self.bmc.stop)
+        os.environ[BMC_PASSWORD_ENV] = "turing"
+        self.cluster = SimCluster(list(self.node_specs), directory=self.directory / "cluster")
+        await self.cluster.start()
+        self._stack.push_async_callback(self.cluster.stop)
+        for spec in self.node_specs:  # the BMC's record: populated slots are powered
+            self.bmc.set_power(spec.slot - 1, True)
+        self.bmc.on_power_change(self.cluster.on_bmc_power_change)
+        self.github = GitHubEmulator(tokens=frozenset({GITHUB_TOKEN}))
+        await self.github.start()
+        self._stack.push_async_callback(self.github.stop)
+        os.environ[GITHUB_TOKEN_ENV] = GITHUB_TOKEN
+        await self.github.seed_infra_repo(infra_files(self.node_specs), repo=INFRA_REPO)
+        owner, name = INFRA_REPO.split("/")
+        await _git("clone", "-q", self.github.git_url(owner, name), str(self.flake_dir))
+        await _git("-C", str(self.flake_dir), "config", "user.email", "labbot@lab.invalid")
+        await _git("-C", str(self.flake_dir), "config", "user.name", "labbot")
+        self.cluster.write_inventory(self.flake_dir)
+        with (self.flake_dir / ".git" / "info" / "exclude").open("a") as exclude:
+            exclude.write("inventory.json\n")  # written per lab run: ports differ each time
+        tools = self.cluster.write_tools(self.directory / "bin")
+        self.colmena_binary, self.nix_binary = tools.colmena, tools.nix
+
+    @property
+    def flake_dir(self) -> Path:
+        """The bot's checkout of the infra repo."""
+        assert self.directory is not None
+        return self.directory / "infra"
 
     @property
     def config_path(self) -> Path:
@@ -147,9 +201,44 @@ class Lab:
             "storage": {"state_dir": str(self.directory / "state")},
             "health": {"enabled": False},
         }
+        if self.full:
+            data.update(self._lab_config())
         for section, values in self.config_overrides.items():
             data[section] = {**data.get(section, {}), **values}
         return data
+
+    def _lab_config(self) -> dict[str, Any]:
+        assert self.bmc is not None and self.cluster is not None and self.github is not None
+        return {
+            "inventory": {
+                "boards": [{"name": "turingpi", "bmc": "turingpi"}],
+                "file": str(self.flake_dir / "inventory.json"),
+            },
+            "bmc": {
+                "turingpi": {
+                    "url": self.bmc.url,
+                    "password": {"env": BMC_PASSWORD_ENV},
+                    "tls": {"verify": True, "fingerprint_sha256": self.bmc.cert_sha256_fingerprint},
+                }
+            },
+            "colmena": {
+                "flake_dir": str(self.flake_dir),
+                "binary": str(self.colmena_binary),
+                "build_timeout_seconds": 120,
+                "apply_timeout_seconds": 120,
+            },
+            "ssh": {
+                "key_file": str(self.cluster.client_key_path),
+                "known_hosts_file": str(self.cluster.known_hosts_path),
+                "connect_timeout_seconds": 5,
+                "command_timeout_seconds": 20,
+            },
+            "github": {
+                "repo": INFRA_REPO,
+                "base_url": self.github.api_url,
+                "token": {"env": GITHUB_TOKEN_ENV},
+            },
+        }
 
     def config(self) -> Config:
         """The validated labbot config for this lab."""
@@ -158,3 +247,24 @@ class Lab:
     def bot(self, commands: CommandTable = COMMANDS) -> LabBot:
         """A labbot wired to this lab (use as `async with lab.bot() as bot`)."""
         return LabBot(self.config(), commands)
+
+
+def infra_files(specs: tuple[NodeSpec, ...]) -> dict[str, str]:
+    """The infra repo the lab starts with: the GitHub emulator's default files, one host per node."""
+    from labsim.github import default_infra_files
+
+    files = {k: v for k, v in default_infra_files().items() if not k.startswith("hosts/")}
+    for spec in specs:
+        files[f"hosts/{spec.name}.nix"] = (
+            f'{{ ... }}:\n{{\n  networking.hostName = "{spec.name}";\n}}\n'
+        )
+    return files
+
+
+async def _git(*args: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        "git", *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"git {args[0]} failed: {err.decode(errors='replace').strip()}")

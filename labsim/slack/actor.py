@@ -113,12 +113,19 @@ class SlackActor:
         )
 
     async def click(
-        self, message: Message | Ephemeral, action_id: str, *, value: str | None = None
+        self,
+        message: Message | Ephemeral,
+        action_id: str,
+        *,
+        value: str | None = None,
+        stale: bool = False,
     ) -> ClickResult:
         """Click the button ``action_id`` on the current version of ``message``.
 
-        ``value`` overrides the button's value (a forged click). Raises LookupError when the
-        message is gone and KeyError when the current version has no such button.
+        ``value`` overrides the button's value (a forged click). ``stale`` clicks the version
+        the caller holds, as a client that has not refreshed yet does (two people clicking at
+        once). Raises LookupError when the message is gone and KeyError when there is no such
+        button.
         """
         target: Message | Ephemeral | None
         if isinstance(message, Ephemeral):
@@ -129,6 +136,8 @@ class SlackActor:
             target = self._ws.find_message(message.channel, message.ts)
         if target is None or target.deleted:
             raise LookupError(f"message {message.ts} in {message.channel} no longer exists")
+        if stale:
+            target = copy.deepcopy(message)
         button = target.button(action_id)
         chan = self._ws.require_channel(target.channel)
         response_url = self._response_urls.issue(

@@ -1,0 +1,69 @@
+"""The seam between labbot and a chat: post, update, upload, ephemeral. Slack implements it.
+
+The job engine and handlers speak through `Chat`; only `bot/slack_app.py` knows it is Slack.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.errors import IntegrationError
+from bot.stream import PosterRateLimited
+
+Block = dict[str, Any]
+
+__all__ = ["Block", "Chat", "ChatError", "PosterRateLimited", "ThreadPosterOf"]
+
+
+class ChatError(IntegrationError):
+    """Raised when the chat refuses a call for a reason other than a rate limit."""
+
+
+class Chat(Protocol):
+    """Messages in channels and threads. Raises `PosterRateLimited` on 429, `ChatError` otherwise."""
+
+    async def post(
+        self,
+        channel: str,
+        text: str,
+        blocks: list[Block] | None = None,
+        thread_ts: str | None = None,
+    ) -> str:
+        """Post a message (a thread reply when `thread_ts` is given); returns its ts."""
+        ...
+
+    async def update(
+        self, channel: str, ts: str, text: str, blocks: list[Block] | None = None
+    ) -> None:
+        """Replace a message's text and blocks."""
+        ...
+
+    async def upload(self, channel: str, thread_ts: str, path: Path, title: str) -> None:
+        """Upload a file into a thread."""
+        ...
+
+    async def ephemeral(self, channel: str, user: str, text: str) -> None:
+        """Show a message to one user only."""
+        ...
+
+
+class ThreadPosterOf:
+    """One thread of a `Chat`, in the shape `ThreadStream` needs."""
+
+    def __init__(self, chat: Chat, channel: str, thread_ts: str) -> None:
+        self._chat = chat
+        self._channel = channel
+        self._thread_ts = thread_ts
+
+    async def post(self, text: str) -> str:
+        """A new reply in the thread."""
+        return await self._chat.post(self._channel, text, thread_ts=self._thread_ts)
+
+    async def update(self, ts: str, text: str) -> None:
+        """Edit a reply."""
+        await self._chat.update(self._channel, ts, text)
+
+    async def upload(self, path: Path, title: str) -> None:
+        """Attach a file to the thread."""
+        await self._chat.upload(self._channel, self._thread_ts, path, title)

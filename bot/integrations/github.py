@@ -1,0 +1,339 @@
+"""labbot's GitHub client: the infra repo's pull requests, CI, files, reviews and merges.
+
+Must not block the event loop or let PyGithub objects and exceptions out: every PyGithub call runs
+in the client's own small thread pool with a timeout, and its errors are translated in `_run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import TypeVar
+
+from github import Github
+from github.PullRequest import PullRequest
+from github.Repository import Repository
+
+from bot.config import GitHubConfig, MergeMethod
+from bot.integrations.github_ci import (
+    CheckRunState,
+    CiState,
+    CiVerdict,
+    StatusContext,
+    judge_ci,
+    latest_check_runs,
+)
+from bot.integrations.github_connection import GitHubTuning, connect_github
+from bot.integrations.github_errors import (
+    LIBRARY_ERRORS,
+    MERGE_REFUSALS,
+    GitHubAuthFailed,
+    GitHubError,
+    GitHubNotFound,
+    GitHubRateLimited,
+    MergeRefused,
+    translate_github_error,
+)
+from bot.integrations.github_models import (
+    MergeResult,
+    PostedComment,
+    PullDetails,
+    PullSummary,
+    ReviewResult,
+)
+
+__all__ = [
+    "CheckRunState",
+    "CiState",
+    "CiVerdict",
+    "GitHubAuthFailed",
+    "GitHubClient",
+    "GitHubError",
+    "GitHubNotFound",
+    "GitHubRateLimited",
+    "GitHubTuning",
+    "MergeRefused",
+    "MergeResult",
+    "PostedComment",
+    "PullDetails",
+    "PullSummary",
+    "ReviewResult",
+    "StatusContext",
+]
+
+T = TypeVar("T")
+
+
+class GitHubClient:
+    """The infra repository on GitHub, as an async context manager.
+
+    Example::
+
+        async with GitHubClient(config.github) as gh:
+            for pr in await gh.list_renovate_prs():
+                details = await gh.pull(pr.number)
+                if (await gh.ci(details.head_sha)).verdict is CiVerdict.green:
+                    await gh.merge(pr.number, details.head_sha)
+    """
+
+    def __init__(self, config: GitHubConfig, tuning: GitHubTuning | None = None) -> None:
+        self.config = config
+        self.tuning = tuning or GitHubTuning()
+        self._executor: ThreadPoolExecutor | None = None
+        self._github: Github | None = None
+        self._repo: Repository | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Start the thread pool and connect (looking up the app installation if needed)."""
+        if self._executor is not None:
+            raise RuntimeError("GitHubClient is already open")
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.tuning.workers, thread_name_prefix="labbot-github"
+        )
+        try:
+            self._github = await self._run(
+                "connect", lambda: connect_github(self.config, self.tuning)
+            )
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Close the connection and wait for the pool's threads to finish."""
+        executor, self._executor = self._executor, None
+        github, self._github, self._repo = self._github, None, None
+        if executor is None:
+            return
+        if github is not None:
+            executor.submit(github.close)
+        await asyncio.to_thread(executor.shutdown, wait=True)
+
+    async def __aenter__(self) -> GitHubClient:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def list_renovate_prs(self) -> list[PullSummary]:
+        """Open PRs by `renovate_author` whose head branch starts with `renovate_branch_prefix`."""
+        author = self.config.renovate_author.lower()
+        prefix = self.config.renovate_branch_prefix
+
+        def call() -> list[PullSummary]:
+            pulls = self._repository().get_pulls(state="open", sort="created", direction="asc")
+            return [
+                _summary(pr)
+                for pr in pulls
+                if pr.user.login.lower() == author and pr.head.ref.startswith(prefix)
+            ]
+
+        return await self._run("list Renovate pull requests", call)
+
+    async def pull(self, number: int) -> PullDetails:
+        """PR `number` in full; while GitHub still computes `mergeable` (null), asks again."""
+        attempts = max(1, self.tuning.mergeable_attempts)
+        for attempt in range(1, attempts + 1):
+            details = await self._run(
+                f"read PR #{number}", lambda: _details(self._repository().get_pull(number))
+            )
+            if details.mergeable is not None or details.state != "open" or attempt == attempts:
+                break
+            await asyncio.sleep(self.tuning.mergeable_retry_delay)
+        files = await self._run(
+            f"list the files of PR #{number}",
+            lambda: tuple(f.filename for f in self._repository().get_pull(number).get_files()),
+        )
+        return dataclasses.replace(details, changed_files=files)
+
+    async def ci(self, sha: str) -> CiState:
+        """Commit statuses and check runs of `sha`, judged against `required_checks`."""
+        required = list(self.config.required_checks)
+
+        def call() -> CiState:
+            commit = self._repository().get_commit(sha)
+            combined = commit.get_combined_status()
+            statuses = [
+                StatusContext(s.context, s.state, s.description, s.target_url)
+                for s in combined.statuses
+            ]
+            runs = latest_check_runs(
+                (run.id, CheckRunState(run.name, run.status, run.conclusion, run.details_url))
+                for run in commit.get_check_runs()
+            )
+            return judge_ci(sha, combined.state, statuses, runs, required)
+
+        return await self._run(f"read CI of {sha[:12]}", call)
+
+    async def file_at(self, path: str, ref: str) -> str | None:
+        """The text of `path` at `ref` (branch, tag or sha); None if the file or ref is missing."""
+
+        def call() -> str | None:
+            content = self._repository().get_contents(path, ref=ref)
+            if isinstance(content, list):
+                raise GitHubError(f"GitHub {self.config.repo}: {path} at {ref} is a directory.")
+            if content.encoding != "base64":
+                raise GitHubError(
+                    f"GitHub {self.config.repo}: {path} at {ref} is too large for the contents API."
+                )
+            return content.decoded_content.decode("utf-8", errors="replace")
+
+        try:
+            return await self._run(f"read {path} at {ref[:12]}", call)
+        except GitHubNotFound:
+            return None
+
+    # -- writes --------------------------------------------------------------------------------
+
+    async def approve(self, number: int, body: str, sha: str | None = None) -> ReviewResult:
+        """Submit an APPROVE review on PR `number` (pinned to commit `sha` when given)."""
+
+        def call() -> ReviewResult:
+            repo = self._repository()
+            pr = repo.get_pull(number)
+            if sha is None:
+                review = pr.create_review(body=body, event="APPROVE")
+            else:
+                review = pr.create_review(commit=repo.get_commit(sha), body=body, event="APPROVE")
+            return ReviewResult(review.id, review.state, review.commit_id, review.html_url)
+
+        return await self._run(f"approve PR #{number}", call)
+
+    async def merge(
+        self, number: int, sha: str, method: MergeMethod | str | None = None
+    ) -> MergeResult:
+        """Merge PR `number` only if its head is still `sha`; `MergeRefused` on 405/409/422.
+
+        A 405 on a PR that is already merged or closed says so (`already_merged`/`already_closed`).
+        """
+        how = str(method or self.config.merge_method)
+
+        def call() -> MergeResult:
+            done = self._repository().get_pull(number).merge(merge_method=how, sha=sha)
+            return MergeResult(number, done.merged, done.sha, sha, how, done.message)
+
+        try:
+            return await self._run(f"merge PR #{number}", call)
+        except GitHubError as exc:
+            if exc.status not in MERGE_REFUSALS:
+                raise
+            refusal = exc
+        merged = closed = False
+        if refusal.status == 405:
+            try:
+                state = await self._run(
+                    f"read PR #{number}", lambda: _details(self._repository().get_pull(number))
+                )
+                merged, closed = state.merged, state.closed
+            except GitHubError:
+                pass  # the refusal itself is the answer; its cause is a nicety
+        raise MergeRefused(
+            refusal.status or 0,
+            refusal.detail or str(refusal),
+            number=number,
+            already_merged=merged,
+            already_closed=closed and not merged,
+        ) from refusal
+
+    async def create_pull(
+        self, head: str, base: str, title: str, body: str, *, draft: bool = False
+    ) -> PullSummary:
+        """Open a pull request from branch `head` into `base`."""
+
+        def call() -> PullSummary:
+            pr = self._repository().create_pull(
+                base=base, head=head, title=title, body=body, draft=draft
+            )
+            return _summary(pr)
+
+        return await self._run(f"open a PR from {head} into {base}", call)
+
+    async def comment(self, number: int, body: str) -> PostedComment:
+        """Post `body` on PR `number`'s conversation."""
+
+        def call() -> PostedComment:
+            posted = self._repository().get_issue(number).create_comment(body)
+            return PostedComment(posted.id, posted.html_url)
+
+        return await self._run(f"comment on PR #{number}", call)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _repository(self) -> Repository:
+        """The repository object (lazy: building it makes no request). Pool threads only."""
+        if self._github is None:
+            raise RuntimeError("GitHubClient is not open")
+        if self._repo is None:
+            self._repo = self._github.get_repo(self.config.repo)
+        return self._repo
+
+    async def _run(self, action: str, call: Callable[[], T]) -> T:
+        """Run `call` in the pool with the call timeout; the one place library errors translate."""
+        executor = self._executor
+        if executor is None:
+            raise RuntimeError("GitHubClient is not open")
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.tuning.call_timeout):
+                return await loop.run_in_executor(executor, call)
+        except TimeoutError:
+            raise GitHubError(
+                f"GitHub {self.config.repo}: {action} timed out after "
+                f"{self.tuning.call_timeout:g} s."
+            ) from None
+        except LIBRARY_ERRORS as exc:
+            raise translate_github_error(exc, self.config.repo, action) from exc
+
+
+def _summary(pr: PullRequest) -> PullSummary:
+    return PullSummary(
+        number=pr.number,
+        title=pr.title,
+        url=pr.url,
+        html_url=pr.html_url,
+        author=pr.user.login,
+        head_ref=pr.head.ref,
+        head_sha=pr.head.sha,
+        base_ref=pr.base.ref,
+        draft=bool(pr.draft),
+        created_at=pr.created_at,
+        updated_at=pr.updated_at or pr.created_at,
+    )
+
+
+def _details(pr: PullRequest) -> PullDetails:
+    """Every field but the changed files (one GET of the PR)."""
+    return PullDetails(
+        number=pr.number,
+        title=pr.title,
+        url=pr.url,
+        html_url=pr.html_url,
+        author=pr.user.login,
+        head_ref=pr.head.ref,
+        head_sha=pr.head.sha,
+        base_ref=pr.base.ref,
+        base_sha=pr.base.sha,
+        mergeable=pr.mergeable,
+        mergeable_state=pr.mergeable_state or "unknown",
+        state=pr.state,
+        merged=bool(pr.merged),
+        draft=bool(pr.draft),
+        created_at=pr.created_at,
+        updated_at=pr.updated_at or pr.created_at,
+        closed_at=pr.closed_at,
+        merge_commit_sha=pr.merge_commit_sha,
+        body=pr.body or "",
+        changed_files=(),
+    )

@@ -1,0 +1,90 @@
+"""What labbot's GitHub client returns: frozen snapshots of pull requests, reviews and merges.
+
+Must not hold PyGithub objects: every value here is plain data, safe to pass between tasks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class PullSummary:
+    """A pull request as the list endpoint shows it (no mergeability, no files)."""
+
+    number: int
+    title: str
+    url: str
+    html_url: str
+    author: str
+    head_ref: str
+    head_sha: str
+    base_ref: str
+    draft: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PullDetails:
+    """One pull request in full: mergeability, state, body and the names of the changed files.
+
+    `mergeable` is None when GitHub had not computed it yet after the client's retries.
+    """
+
+    number: int
+    title: str
+    url: str
+    html_url: str
+    author: str
+    head_ref: str
+    head_sha: str
+    base_ref: str
+    base_sha: str
+    mergeable: bool | None
+    mergeable_state: str
+    state: str
+    merged: bool
+    draft: bool
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+    merge_commit_sha: str | None
+    body: str
+    changed_files: tuple[str, ...]
+
+    @property
+    def closed(self) -> bool:
+        """Whether the pull request is closed (merged or not)."""
+        return self.state == "closed"
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    """A submitted review: its id, state (e.g. APPROVED) and the commit it applies to."""
+
+    id: int
+    state: str
+    commit_id: str
+    html_url: str
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """A successful merge: the merge commit's sha and the head sha that was merged."""
+
+    number: int
+    merged: bool
+    sha: str
+    head_sha: str
+    method: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PostedComment:
+    """A comment posted on a pull request's conversation."""
+
+    id: int
+    html_url: str

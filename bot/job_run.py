@@ -1,0 +1,140 @@
+"""What a job kind implements (`JobKind`) and what it gets while it runs (`JobRun`).
+
+A kind plans (and may ask for approval), then applies; the engine does locks, threads and states.
+Kinds never touch Slack or the store directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.chat import Chat, ThreadPosterOf
+from bot.command_spec import Approval
+from bot.config import Config, Role
+from bot.integrations.process import ProcessResult, Stream, run_process
+from bot.job_state import Job, JobState
+from bot.redact import Redactor
+from bot.stream import ThreadStream
+
+
+@dataclass(frozen=True)
+class NeedsApproval:
+    """The plan is shown; nothing changes until someone with `role` approves it."""
+
+    summary: str
+    payload: dict[str, Any]
+    role: Role = Role.operator
+    rule: Approval = Approval.approval
+    button: str = "Apply"
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The job's end: a final state and the verdict, in one or a few sentences."""
+
+    state: JobState
+    summary: str
+
+
+PlanResult = NeedsApproval | Finished
+
+
+class JobKind(Protocol):
+    """One kind of lab-changing job (deploy, flash, …)."""
+
+    name: str
+
+    def title(self, job: Job) -> str:
+        """Short title, e.g. `Deploy tp-node3`."""
+        ...
+
+    async def plan(self, run: JobRun) -> PlanResult:
+        """Work out what would change; return the plan to approve, or the end."""
+        ...
+
+    async def apply(self, run: JobRun, payload: Mapping[str, Any]) -> Finished:
+        """Carry out the approved plan."""
+        ...
+
+    async def still_valid(self, run: JobRun, payload: Mapping[str, Any]) -> str | None:
+        """None if the approved plan still holds; otherwise why it does not (the approval is void)."""
+        ...
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when its Cancel was pressed; the engine records `cancelled`."""
+
+
+@dataclass
+class JobRun:
+    """A running job's tools: its thread, its log stream, processes that honour Cancel."""
+
+    job: Job
+    config: Config
+    chat: Chat
+    redactor: Redactor
+    log_dir: Path
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    _stream: ThreadStream | None = None
+
+    @property
+    def stream(self) -> ThreadStream:
+        """The job's live output message and log (opened on first use)."""
+        if self._stream is None:
+            self._stream = ThreadStream(
+                ThreadPosterOf(self.chat, self.job.channel_id, self.job.thread_ts),
+                spool_path=self.log_path,
+                redactor=self.redactor,
+                title=f"Job {self.job.id} output",
+                interval=self.config.jobs.stream_interval_seconds,
+            )
+        return self._stream
+
+    @property
+    def log_path(self) -> Path:
+        """Where the job's full log is spooled."""
+        return self.log_dir / f"job-{self.job.id}.log"
+
+    @property
+    def has_output(self) -> bool:
+        """Whether anything was streamed."""
+        return self._stream is not None
+
+    async def say(self, text: str) -> str:
+        """Post one message in the job's thread (redacted)."""
+        return await self.chat.post(
+            self.job.channel_id, self.redactor.redact(text), thread_ts=self.job.thread_ts
+        )
+
+    def check_cancelled(self) -> None:
+        """Raise `JobCancelled` if Cancel was pressed."""
+        if self.cancel.is_set():
+            raise JobCancelled
+
+    async def run(  # noqa: ASYNC109 — the timeout goes to run_process
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        timeout: float,
+        cwd: str | None = None,
+        on_line: Any = None,
+    ) -> ProcessResult:
+        """Run a process, streaming its lines into the job's output; Cancel kills its group."""
+        self.check_cancelled()
+
+        async def line(stream: Stream, text: str) -> None:
+            await self.stream.write(text)
+            if on_line is not None:
+                on_line(stream, text)
+
+        result = await run_process(
+            argv, env=env, cwd=cwd, timeout=timeout, on_line=line, cancel=self.cancel
+        )
+        if result.cancelled:
+            raise JobCancelled
+        return result

@@ -1,0 +1,418 @@
+"""The job engine: every lab-changing command runs here, under locks, in its own Slack thread.
+
+Flow of a job: queued (waiting for its locks) → running (plan) → awaiting_approval → running
+(apply) → a final state. Locks are released on every exit path; approvals are durable, so a
+button still works after a restart. Job kinds (`bot/job_run.py`) never see Slack or the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot import actions, blocks, messages
+from bot.approvals import Verdict, binding_digest, decide_click
+from bot.chat import Chat
+from bot.config import Config, LockPolicy, Role
+from bot.job_records import ApprovalRecords, ApprovalState, JobRecords, now_utc
+from bot.job_run import Finished, JobCancelled, JobKind, JobRun, NeedsApproval
+from bot.job_state import Job, JobState
+from bot.locks import Held, LockTable
+from bot.policy import Policy
+from bot.redact import Redactor
+from bot.store import AuditKind, Store
+from bot.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+
+class JobEngine:
+    """Runs jobs of registered kinds; see the module docstring for the flow."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        store: Store,
+        chat: Chat,
+        policy: Policy,
+        tasks: TaskSet,
+        redactor: Redactor,
+        kinds: Mapping[str, JobKind],
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
+        self.config = config
+        self.jobs = JobRecords(store.sessions)
+        self.approvals = ApprovalRecords(store.sessions)
+        self.locks = LockTable(store.sessions)
+        self._store = store
+        self._chat = chat
+        self._policy = policy
+        self._tasks = tasks
+        self._redactor = redactor
+        self._kinds = dict(kinds)
+        self._clock = clock
+        self._runs: dict[int, JobRun] = {}
+        self._released = asyncio.Condition()
+        self._wake_expiry = asyncio.Event()
+        self.log_dir = config.storage.state_dir / "jobs"
+
+    # --- starting -------------------------------------------------------------------------
+
+    async def submit(
+        self, kind_name: str, *, text: str, requester: str, channel_id: str, targets: list[str]
+    ) -> Job:
+        """Create the job, open its thread, and start driving it in the background."""
+        kind = self._kinds[kind_name]
+        job = await self.jobs.create(
+            kind=kind_name, text=text, requester=requester, channel_id=channel_id, targets=targets
+        )
+        title = kind.title(job)
+        ts = await self._chat.post(
+            channel_id,
+            messages.job_requested(title, requester, job.id),
+            blocks.job_root(title, requester, job.id, JobState.queued, job.cancel_token),
+        )
+        await self.jobs.update_fields(job.id, thread_ts=ts)
+        job = await self._job(job.id)
+        self._runs[job.id] = self._new_run(job)
+        self._tasks.spawn(self._drive(job.id), name=f"job {job.id}")
+        return job
+
+    def _new_run(self, job: Job) -> JobRun:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return JobRun(job, self.config, self._chat, self._redactor, self.log_dir)
+
+    async def _job(self, job_id: int) -> Job:
+        job = await self.jobs.get(job_id)
+        assert job is not None, job_id
+        return job
+
+    async def _drive(self, job_id: int) -> None:
+        job = await self._job(job_id)
+        run = self._runs[job_id]
+        try:
+            if not await self._take_locks(job, run):
+                return
+            if not await self.jobs.move(job_id, JobState.queued, JobState.running):
+                return  # cancelled while queued
+            await self._update_root(job_id)
+            run.job = await self._job(job_id)
+            await self._plan(run)
+        except Exception:
+            await self._crash(job_id, JobState.running)
+
+    async def _take_locks(self, job: Job, run: JobRun) -> bool:
+        announced = False
+        while True:
+            result = await self.locks.try_acquire(job.id, list(job.targets))
+            if not isinstance(result, Held):
+                return True
+            if self.config.jobs.lock_policy is LockPolicy.refuse:
+                await self._finish(
+                    job.id,
+                    JobState.queued,
+                    Finished(JobState.cancelled, messages.lock_refused(result)),
+                )
+                return False
+            if not announced:
+                await run.say(messages.lock_queued(result))
+                announced = True
+            async with self._released:
+                current = await self._job(job.id)
+                if current.state is not JobState.queued:
+                    return False
+                await self._released.wait()
+
+    async def _plan(self, run: JobRun) -> None:
+        kind = self._kinds[run.job.kind]
+        try:
+            outcome = await kind.plan(run)
+        except JobCancelled:
+            outcome = Finished(JobState.cancelled, messages.job_cancelled_by(run.job.id, ""))
+        if isinstance(outcome, Finished):
+            await self._finish(run.job.id, JobState.running, outcome)
+            return
+        await self._ask_approval(run, outcome)
+
+    async def _ask_approval(self, run: JobRun, plan: NeedsApproval) -> None:
+        job = run.job
+        await self.jobs.update_fields(job.id, payload=plan.payload)
+        expires = self._clock() + timedelta(minutes=self.config.jobs.approval_timeout_minutes)
+        approval = await self.approvals.create(
+            job_id=job.id,
+            digest=binding_digest(job.id, job.kind, plan.payload),
+            rule=plan.rule.value,
+            role=plan.role.name,
+            summary=self._redactor.redact(plan.summary),
+            expires_at=expires,
+        )
+        if run.has_output:
+            run.stream.set_title(messages.job_phase_planned(job.id))
+        # Waiting before the buttons exist, so that no click can find the job still running.
+        await self.jobs.move(job.id, JobState.running, JobState.awaiting_approval)
+        ts = await self._chat.post(
+            job.channel_id,
+            messages.approval_prompt(job.id),
+            blocks.approval_request(approval, plan.button),
+            thread_ts=job.thread_ts,
+        )
+        await self.approvals.set_message(approval.id, ts)
+        await self._update_root(job.id)
+        self._wake_expiry.set()
+
+    # --- clicks ----------------------------------------------------------------------------
+
+    async def click(self, user_id: str, action_id: str, value: str) -> str:
+        """Handle a button; returns the sentence for the clicker (ephemeral)."""
+        if action_id == actions.CANCEL:
+            job = await self.jobs.by_cancel_token(value)
+            if job is None:
+                return messages.button_not_valid()
+            return await self.cancel(job.id, user_id)
+        if action_id not in (actions.APPROVE, actions.REJECT):
+            return messages.button_not_valid()
+        approval = await self.approvals.get(value)
+        job = await self.jobs.get(approval.job_id) if approval else None
+        actor = await self._policy.actor(user_id)
+        decision = decide_click(approval, job, actor, action_id == actions.APPROVE, self._clock())
+        if job is not None:
+            await self._store.audit(
+                AuditKind.decision,
+                user_id=user_id,
+                channel_id=job.channel_id,
+                command=job.kind,
+                text=f"job {job.id} {action_id}",
+                detail=f"{decision.verdict}: {decision.reason}",
+            )
+        if decision.verdict is Verdict.refuse or approval is None or job is None:
+            return decision.reason
+        if decision.verdict is Verdict.expire:
+            await self._expire(approval.id)
+            return decision.reason
+        if decision.verdict is Verdict.void:
+            await self._void(approval.id, job, decision.reason, user_id)
+            return decision.reason
+        new = (
+            ApprovalState.approved
+            if decision.verdict is Verdict.approve
+            else ApprovalState.rejected
+        )
+        if not await self.approvals.decide(approval.id, new, user_id):
+            latest = await self.approvals.get(approval.id)
+            assert latest is not None
+            return messages.already_decided(latest.state, latest.decided_by)
+        if new is ApprovalState.rejected:
+            await self._show_decision(approval.id, job, messages.rejected_by(user_id))
+            await self._finish(
+                job.id,
+                JobState.awaiting_approval,
+                Finished(JobState.cancelled, messages.rejected_by(user_id)),
+            )
+            return messages.you_rejected(job.id)
+        await self._show_decision(approval.id, job, messages.approved_by(user_id))
+        self._tasks.spawn(self._apply(job.id, user_id), name=f"job {job.id} apply")
+        return messages.you_approved(job.id)
+
+    async def _apply(self, job_id: int, approver: str) -> None:
+        job = await self._job(job_id)
+        run = self._runs.get(job_id) or self._new_run(job)
+        self._runs[job_id] = run
+        run.job = job
+        kind = self._kinds[job.kind]
+        try:
+            reason = await kind.still_valid(run, job.payload)
+            if reason is not None:
+                await self._finish(
+                    job_id,
+                    JobState.awaiting_approval,
+                    Finished(JobState.cancelled, messages.approval_void(job_id, reason)),
+                )
+                return
+            if not await self.jobs.move(job_id, JobState.awaiting_approval, JobState.running):
+                return
+            await self._update_root(job_id)
+            try:
+                outcome = await kind.apply(run, job.payload)
+            except JobCancelled:
+                outcome = Finished(JobState.cancelled, messages.job_cancelled_by(job_id, ""))
+            await self._finish(job_id, JobState.running, outcome)
+        except Exception:
+            await self._crash(job_id, JobState.running)
+
+    async def _show_decision(self, approval_id: str, job: Job, text: str) -> None:
+        approval = await self.approvals.get(approval_id)
+        if approval is not None and approval.message_ts:
+            await self._chat.update(
+                job.channel_id, approval.message_ts, text, blocks.approval_decided(approval, text)
+            )
+
+    # --- cancel, expiry, void -------------------------------------------------------------
+
+    async def cancel(self, job_id: int, user_id: str) -> str:
+        """Stop a queued, waiting or running job; says exactly what was stopped."""
+        job = await self.jobs.get(job_id)
+        if job is None:
+            return messages.no_such_job(job_id)
+        actor = await self._policy.actor(user_id)
+        if actor.user_id != job.requester and not actor.may(Role.operator):
+            return messages.cancel_not_allowed(job_id)
+        if job.state.final:
+            return messages.job_already_final(job_id, job.state)
+        if job.state is JobState.queued:
+            if await self._finish(
+                job_id,
+                JobState.queued,
+                Finished(JobState.cancelled, messages.job_cancelled_by(job_id, user_id)),
+            ):
+                async with self._released:
+                    self._released.notify_all()
+                return messages.cancelled_queued(job_id)
+        elif job.state is JobState.awaiting_approval:
+            for approval in await self.approvals.for_job(job_id):
+                if await self.approvals.decide(approval.id, ApprovalState.void, user_id):
+                    await self._show_decision(
+                        approval.id, job, messages.job_cancelled_by(job_id, user_id)
+                    )
+            if await self._finish(
+                job_id,
+                JobState.awaiting_approval,
+                Finished(JobState.cancelled, messages.job_cancelled_by(job_id, user_id)),
+            ):
+                return messages.cancelled_waiting(job_id)
+        elif job.state is JobState.running:
+            run = self._runs.get(job_id)
+            if run is not None:
+                run.cancel.set()
+                return messages.cancelling_running(job_id)
+        return messages.job_already_final(job_id, (await self._job(job_id)).state)
+
+    async def expire_due(self) -> int:
+        """Expire every pending approval past its time; returns how many."""
+        count = 0
+        for approval in await self.approvals.pending():
+            if approval.expires_at <= self._clock():
+                count += await self._expire(approval.id)
+        return count
+
+    async def _expire(self, approval_id: str) -> int:
+        if not await self.approvals.decide(approval_id, ApprovalState.expired, ""):
+            return 0
+        approval = await self.approvals.get(approval_id)
+        assert approval is not None
+        job = await self._job(approval.job_id)
+        await self._show_decision(approval_id, job, messages.approval_expired(job.id))
+        await self._finish(
+            job.id,
+            JobState.awaiting_approval,
+            Finished(JobState.expired, messages.approval_expired(job.id)),
+        )
+        return 1
+
+    async def _void(self, approval_id: str, job: Job, reason: str, user_id: str) -> None:
+        if await self.approvals.decide(approval_id, ApprovalState.void, user_id):
+            await self._show_decision(approval_id, job, reason)
+            await self._finish(
+                job.id, JobState.awaiting_approval, Finished(JobState.cancelled, reason)
+            )
+
+    async def expiry_loop(self) -> None:
+        """Wake at the next approval expiry (or when a new approval appears) and expire it."""
+        while True:
+            await self.expire_due()
+            pending = await self.approvals.pending()
+            delay = 3600.0
+            if pending:
+                delay = max(0.05, (pending[0].expires_at - self._clock()).total_seconds())
+            self._wake_expiry.clear()
+            try:
+                await asyncio.wait_for(self._wake_expiry.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    # --- ending ----------------------------------------------------------------------------
+
+    async def _finish(self, job_id: int, old: JobState, outcome: Finished) -> bool:
+        """Record the end, release the locks, close the stream and say the verdict."""
+        moved = await self.jobs.move(
+            job_id, old, outcome.state, self._redactor.redact(outcome.summary)
+        )
+        if not moved:
+            return False
+        released = await self.locks.release(job_id)
+        if released:
+            async with self._released:
+                self._released.notify_all()
+        job = await self._job(job_id)
+        run = self._runs.pop(job_id, None)
+        final = messages.job_finished(job.id, outcome.state, outcome.summary)
+        try:
+            await self._update_root(job_id)
+            if run is not None and run.has_output:
+                await self.jobs.update_fields(job_id, log_path=str(run.log_path))
+                await run.stream.close(final)
+            else:
+                await self._chat.post(
+                    job.channel_id, self._redactor.redact(final), thread_ts=job.thread_ts
+                )
+        finally:
+            await self._store.audit(
+                AuditKind.reply,
+                user_id=job.requester,
+                channel_id=job.channel_id,
+                command=job.kind,
+                text=job.text,
+                detail=f"job {job_id} {outcome.state}: {outcome.summary}",
+            )
+        return True
+
+    async def _crash(self, job_id: int, old: JobState) -> None:
+        reference = uuid.uuid4().hex[:8]
+        log.exception("job %s failed (reference %s)", job_id, reference)
+        job = await self._job(job_id)
+        state = (
+            job.state
+            if job.state in (JobState.running, JobState.queued, JobState.awaiting_approval)
+            else old
+        )
+        await self._finish(
+            job_id, state, Finished(JobState.failed, messages.internal_error(reference))
+        )
+
+    async def _update_root(self, job_id: int) -> None:
+        job = await self._job(job_id)
+        if not job.thread_ts:
+            return
+        title = self._kinds[job.kind].title(job)
+        await self._chat.update(
+            job.channel_id,
+            job.thread_ts,
+            messages.job_root_text(title, job.requester, job.id, job.state),
+            blocks.job_root(title, job.requester, job.id, job.state, job.cancel_token, job.result),
+        )
+
+    # --- restart ---------------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """After a restart: running and queued jobs become `interrupted`; approvals stay valid."""
+        for job in await self.jobs.in_states(JobState.running, JobState.queued):
+            if await self.jobs.move(
+                job.id, job.state, JobState.interrupted, messages.job_interrupted(job.id)
+            ):
+                await self.locks.release(job.id)
+                try:
+                    await self._chat.post(
+                        job.channel_id, messages.job_interrupted(job.id), thread_ts=job.thread_ts
+                    )
+                    await self._update_root(job.id)
+                except Exception:  # Slack trouble must not stop the bot from starting
+                    log.warning("could not tell the thread of job %s it was interrupted", job.id)
+        await self.expire_due()
+
+    def log_file(self, job: Job) -> Path | None:
+        """The job's log on disk, if it wrote one."""
+        return Path(job.log_path) if job.log_path else None

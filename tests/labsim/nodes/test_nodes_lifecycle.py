@@ -1,0 +1,116 @@
+"""Simulated node lifecycle: stopping a cluster leaves no sshd (or session) process behind."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncssh
+import psutil
+import pytest
+
+from labsim.nodes import NodeSpec, SimCluster
+from labsim.nodes.proctree import descendants
+
+
+def gone(pid: int) -> bool:
+    if not psutil.pid_exists(pid):
+        return True
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+
+
+async def test_stop_leaves_no_sshd_or_session_process() -> None:
+    lab = SimCluster([NodeSpec("tp-node3", 3), NodeSpec("tp-node2", 2)], user="root")
+    await lab.start()
+    try:
+        await check_stop_cleans_up(lab)
+    finally:
+        await lab.stop()
+
+
+async def check_stop_cleans_up(lab: SimCluster) -> None:
+    node = lab["tp-node3"]
+    listeners = [n.sshd_pid for n in lab.nodes]
+    assert all(pid is not None and psutil.Process(pid).name() == "sshd" for pid in listeners)
+    conn = await asyncssh.connect(
+        node.host,
+        node.port,
+        username=node.user,
+        client_keys=[str(lab.client_key_path)],
+        known_hosts=str(lab.known_hosts_path),
+        config=None,
+    )
+    hung = await conn.create_process("echo started; sleep 30")
+    try:
+        async with asyncio.timeout(10):
+            assert await hung.stdout.readline() == "started\n"
+        below = [p.pid for pid in listeners if pid for p in descendants(pid)]
+        assert below, "expected session processes under sshd"
+        await lab.stop()
+    finally:
+        hung.close()
+        conn.close()
+        await conn.wait_closed()
+    leftovers = [pid for pid in [*listeners, *below] if pid and not gone(pid)]
+    assert leftovers == []
+    with pytest.raises(OSError):
+        await asyncio.open_connection(node.host, node.port)
+
+
+async def test_power_callback_turns_ssh_off_and_on() -> None:
+    async with SimCluster([NodeSpec("tp-node2", 2)]) as lab:
+        node = lab["tp-node2"]
+        await node.on_power_change(False, "bmc power off")
+        assert node.sshd_pid is None and not node.powered
+        with pytest.raises(OSError):
+            await asyncio.open_connection(node.host, node.port)
+        node.on_power_change(True, "bmc power on")
+        await node.settle()
+        reader, writer = await asyncio.open_connection(node.host, node.port)
+        banner = await reader.readline()
+        writer.close()
+        await writer.wait_closed()
+        assert banner.startswith(b"SSH-2.0-OpenSSH")
+
+
+async def test_slow_boot_refuses_ssh_until_booted_and_bmc_slots_map_to_nodes() -> None:
+    async with SimCluster([NodeSpec("tp-node2", 2), NodeSpec("tp-node3", 3)]) as lab:
+        node, other = lab["tp-node2"], lab["tp-node3"]
+        node.slow_boot(0.3)
+        lab.on_bmc_power_change(1, False, "api")
+        await node.settle()
+        assert not node.powered and other.powered
+        lab.on_bmc_power_change(1, True, "api")
+        with pytest.raises(OSError):  # still booting: sshd comes up after the boot delay
+            await asyncio.open_connection(node.host, node.port)
+        await node.settle()
+        assert node.powered
+        _, writer = await asyncio.open_connection(node.host, node.port)
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_degrade_after_switch_exits_zero_but_degrades() -> None:
+    async with SimCluster([NodeSpec("tp-node3", 3, k3s_role="server")]) as lab:
+        node = lab["tp-node3"]
+        node.degrade_after_switch(["longhorn-iscsi.service"])
+        target = node.generations()[0].path
+        conn = await asyncssh.connect(
+            node.host,
+            node.port,
+            username=node.user,
+            client_keys=[str(lab.client_key_path)],
+            known_hosts=str(lab.known_hosts_path),
+            config=None,
+        )
+        try:
+            switch = await conn.run(f"sudo {target}/bin/switch-to-configuration switch")
+            state = await conn.run("systemctl is-system-running", check=False)
+        finally:
+            conn.close()
+            await conn.wait_closed()
+        assert switch.exit_status == 0 and "units failed" not in str(switch.stderr)
+        assert (state.exit_status, state.stdout) == (1, "degraded\n")
+        assert node.failed_units() == ["longhorn-iscsi.service"]

@@ -1,0 +1,102 @@
+"""A test-only job kind, `exercise`, that drives the job engine the way real kinds will.
+
+`/lab exercise MODE [N]` on node tp-node3:
+  print N      plan, ask approval (operator), then print N lines
+  foureyes N   the same, with four-eyes approval
+  hang         ask approval, then run a process tree that ignores SIGTERM until cancelled
+  now N        no approval: print N lines at once
+  void         ask approval; on Apply the plan no longer holds
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from bot.command_spec import Approval, Arg, ArgKind, Command, CommandSpec, CommandTable
+from bot.commands import COMMANDS
+from bot.config import Role
+from bot.context import HandlerContext
+from bot.job_run import Finished, JobKind, JobRun, NeedsApproval, PlanResult
+from bot.job_state import Job, JobState
+from bot.locks import node_target
+from bot.outcome import Outcome, Reply
+
+HANG_SCRIPT = r"""
+import os, signal, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c",
+    "import signal, time, os; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print('child', os.getpid(), flush=True); time.sleep(1000)"])
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("parent", os.getpid(), flush=True)
+child.wait()
+"""
+
+
+class ExerciseKind:
+    """The test kind; see the module docstring."""
+
+    name = "exercise"
+
+    def title(self, job: Job) -> str:
+        return f"Exercise {job.text.split()[1]} on tp-node3"
+
+    async def plan(self, run: JobRun) -> PlanResult:
+        words = run.job.text.split()
+        mode, count = words[1], int(words[2]) if len(words) > 2 else 3
+        if mode == "now":
+            await self._print(run, count)
+            return Finished(JobState.succeeded, f"printed {count} lines")
+        await run.stream.write(f"planning {mode}")
+        rule = Approval.four_eyes if mode == "foureyes" else Approval.approval
+        return NeedsApproval(
+            summary=f"*Plan*: {mode} {count} lines on tp-node3",
+            payload={"mode": mode, "count": count},
+            role=Role.operator,
+            rule=rule,
+        )
+
+    async def apply(self, run: JobRun, payload: Mapping[str, Any]) -> Finished:
+        if payload["mode"] == "hang":
+            await run.run([sys.executable, "-c", HANG_SCRIPT], env={}, timeout=60)
+            return Finished(JobState.failed, "the hang ended by itself")
+        await self._print(run, int(payload["count"]))
+        return Finished(JobState.succeeded, f"printed {payload['count']} lines")
+
+    async def still_valid(self, run: JobRun, payload: Mapping[str, Any]) -> str | None:
+        return "the built path changed" if payload["mode"] == "void" else None
+
+    async def _print(self, run: JobRun, count: int) -> None:
+        script = f"for i in range({count}): print('line', i, flush=True)"
+        result = await run.run([sys.executable, "-c", script], env={}, timeout=60)
+        assert result.exit_code == 0
+
+
+async def exercise_command(ctx: HandlerContext, command: Command) -> Outcome:
+    job = await ctx.jobs.submit(
+        "exercise",
+        text=ctx.text,
+        requester=ctx.actor.user_id,
+        channel_id=ctx.channel_id,
+        targets=[node_target("tp-node3")],
+    )
+    return Reply(f"Started job {job.id}.")
+
+
+EXERCISE_KINDS: dict[str, JobKind] = {"exercise": ExerciseKind()}
+EXERCISE_COMMANDS: CommandTable = COMMANDS.extended(
+    CommandSpec(
+        name="exercise",
+        summary="test job",
+        role=Role.operator,
+        handler=exercise_command,
+        args=(
+            Arg(
+                "mode", ArgKind.choice, "mode", choices=("print", "foureyes", "hang", "now", "void")
+            ),
+            Arg("count", ArgKind.integer, "lines", optional=True),
+        ),
+        example="exercise print 3",
+    )
+)

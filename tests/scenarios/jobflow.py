@@ -1,0 +1,78 @@
+"""Shared steps for job scenarios: run a command, find the job's thread, press its buttons."""
+
+from __future__ import annotations
+
+from labsim.lab import LAB_CHANNEL, Lab
+from labsim.slack import Ephemeral, Message
+
+
+async def ask(lab: Lab, user: str, text: str, channel: str = LAB_CHANNEL) -> Ephemeral:
+    """Send `/lab text` as `user`; return the ephemeral reply that follows."""
+    before = len(lab.slack.ephemerals(user))
+    result = await lab.slack.user(user).slash(text, channel=channel)
+    await result.acked()
+    replies = await lab.slack.wait_for(
+        lambda: lab.slack.ephemerals(user)[before:] or None, timeout=15
+    )
+    return replies[0]
+
+
+def root_of(lab: Lab, job_id: int) -> Message:
+    """The root message of job `job_id`'s thread."""
+    for message in lab.slack.messages(LAB_CHANNEL):
+        if message.thread_ts is None and f"(job {job_id})" in message.text:
+            return message
+    raise LookupError(f"no root message for job {job_id}")
+
+
+def thread_text(lab: Lab, job_id: int) -> str:
+    """Everything said in the job's thread (current versions), newline-joined."""
+    root = root_of(lab, job_id)
+    return "\n".join(m.all_text() for m in lab.slack.thread(LAB_CHANNEL, root.ts))
+
+
+async def start(lab: Lab, user: str, text: str) -> int:
+    """Start a job; returns its id."""
+    reply = await ask(lab, user, text)
+    assert reply.text.startswith("Started job "), reply.text
+    return int(reply.text.removeprefix("Started job ").rstrip("."))
+
+
+async def approval_message(lab: Lab, job_id: int) -> Message:
+    """Wait for the job's Apply/Reject message."""
+
+    def find() -> Message | None:
+        try:
+            root = root_of(lab, job_id)
+        except LookupError:
+            return None
+        for message in lab.slack.thread(LAB_CHANNEL, root.ts):
+            if any(b.action_id == "labbot:approve" for b in message.buttons()):
+                return message
+        return None
+
+    return await lab.slack.wait_for(find, timeout=15)
+
+
+async def press(
+    lab: Lab,
+    user: str,
+    message: Message,
+    action_id: str,
+    value: str | None = None,
+    stale: bool = False,
+) -> str:
+    """Click a button as `user` (on the version held if `stale`); returns the ephemeral answer."""
+    before = len(lab.slack.ephemerals(user))
+    result = await lab.slack.user(user).click(message, action_id, value=value, stale=stale)
+    await result.acked()
+    replies = await lab.slack.wait_for(
+        lambda: lab.slack.ephemerals(user)[before:] or None, timeout=15
+    )
+    return replies[0].text
+
+
+async def wait_final(lab: Lab, job_id: int, words: str, timeout: float = 20) -> str:
+    """Wait until the job's thread says `words` (the final verdict), return the thread text."""
+    await lab.slack.wait_for(lambda: words in thread_text(lab, job_id), timeout=timeout)
+    return thread_text(lab, job_id)
