@@ -1,0 +1,60 @@
+"""`labbot demo`: the simulated lab and the real bot, with a terminal Slack client in front.
+
+Everything runs in this process on loopback; stopping the demo stops every part of the lab.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from bot.app import LabBot
+from labsim.lab import LAB_CHANNEL, Lab
+from labsim.terminal import SlackTerminal
+
+
+async def demo(
+    keep: bool = False, out: TextIO = sys.stdout, read_line: Callable[[], str] | None = None
+) -> None:
+    """Start the lab and the bot, run the terminal until the user quits, then tear down."""
+    directory = Path(tempfile.mkdtemp(prefix="labbot-demo-"))
+    lab = Lab(directory=directory, full=True, flash_bytes_per_sec=20_000_000)
+    try:
+        async with lab:
+            out.write(f"Simulated lab in {directory}\n")
+            async with lab.bot() as bot:
+                await lab.slack.wait_connected()
+                await bot.ready.wait()
+                u = lab.users
+                users = {
+                    "admin": u.admin,
+                    "admin2": u.admin2,
+                    "operator": u.operator,
+                    "operator2": u.operator2,
+                    "viewer": u.viewer,
+                    "stranger": u.stranger,
+                }
+                terminal = SlackTerminal(lab.slack, LAB_CHANNEL, users, "admin", out, read_line)
+                await terminal.run()
+    finally:
+        if keep:
+            out.write(f"Kept the lab's files in {directory}\n")
+        else:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def run_demo(keep: bool = False) -> int:
+    """Entry point of `labbot demo`."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(demo(keep))
+    except KeyboardInterrupt:
+        pass
+    print("Demo stopped; nothing is left running.")
+    return 0

@@ -1,0 +1,205 @@
+"""A terminal client of the Slack emulator: type `/lab …`, watch the channel and threads, press buttons.
+
+Talks to the emulator exactly like a Slack user (slash commands and clicks over Socket Mode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from labsim.slack import Button, Message, SlackEmulator
+
+HELP = """\
+Type a slash command as a Slack user would, e.g. `/lab help` or `/lab deploy tp-node3`.
+  N or :press N     press button number N (buttons are listed as [N] under messages)
+  :as ROLE          act as another user: admin, admin2, operator, operator2, viewer, stranger
+  :buttons          list the buttons you can press now
+  :help             this text        :quit   stop the demo (Ctrl-D works too)"""
+
+
+@dataclass
+class _Seen:
+    versions: dict[str, int] = field(default_factory=dict)  # message ts → versions printed
+    texts: dict[str, str] = field(default_factory=dict)
+    ephemerals: dict[str, int] = field(default_factory=dict)  # user → ephemerals printed
+    files: int = 0
+
+
+class SlackTerminal:
+    """Prints what happens in one channel and lets the person at the keyboard act in it."""
+
+    def __init__(
+        self,
+        slack: SlackEmulator,
+        channel: str,
+        users: dict[str, str],
+        user: str,
+        out: TextIO = sys.stdout,
+        read_line: Callable[[], str] | None = None,
+    ) -> None:
+        self._slack = slack
+        self._channel = channel
+        self._users = users
+        self._user = users[user]
+        self._role = user
+        self._out = out
+        self._read_line = read_line or sys.stdin.readline
+        self._seen = _Seen()
+        self._buttons: list[tuple[Message, Button]] = []
+
+    def _print(self, text: str) -> None:
+        self._out.write(text + "\n")
+        self._out.flush()
+
+    async def run(self) -> None:
+        """Show the help, then read commands until :quit or end of input."""
+        self._print(HELP)
+        self._print(f"You are {self._role} ({self._user}) in #lab.")
+        watcher = asyncio.create_task(self._watch(), name="terminal watcher")
+        try:
+            while True:
+                self._out.write(f"{self._role}> ")
+                self._out.flush()
+                line = await asyncio.get_running_loop().run_in_executor(None, self._read_line)
+                if not line:
+                    break
+                if not await self._handle(line.strip()):
+                    break
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+
+    async def _handle(self, line: str) -> bool:
+        if not line:
+            return True
+        if line in (":quit", ":q", "exit"):
+            return False
+        if line == ":help":
+            self._print(HELP)
+        elif line == ":buttons":
+            self._list_buttons()
+        elif line.startswith(":as"):
+            role = line[3:].strip()
+            if role in self._users:
+                self._role, self._user = role, self._users[role]
+                self._print(f"You are now {role} ({self._user}).")
+            else:
+                self._print(f"Unknown role {role!r}; one of: {', '.join(self._users)}")
+        elif line.isdigit() or line.startswith(":press"):
+            await self._press(int(line.removeprefix(":press").strip() or 0))
+        elif line.startswith("/"):
+            command, _, text = line.partition(" ")
+            await self._slack.user(self._user).slash(text, channel=self._channel, command=command)
+        else:
+            self._print("Commands start with / (try /lab help); :help lists the rest.")
+        await self._settle()
+        if self._has_news():
+            self._show_changes()
+        return True
+
+    async def _settle(self) -> None:
+        # Give the bot a moment to answer before the prompt comes back.
+        try:
+            await self._slack.wait_for(lambda: self._has_news(), timeout=1.5)
+        except TimeoutError:
+            return
+
+    def _has_news(self) -> bool:
+        return len(self._slack.ephemerals(self._user)) > self._seen.ephemerals.get(self._user, 0)
+
+    async def _press(self, number: int) -> None:
+        if not 1 <= number <= len(self._buttons):
+            self._print("No such button; :buttons lists them.")
+            return
+        message, button = self._buttons[number - 1]
+        try:
+            current = self._slack.message(message.channel, message.ts)
+            await self._slack.user(self._user).click(current, button.action_id)
+        except (KeyError, LookupError):
+            self._print("That button is gone (the message changed).")
+
+    async def _watch(self) -> None:
+        while True:
+            await self._slack.wait_for(self._changed, timeout=3600)
+            self._show_changes()
+
+    def _changed(self) -> bool:
+        messages = self._slack.messages(self._channel)
+        if any(self._seen.versions.get(m.ts) != m.updates + 1 for m in messages):
+            return True
+        if len(self._slack.files()) > self._seen.files:
+            return True
+        return self._has_news()
+
+    def _show_changes(self) -> None:
+        self._out.write("\r")
+        for message in self._slack.messages(self._channel):
+            version = message.updates + 1
+            if self._seen.versions.get(message.ts) == version:
+                continue
+            previous = self._seen.texts.get(message.ts)
+            self._seen.versions[message.ts] = version
+            self._show_message(message, previous)
+        for file in self._slack.files()[self._seen.files :]:
+            self._print(f"  │ 📎 {file.title or file.filename} ({len(file.content)} bytes)")
+        self._seen.files = len(self._slack.files())
+        seen = self._seen.ephemerals.get(self._user, 0)
+        for ephemeral in self._slack.ephemerals(self._user)[seen:]:
+            self._print(_indent(_render(ephemeral.text, ephemeral.blocks), "(only you) "))
+        self._seen.ephemerals[self._user] = len(self._slack.ephemerals(self._user))
+        self._refresh_buttons()
+
+    def _show_message(self, message: Message, previous: str | None) -> None:
+        text = _render(message.text, message.blocks)
+        self._seen.texts[message.ts] = text
+        prefix = "  │ " if message.thread_ts else ""
+        if previous is not None:
+            old = previous.splitlines()
+            new_lines = [line for line in text.splitlines() if line not in old]
+            if not new_lines:
+                return
+            text = "\n".join(new_lines)
+        self._print(_indent(text, prefix))
+        for button in message.buttons():
+            self._buttons.append((message, button))
+            self._print(f"{prefix}  [{len(self._buttons)}] {button.text}")
+
+    def _refresh_buttons(self) -> None:
+        live: list[tuple[Message, Button]] = []
+        for message, button in self._buttons:
+            current = self._slack.message(message.channel, message.ts)
+            if any(
+                b.action_id == button.action_id and b.value == button.value
+                for b in current.buttons()
+            ):
+                live.append((message, button))
+        if len(live) != len(self._buttons):
+            self._buttons = live
+
+    def _list_buttons(self) -> None:
+        if not self._buttons:
+            self._print("No buttons to press right now.")
+        for number, (message, button) in enumerate(self._buttons, start=1):
+            first = message.text.splitlines()[0] if message.text else ""
+            self._print(f"[{number}] {button.text}  — {first[:60]}")
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+def _render(text: str, blocks: list[dict[str, object]]) -> str:
+    """A message as a person sees it: the blocks' text, or the plain text without blocks."""
+    parts: list[str] = []
+    for block in blocks:
+        inner = block.get("text")
+        if isinstance(inner, dict):
+            parts.append(str(inner.get("text", "")))
+        elements = block.get("elements")
+        if block.get("type") == "context" and isinstance(elements, list):
+            parts.extend(str(e.get("text", "")) for e in elements if isinstance(e, dict))
+    return "\n".join(parts) if parts else text

@@ -1,0 +1,31 @@
+# Raspberry Pi Compute Module 4 (eMMC) in a Turing Pi 2 slot: kernel, boot loader, root fs.
+# Used by the node configurations and by the bootstrap image (images/base.nix).
+{ pkgs, ... }:
+{
+  boot = {
+    kernelPackages = pkgs.linuxKernel.packages.linux_rpi4;
+    initrd.availableKernelModules = [
+      "xhci_pci"
+      "usbhid"
+      "usb_storage"
+    ];
+    loader = {
+      grub.enable = false;
+      generic-extlinux-compatible = {
+        enable = true;
+        # /boot lives on the eMMC root; keep the boot menu (and its kernels) bounded.
+        configurationLimit = 10;
+      };
+    };
+  };
+
+  # The Raspberry Pi firmware blobs (Wi-Fi/Bluetooth, VideoCore).
+  hardware.enableRedistributableFirmware = true;
+
+  # The root partition the sd-aarch64 image creates (nixos-generators labels it NIXOS_SD).
+  fileSystems."/" = {
+    device = "/dev/disk/by-label/NIXOS_SD";
+    fsType = "ext4";
+    options = [ "noatime" ];
+  };
+}
