@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from bot.app import LabBot
 from labsim.lab import LAB_CHANNEL, Lab
 from labsim.terminal import SlackTerminal
 

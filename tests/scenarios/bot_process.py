@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from bot.config_file import load_config
 async def main(path: Path) -> None:
     logging.basicConfig(level=logging.INFO)
     async with LabBot(load_config(path), EXERCISE_COMMANDS, EXERCISE_KINDS) as bot:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, bot.request_stop)
         print("ready", flush=True)
         await bot.wait_stopped()
 
