@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
 
+from bot import schedules
 from bot.command_spec import CommandTable
 from bot.commands import COMMANDS
 from bot.config import Config, SecretSource, SlackMode
@@ -21,6 +22,9 @@ from bot.job_run import JobKind
 from bot.jobs import JobEngine
 from bot.policy import Policy
 from bot.redact import Redactor
+from bot.scheduler import Scheduler
+from bot.schedules import ScheduleContext
+from bot.services import Services
 from bot.slack_app import SlackChat, SlackEdge, SlackUsergroups, make_web_client
 from bot.store import Store
 from bot.tasks import TaskSet
@@ -48,6 +52,7 @@ class LabBot:
         self.edge: SlackEdge
         self.dispatcher: Dispatcher
         self.jobs: JobEngine
+        self.scheduler: Scheduler
 
     async def __aenter__(self) -> LabBot:
         await self.start()
@@ -73,23 +78,36 @@ class LabBot:
         try:
             self.store = await Store.open(self.config.storage.resolved_database_url())
             self._stack.push_async_callback(self.store.close)
+            services = Services(self.config)
+            self._stack.push_async_callback(services.close)
             client = make_web_client(slack, bot_token)
+            chat = SlackChat(client)
             policy = Policy(self.config.roles, slack.allowed_channels, SlackUsergroups(client))
             self.jobs = JobEngine(
                 config=self.config,
                 store=self.store,
-                chat=SlackChat(client),
+                chat=chat,
                 policy=policy,
                 tasks=self.tasks,
                 redactor=Redactor(configured_secrets(self.config)),
                 kinds=self.kinds,
+                services=services,
             )
             self.dispatcher = Dispatcher(self.config, self.store, policy, self.commands, self.jobs)
             self.edge = SlackEdge(slack, self.dispatcher, self.tasks, client, app_token, signing)
             self._stack.push_async_callback(self.edge.stop)
             self._stack.push_async_callback(self.tasks.close)
             await self.jobs.recover()
-            self.tasks.spawn(self.jobs.expiry_loop(), name="approval expiry")
+            self.tasks.spawn(self.jobs.expiry_loop(), name="approval expiry", daemon=True)
+            self.scheduler = Scheduler(
+                self.config.storage.resolved_database_url(), self.config.schedules.timezone
+            )
+            schedules.register(
+                self.scheduler,
+                ScheduleContext(self.config, self.store, chat, services, self.jobs),
+            )
+            self.scheduler.start()
+            self._stack.callback(self.scheduler.stop)
             await self.edge.start()
         except BaseException:
             await self._stack.aclose()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from bot.command_spec import CommandTable
 from bot.config import Config
 from bot.policy import Actor, Policy
+from bot.services import Services
 from bot.store import Store
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ class HandlerContext:
     actor: Actor
     channel_id: str
     jobs: JobEngine
+    services: Services
     text: str = ""
 
     @property

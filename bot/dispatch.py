@@ -108,6 +108,7 @@ class Dispatcher:
             actor=actor,
             channel_id=request.channel_id,
             jobs=self.jobs,
+            services=self.jobs.services,
             text=request.text,
         )
         await self._run(parsed, context, request, responder)

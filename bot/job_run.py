@@ -18,6 +18,7 @@ from bot.config import Config, Role
 from bot.integrations.process import ProcessResult, Stream, run_process
 from bot.job_state import Job, JobState
 from bot.redact import Redactor
+from bot.services import Services
 from bot.stream import ThreadStream
 
 
@@ -78,6 +79,7 @@ class JobRun:
     chat: Chat
     redactor: Redactor
     log_dir: Path
+    services: Services
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
     _stream: ThreadStream | None = None
 
@@ -115,12 +117,12 @@ class JobRun:
         if self.cancel.is_set():
             raise JobCancelled
 
-    async def run(  # noqa: ASYNC109 — the timeout goes to run_process
+    async def run(
         self,
         argv: Sequence[str],
         *,
         env: Mapping[str, str],
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109 — handed to run_process
         cwd: str | None = None,
         on_line: Any = None,
     ) -> ProcessResult:

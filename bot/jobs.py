@@ -24,6 +24,7 @@ from bot.job_state import Job, JobState
 from bot.locks import Held, LockTable
 from bot.policy import Policy
 from bot.redact import Redactor
+from bot.services import Services
 from bot.store import AuditKind, Store
 from bot.tasks import TaskSet
 
@@ -43,6 +44,7 @@ class JobEngine:
         tasks: TaskSet,
         redactor: Redactor,
         kinds: Mapping[str, JobKind],
+        services: Services,
         clock: Callable[[], datetime] = now_utc,
     ) -> None:
         self.config = config
@@ -56,6 +58,7 @@ class JobEngine:
         self._redactor = redactor
         self._kinds = dict(kinds)
         self._clock = clock
+        self.services = services
         self._runs: dict[int, JobRun] = {}
         self._released = asyncio.Condition()
         self._wake_expiry = asyncio.Event()
@@ -85,7 +88,7 @@ class JobEngine:
 
     def _new_run(self, job: Job) -> JobRun:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        return JobRun(job, self.config, self._chat, self._redactor, self.log_dir)
+        return JobRun(job, self.config, self._chat, self._redactor, self.log_dir, self.services)
 
     async def _job(self, job_id: int) -> Job:
         job = await self.jobs.get(job_id)

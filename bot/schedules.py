@@ -1,0 +1,32 @@
+"""Which scheduled tasks labbot runs, and what each gets: the one place capabilities register them.
+
+A capability adds one line to `register` (e.g. the Renovate check on its interval, the digest on
+its cron); the task receives a `ScheduleContext` and the `ScheduledRun` (with `late`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.chat import Chat
+from bot.config import Config
+from bot.jobs import JobEngine
+from bot.scheduler import Scheduler
+from bot.services import Services
+from bot.store import Store
+
+
+@dataclass(frozen=True)
+class ScheduleContext:
+    """What a scheduled task may use."""
+
+    config: Config
+    store: Store
+    chat: Chat
+    services: Services
+    jobs: JobEngine
+
+
+def register(scheduler: Scheduler, context: ScheduleContext) -> None:
+    """Register every scheduled task of the capabilities that are built."""
+    del scheduler, context  # no scheduled capability is built yet

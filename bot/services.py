@@ -1,0 +1,53 @@
+"""Long-lived clients of the outside systems, opened once and shared by handlers and jobs.
+
+Each client is created on first use from the config and closed when labbot stops; a handler
+asks `ctx.services.bmc("turingpi")` instead of building its own (so tokens and pools are reused).
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
+
+from bot.config import Config
+from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bot.integrations.bmc import BmcClient
+    from bot.integrations.github import GitHubClient
+
+
+class Services:
+    """Lazily opened integration clients; `close()` closes whatever was opened, in reverse."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._stack = AsyncExitStack()
+        self._bmcs: dict[str, BmcClient] = {}
+        self._github: GitHubClient | None = None
+
+    async def bmc(self, board: str) -> BmcClient:
+        """The client of the BMC that drives `board` (a board name from the inventory)."""
+        from bot.integrations.bmc import BmcClient
+
+        bmc_name = next((b.bmc for b in self.config.inventory.boards if b.name == board), None)
+        if bmc_name is None or bmc_name not in self.config.bmc:
+            raise ConfigError(f"board {board} has no BMC in the config")
+        if bmc_name not in self._bmcs:
+            client = BmcClient(self.config.bmc[bmc_name], name=bmc_name)
+            self._bmcs[bmc_name] = await self._stack.enter_async_context(client)
+        return self._bmcs[bmc_name]
+
+    async def github(self) -> GitHubClient:
+        """The GitHub client of the infra repo."""
+        from bot.integrations.github import GitHubClient
+
+        if self.config.github is None:
+            raise ConfigError("the config has no 'github' section")
+        if self._github is None:
+            self._github = await self._stack.enter_async_context(GitHubClient(self.config.github))
+        return self._github
+
+    async def close(self) -> None:
+        """Close every client that was opened."""
+        await self._stack.aclose()

@@ -1,0 +1,70 @@
+"""The scheduler: schedules persist in the database; a missed run fires once, marked late."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.scheduler import ScheduledRun, Scheduler
+from bot.store import Store
+
+
+async def test_schedule_survives_a_restart_and_missed_run_is_coalesced_and_late(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'labbot.sqlite'}"
+    store = await Store.open(url)
+    await store.close()
+    runs: list[ScheduledRun] = []
+    ran = asyncio.Event()
+
+    async def digest(run: ScheduledRun) -> None:
+        runs.append(run)
+        ran.set()
+
+    trigger = CronTrigger.from_crontab("0 7 * * *", timezone="UTC")
+    first = Scheduler(url, "UTC")
+    first.add("digest", trigger, digest)
+    first.start()
+    next_run = first.next_run("digest")
+    assert next_run is not None and next_run > datetime.now(UTC)
+    # Pretend labbot was down over two due times: the stored next run lies in the past.
+    first._scheduler.pause()
+    first._scheduler.modify_job("digest", next_run_time=datetime.now(UTC) - timedelta(days=2))
+    first.stop()
+    assert runs == []
+
+    second = Scheduler(url, "UTC")
+    second.add("digest", CronTrigger.from_crontab("0 7 * * *", timezone="UTC"), digest)
+    second.start()
+    try:
+        await asyncio.wait_for(ran.wait(), timeout=10)
+        assert len(runs) == 1  # coalesced: one catch-up run, not two
+        assert runs[0].late
+        following = second.next_run("digest")
+        assert following is not None and following > datetime.now(UTC)
+    finally:
+        second.stop()
+
+
+async def test_on_time_run_is_not_late(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'labbot.sqlite'}"
+    ran = asyncio.Event()
+    runs: list[ScheduledRun] = []
+
+    async def check(run: ScheduledRun) -> None:
+        runs.append(run)
+        ran.set()
+
+    scheduler = Scheduler(url, "UTC")
+    scheduler.add("renovate", IntervalTrigger(seconds=1), check)
+    scheduler.start()
+    try:
+        await asyncio.wait_for(ran.wait(), timeout=10)
+        assert runs[0].name == "renovate" and not runs[0].late
+    finally:
+        scheduler.stop()
