@@ -17,9 +17,11 @@ from bot.commands import COMMANDS
 from bot.config import Config, SecretSource, SlackMode
 from bot.dispatch import Dispatcher
 from bot.errors import ConfigError
+from bot.health import HealthChecks, HealthServer
 from bot.job_kinds import JOB_KINDS
 from bot.job_run import JobKind
 from bot.jobs import JobEngine
+from bot.metrics import Metrics
 from bot.policy import Policy
 from bot.redact import Redactor
 from bot.scheduler import Scheduler
@@ -53,6 +55,8 @@ class LabBot:
         self.dispatcher: Dispatcher
         self.jobs: JobEngine
         self.scheduler: Scheduler
+        self.metrics = Metrics()
+        self.health: HealthServer | None = None
 
     async def __aenter__(self) -> LabBot:
         await self.start()
@@ -78,10 +82,12 @@ class LabBot:
         try:
             self.store = await Store.open(self.config.storage.resolved_database_url())
             self._stack.push_async_callback(self.store.close)
-            services = Services(self.config)
+            services = Services(self.config, self.metrics)
             self._stack.push_async_callback(services.close)
             client = make_web_client(slack, bot_token)
-            chat = SlackChat(client)
+            chat = SlackChat(
+                client, self.config.jobs.stream_interval_seconds, self.metrics.slack_error
+            )
             policy = Policy(self.config.roles, slack.allowed_channels, SlackUsergroups(client))
             self.jobs = JobEngine(
                 config=self.config,
@@ -94,7 +100,15 @@ class LabBot:
                 services=services,
             )
             self.dispatcher = Dispatcher(self.config, self.store, policy, self.commands, self.jobs)
-            self.edge = SlackEdge(slack, self.dispatcher, self.tasks, client, app_token, signing)
+            self.edge = SlackEdge(
+                slack,
+                self.dispatcher,
+                self.tasks,
+                client,
+                app_token,
+                signing,
+                on_ack=self.metrics.ack_seconds.observe,
+            )
             self._stack.push_async_callback(self.edge.stop)
             self._stack.push_async_callback(self.tasks.close)
             await self.jobs.recover()
@@ -109,11 +123,28 @@ class LabBot:
             self.scheduler.start()
             self._stack.callback(self.scheduler.stop)
             await self.edge.start()
+            if self.config.health.enabled:
+                await self._start_health()
         except BaseException:
             await self._stack.aclose()
             raise
         log.info("labbot ready (%s mode)", "socket" if slack.mode is SlackMode.socket else "http")
         self.ready.set()
+
+    async def _start_health(self) -> None:
+        store, scheduler, edge = self.store, self.scheduler, self.edge
+        self.health = HealthServer(
+            self.config.health,
+            HealthChecks(
+                slack_connected=lambda: edge.connected,
+                database_reachable=store.ping,
+                scheduler_running=lambda: scheduler.running,
+            ),
+            self.metrics,
+            self.jobs.jobs.counts,
+        )
+        await self.health.start()
+        self._stack.push_async_callback(self.health.stop)
 
     async def stop(self) -> None:
         """Refuse new work, let running work finish briefly, then close everything in reverse."""

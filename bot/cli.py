@@ -60,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("-c", "--config", type=Path, default=Path("/etc/labbot/config.yaml"))
     check = sub.add_parser("check-config", help="validate a config file and list every problem")
     check.add_argument("file", type=Path)
+    sub.add_parser(
+        "ssh-to-age",
+        help="read OpenSSH public keys (ssh-keyscan output) on stdin, print their age recipients",
+    )
     demo = sub.add_parser("demo", help="run the bot against the simulated lab, in this terminal")
     demo.add_argument("--keep", action="store_true", help="keep the lab's files after exit")
     args = parser.parse_args(argv)
@@ -74,10 +78,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             for problem in exc.problems:
                 print(f"  {problem}", file=sys.stderr)
             return 1
+    if args.command == "ssh-to-age":
+        from bot.age_keys import ssh_to_age_main
+
+        return ssh_to_age_main(sys.stdin, sys.stdout, sys.stderr)
     if args.command == "demo":
         from labsim.demo import run_demo
 
-        return run_demo(keep=args.keep)
+        code: int = run_demo(keep=args.keep)
+        return code
     return 2
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.job_state import Job, JobState, check_transition
@@ -112,6 +112,14 @@ class JobRecords:
                 .order_by(JobRow.id)
             )
             return [_job(r) for r in rows]
+
+    async def counts(self) -> dict[tuple[str, str], int]:
+        """How many jobs there are per (command, state)."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(JobRow.kind, JobRow.state, func.count()).group_by(JobRow.kind, JobRow.state)
+            )
+            return {(kind, state): int(count) for kind, state, count in rows}
 
     async def update_fields(self, job_id: int, **fields: Any) -> None:
         """Set non-state fields (thread_ts, payload, log_path, result)."""

@@ -122,7 +122,7 @@ class JobRun:
         argv: Sequence[str],
         *,
         env: Mapping[str, str],
-        timeout: float,  # noqa: ASYNC109 — handed to run_process
+        timeout: float,
         cwd: str | None = None,
         on_line: Any = None,
     ) -> ProcessResult:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from bot import actions, blocks, messages
 from bot.approvals import Verdict, binding_digest, decide_click
-from bot.chat import Chat
+from bot.chat import Chat, ChatError, PosterRateLimited
 from bot.config import Config, LockPolicy, Role
+from bot.errors import UserError
 from bot.job_records import ApprovalRecords, ApprovalState, JobRecords, now_utc
 from bot.job_run import Finished, JobCancelled, JobKind, JobRun, NeedsApproval
 from bot.job_state import Job, JobState
@@ -75,11 +76,16 @@ class JobEngine:
             kind=kind_name, text=text, requester=requester, channel_id=channel_id, targets=targets
         )
         title = kind.title(job)
-        ts = await self._chat.post(
-            channel_id,
-            messages.job_requested(title, requester, job.id),
-            blocks.job_root(title, requester, job.id, JobState.queued, job.cancel_token),
-        )
+        try:
+            ts = await self._chat.post(
+                channel_id,
+                messages.job_requested(title, requester, job.id),
+                blocks.job_root(title, requester, job.id, JobState.queued, job.cancel_token),
+            )
+        except (ChatError, PosterRateLimited) as exc:
+            # Without a thread nobody could follow or approve the job: it ends before it starts.
+            await self.jobs.move(job.id, JobState.queued, JobState.failed, str(exc))
+            raise UserError(messages.no_thread(job.id, str(exc))) from None
         await self.jobs.update_fields(job.id, thread_ts=ts)
         job = await self._job(job.id)
         self._runs[job.id] = self._new_run(job)

@@ -334,6 +334,11 @@ def job_finished(job_id: int, state: str, summary: str) -> str:
     return f"{state_emoji(state)} Job {job_id} {state_word(state)}. {summary}".strip()
 
 
+def no_thread(job_id: int, reason: str) -> str:
+    """Slack would not open the job's thread."""
+    return f"Job {job_id} could not start: {reason} Nothing was run; try again shortly."
+
+
 def job_interrupted(job_id: int) -> str:
     """A job that was running when labbot stopped."""
     return (

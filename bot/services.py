@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Config
 from bot.errors import ConfigError
+from bot.metrics import Metrics
 
 if TYPE_CHECKING:
     from bot.integrations.bmc import BmcClient
@@ -20,8 +21,9 @@ if TYPE_CHECKING:
 class Services:
     """Lazily opened integration clients; `close()` closes whatever was opened, in reverse."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, metrics: Metrics | None = None) -> None:
         self.config = config
+        self._metrics = metrics
         self._stack = AsyncExitStack()
         self._bmcs: dict[str, BmcClient] = {}
         self._github: GitHubClient | None = None
@@ -45,7 +47,12 @@ class Services:
         if self.config.github is None:
             raise ConfigError("the config has no 'github' section")
         if self._github is None:
-            self._github = await self._stack.enter_async_context(GitHubClient(self.config.github))
+            metrics = self._metrics
+            client = GitHubClient(
+                self.config.github,
+                on_error=(lambda e: metrics.github_error(e.status)) if metrics else None,
+            )
+            self._github = await self._stack.enter_async_context(client)
         return self._github
 
     async def close(self) -> None:

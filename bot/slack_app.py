@@ -6,10 +6,12 @@ in tasks owned by the app. Never holds lab logic.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ from bot.tasks import TaskSet
 log = logging.getLogger(__name__)
 
 SEEN_LIMIT = 4096
+PACING_MARGIN = 0.05
 
 
 class ResponseUrlResponder:
@@ -69,10 +72,38 @@ class SlackUsergroups:
 
 
 class SlackChat:
-    """`bot.chat.Chat` over the Slack Web API; errors translated at this one seam."""
+    """`bot.chat.Chat` over the Slack Web API; errors translated at this one seam.
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    Edits of one message are paced to at most one per `min_interval` seconds (counting its
+    post), so no caller can trip chat.update's per-message limit.
+    """
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        min_interval: float = 1.0,
+        on_error: Callable[[str, str], None] | None = None,
+    ) -> None:
         self._client = client
+        self._min_interval = min_interval
+        self._on_error = on_error
+        self._last_write: OrderedDict[tuple[str, str], float] = OrderedDict()
+
+    async def _pace(self, channel: str, ts: str) -> None:
+        key = (channel, ts)
+        last = self._last_write.get(key)
+        if last is not None:
+            # A small margin: Slack measures arrival, and requests do not arrive evenly spaced.
+            wait = last + self._min_interval + PACING_MARGIN - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)  # pacing to Slack's limit, not waiting for an event
+        self._mark(channel, ts)
+
+    def _mark(self, channel: str, ts: str) -> None:
+        self._last_write[(channel, ts)] = time.monotonic()
+        self._last_write.move_to_end((channel, ts))
+        while len(self._last_write) > SEEN_LIMIT:
+            self._last_write.popitem(last=False)
 
     async def post(
         self,
@@ -82,22 +113,24 @@ class SlackChat:
         thread_ts: str | None = None,
     ) -> str:
         """chat.postMessage; returns the ts."""
-        async with _translated("chat.postMessage"):
+        async with _translated(self._on_error, "chat.postMessage"):
             response = await self._client.chat_postMessage(
                 channel=channel, text=text, blocks=blocks, thread_ts=thread_ts
             )
+        self._mark(channel, str(response["ts"]))
         return str(response["ts"])
 
     async def update(
         self, channel: str, ts: str, text: str, blocks: list[Block] | None = None
     ) -> None:
         """chat.update (blocks replaced; none given means text only)."""
-        async with _translated("chat.update"):
+        await self._pace(channel, ts)
+        async with _translated(self._on_error, "chat.update"):
             await self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks or [])
 
     async def upload(self, channel: str, thread_ts: str, path: Path, title: str) -> None:
         """files upload v2 into the thread."""
-        async with _translated("files.upload"):
+        async with _translated(self._on_error, "files.upload"):
             await self._client.files_upload_v2(
                 channel=channel,
                 thread_ts=thread_ts,
@@ -108,22 +141,28 @@ class SlackChat:
 
     async def ephemeral(self, channel: str, user: str, text: str) -> None:
         """chat.postEphemeral."""
-        async with _translated("chat.postEphemeral"):
+        async with _translated(self._on_error, "chat.postEphemeral"):
             await self._client.chat_postEphemeral(channel=channel, user=user, text=text)
 
 
 @asynccontextmanager
-async def _translated(method: str) -> AsyncIterator[None]:
+async def _translated(
+    on_error: Callable[[str, str], None] | None, method: str
+) -> AsyncIterator[None]:
     try:
         yield
     except SlackApiError as exc:
         status = exc.response.status_code
+        if on_error is not None:
+            on_error(method, str(exc.response.get("error", status)))
         if status == 429:
             retry_after = float(exc.response.headers.get("Retry-After", 1) or 1)
             raise PosterRateLimited(retry_after) from None
         error = exc.response.get("error", "unknown_error")
         raise ChatError(f"Slack refused {method}: {error}.") from None
     except (aiohttp.ClientError, TimeoutError) as exc:
+        if on_error is not None:
+            on_error(method, type(exc).__name__)
         raise ChatError(f"Slack could not be reached for {method}: {type(exc).__name__}.") from None
 
 
@@ -147,8 +186,10 @@ class SlackEdge:
         client: AsyncWebClient,
         app_token: str | None = None,
         signing_secret: str | None = None,
+        on_ack: Callable[[float], None] | None = None,
     ) -> None:
         self._config = config
+        self._on_ack = on_ack
         self._dispatcher = dispatcher
         self._tasks = tasks
         self._app_token = app_token
@@ -205,8 +246,14 @@ class SlackEdge:
             self._seen.popitem(last=False)
         return True
 
-    async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def _acked(self, ack: AsyncAck) -> None:
+        started = time.monotonic()
         await ack()
+        if self._on_ack is not None:
+            self._on_ack(time.monotonic() - started)
+
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await self._acked(ack)
         if not self._first_delivery(str(body.get("trigger_id", ""))):
             log.info("ignoring a re-delivered command %s", body.get("trigger_id"))
             return
@@ -222,7 +269,7 @@ class SlackEdge:
         self._tasks.spawn(self._dispatcher.handle_command(request, responder), name="command")
 
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
+        await self._acked(ack)
         action = body["actions"][0]
         if not self._first_delivery(str(body.get("trigger_id", ""))):
             return

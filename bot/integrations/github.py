@@ -79,9 +79,15 @@ class GitHubClient:
                     await gh.merge(pr.number, details.head_sha)
     """
 
-    def __init__(self, config: GitHubConfig, tuning: GitHubTuning | None = None) -> None:
+    def __init__(
+        self,
+        config: GitHubConfig,
+        tuning: GitHubTuning | None = None,
+        on_error: Callable[[GitHubError], None] | None = None,
+    ) -> None:
         self.config = config
         self.tuning = tuning or GitHubTuning()
+        self._on_error = on_error
         self._executor: ThreadPoolExecutor | None = None
         self._github: Github | None = None
         self._repo: Repository | None = None
@@ -289,12 +295,20 @@ class GitHubClient:
             async with asyncio.timeout(self.tuning.call_timeout):
                 return await loop.run_in_executor(executor, call)
         except TimeoutError:
-            raise GitHubError(
+            error = GitHubError(
                 f"GitHub {self.config.repo}: {action} timed out after "
                 f"{self.tuning.call_timeout:g} s."
-            ) from None
+            )
+            self._report(error)
+            raise error from None
         except LIBRARY_ERRORS as exc:
-            raise translate_github_error(exc, self.config.repo, action) from exc
+            error = translate_github_error(exc, self.config.repo, action)
+            self._report(error)
+            raise error from exc
+
+    def _report(self, error: GitHubError) -> None:
+        if self._on_error is not None:
+            self._on_error(error)
 
 
 def _summary(pr: PullRequest) -> PullSummary:

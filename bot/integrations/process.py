@@ -36,6 +36,7 @@ from bot.errors import IntegrationError
 MAX_LINE_BYTES = 64 * 1024
 """A line longer than this is delivered in pieces of this many bytes."""
 
+_LINES_PER_TURN = 50
 _READ_SIZE = 64 * 1024
 _POLL = 0.02  # seconds between checks that a signalled process group is gone
 _DRAIN = 2.0  # seconds to wait for the pipes to close once the group is dead
@@ -82,7 +83,7 @@ async def run_process(
     *,
     env: Mapping[str, str],
     cwd: str | Path | None,
-    timeout: float,  # noqa: ASYNC109 (a timeout here ends the process group gracefully)
+    timeout: float,
     on_line: LineCallback,
     cancel: asyncio.Event | None = None,
     kill_grace: float = 5.0,
@@ -197,8 +198,12 @@ class _Delivery:
 async def _pump(reader: asyncio.StreamReader, stream: Stream, deliver: _Delivery) -> None:
     lines = LineSplitter()
     while data := await reader.read(_READ_SIZE):
-        for line in lines.feed(data):
+        for count, line in enumerate(lines.feed(data), start=1):
             await deliver(stream, line)
+            if count % _LINES_PER_TURN == 0:
+                # A full read buffer is hundreds of lines handled without a suspension point;
+                # yield so that Slack acks and other jobs are not held up behind them.
+                await asyncio.sleep(0)
     for line in lines.finish():
         await deliver(stream, line)
 

@@ -1,0 +1,94 @@
+"""labbot in its own process with a `bench` job kind that prints many lines (for bench/stream.py).
+
+Usage: python bench/bench_bot.py CONFIG.yaml
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bot.app import LabBot
+from bot.command_spec import Arg, ArgKind, Command, CommandSpec
+from bot.commands import COMMANDS
+from bot.config import Role
+from bot.config_file import load_config
+from bot.context import HandlerContext
+from bot.job_run import Finished, JobRun, PlanResult
+from bot.job_state import Job, JobState
+from bot.outcome import Outcome, Reply
+
+# Every 1,000th line carries a configured secret (the Slack bot token) and an age key.
+PRINT_SCRIPT = r"""
+import sys
+count, secret = int(sys.argv[1]), sys.argv[2]
+out = sys.stdout
+for i in range(count):
+    if i % 1000 == 999:
+        out.write(f"line {i} token={secret} key=AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n")
+    else:
+        out.write(f"line {i} building /nix/store/0123456789abcdfghijklmnpqrsvwxyz-pkg-{i}.drv\n")
+out.flush()
+"""
+
+
+class BenchKind:
+    """Prints `count` lines through the job engine, with no approval."""
+
+    name = "bench"
+
+    def title(self, job: Job) -> str:
+        return f"Bench {job.text.split()[1]} lines"
+
+    async def plan(self, run: JobRun) -> PlanResult:
+        count = int(run.job.text.split()[1])
+        secret = run.config.slack.bot_token.read()
+        result = await run.run(
+            [sys.executable, "-c", PRINT_SCRIPT, str(count), secret], env={}, timeout=3600
+        )
+        return Finished(JobState.succeeded, f"printed {count} lines, exit {result.exit_code}")
+
+    async def apply(self, run: JobRun, payload: Mapping[str, Any]) -> Finished:
+        raise AssertionError("bench jobs need no approval")
+
+    async def still_valid(self, run: JobRun, payload: Mapping[str, Any]) -> str | None:
+        return None
+
+
+async def bench_command(ctx: HandlerContext, command: Command) -> Outcome:
+    key = command.arg("key")
+    job = await ctx.jobs.submit(
+        "bench",
+        text=ctx.text,
+        requester=ctx.actor.user_id,
+        channel_id=ctx.channel_id,
+        targets=[f"bench:{key}"],
+    )
+    return Reply(f"Started job {job.id}.")
+
+
+TABLE = COMMANDS.extended(
+    CommandSpec(
+        name="bench",
+        summary="print lines",
+        role=Role.operator,
+        handler=bench_command,
+        args=(Arg("count", ArgKind.integer, "lines"), Arg("key", ArgKind.word, "lock key")),
+        example="bench 1000 a",
+    )
+)
+
+
+async def main(path: Path) -> None:
+    async with LabBot(load_config(path), TABLE, {"bench": BenchKind()}) as bot:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, bot.request_stop)
+        print("ready", flush=True)
+        await bot.wait_stopped()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(sys.argv[1])))

@@ -1,0 +1,75 @@
+"""The health and metrics HTTP endpoint: `/healthz` for probes, `/metrics` for Prometheus.
+
+Read-only; reports what the app's parts say about themselves, never a secret or a config value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bot.config import HealthConfig
+from bot.metrics import CONTENT_TYPE, JobCounts, Metrics
+
+
+@dataclass(frozen=True)
+class HealthChecks:
+    """How to ask each part whether it is well."""
+
+    slack_connected: Callable[[], bool]
+    database_reachable: Callable[[], Awaitable[bool]]
+    scheduler_running: Callable[[], bool]
+
+
+class HealthServer:
+    """Serves /healthz and /metrics on the configured host and port."""
+
+    def __init__(
+        self, config: HealthConfig, checks: HealthChecks, metrics: Metrics, job_counts: JobCounts
+    ) -> None:
+        self._config = config
+        self._checks = checks
+        self._metrics = metrics
+        self._job_counts = job_counts
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        """Start listening (port 0 picks a free port; `port` tells which)."""
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics_page)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._config.host, self._config.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self._config.port
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        checks = {
+            "slack_connected": self._checks.slack_connected(),
+            "database_reachable": await self._checks.database_reachable(),
+            "scheduler_running": self._checks.scheduler_running(),
+        }
+        healthy = all(checks.values())
+        body = {"status": "ok" if healthy else "unhealthy", **checks}
+        return web.Response(
+            status=200 if healthy else 503,
+            text=json.dumps(body),
+            content_type="application/json",
+        )
+
+    async def _metrics_page(self, request: web.Request) -> web.Response:
+        body = await self._metrics.render(self._job_counts)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
