@@ -74,5 +74,13 @@ async def press(
 
 async def wait_final(lab: Lab, job_id: int, words: str, timeout: float = 20) -> str:
     """Wait until the job's thread says `words` (the final verdict), return the thread text."""
-    await lab.slack.wait_for(lambda: words in thread_text(lab, job_id), timeout=timeout)
+
+
+    def said() -> bool:
+        try:
+            return words in thread_text(lab, job_id)
+        except LookupError:  # the thread is not there yet
+            return False
+
+    await lab.slack.wait_for(said, timeout=timeout)
     return thread_text(lab, job_id)

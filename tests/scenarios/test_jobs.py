@@ -218,7 +218,7 @@ async def test_redelivered_job_command_starts_one_job(lab: Lab, ebot: LabBot) ->
     result = await lab.slack.user(lab.users.operator).slash("exercise now 1", channel=LAB_CHANNEL)
     await result.acked()
     await lab.slack.redeliver(result.envelope_id)
-    await lab.slack.wait_for(lambda: "succeeded" in thread_text(lab, 1))
+    await wait_final(lab, 1, "Job 1 succeeded")
     await ask(lab, lab.users.viewer, "jobs")  # a later command has been handled
     assert len(await ebot.jobs.jobs.recent()) == 1
 

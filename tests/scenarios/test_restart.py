@@ -72,7 +72,9 @@ async def new_bot(lab: Lab, bots: list[BotProcess]) -> BotProcess:
     return bot
 
 
-async def test_running_job_is_interrupted_and_its_lock_freed(lab: Lab, bots: list[BotProcess]) -> None:
+async def test_running_job_is_interrupted_and_its_lock_freed(
+    lab: Lab, bots: list[BotProcess]
+) -> None:
     first = await new_bot(lab, bots)
     job_id = await start(lab, lab.users.operator, "exercise hang")
     approval = await approval_message(lab, job_id)
