@@ -6,10 +6,13 @@ Pure functions; never call Slack. Limits from reference/slack-github-protocols.m
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot import actions, messages
 from bot.command_spec import CommandSpec
+
+if TYPE_CHECKING:
+    from bot.job_records import ApprovalRecord
 
 Block = dict[str, Any]
 
@@ -116,7 +119,7 @@ def job_root(
     return out
 
 
-def approval_request(approval: Any, label: str) -> list[Block]:
+def approval_request(approval: ApprovalRecord, label: str) -> list[Block]:
     """The plan, who may approve and until when, and the Apply / Reject buttons."""
     who = "a second person with the" if approval.rule == "four_eyes" else "someone with the"
     return [
@@ -135,7 +138,7 @@ def approval_request(approval: Any, label: str) -> list[Block]:
     ]
 
 
-def approval_decided(approval: Any, decision: str) -> list[Block]:
+def approval_decided(approval: ApprovalRecord, decision: str) -> list[Block]:
     """The approval message once decided: the plan stays, the buttons go."""
     return [
         section(approval.summary or messages.approval_prompt(approval.job_id)),

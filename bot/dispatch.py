@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot import messages
 from bot.command_spec import Command, CommandTable
@@ -78,7 +79,7 @@ class Dispatcher:
             reference = uuid.uuid4().hex[:8]
             log.exception("command failed (reference %s)", reference)
             await self._audit(AuditKind.error, request, "", f"internal error {reference}")
-            await responder.reply(Reply(messages.internal_error(reference)))
+            await self._send(responder, Reply(messages.internal_error(reference)))
 
     async def _handle_command(self, request: CommandRequest, responder: Responder) -> None:
         await self._audit(AuditKind.command, request, "", "")
@@ -94,7 +95,7 @@ class Dispatcher:
         parsed = parse(request.text, self.commands, self._node_names, self.config.slack.command)
         if isinstance(parsed, Reply):
             await self._audit(AuditKind.refusal, request, "", parsed.text)
-            await responder.reply(parsed)
+            await self._send(responder, parsed)
             return
         verdict = self.policy.authorize(actor, parsed)
         if not verdict.allowed:
@@ -127,7 +128,7 @@ class Dispatcher:
             return
         if outcome is not None:
             await self._audit(AuditKind.reply, request, command.name, outcome.text)
-            await responder.reply(outcome)
+            await self._send(responder, outcome)
 
     async def handle_click(self, click: ClickRequest, responder: Responder) -> None:
         """A button click: audited, then decided by the job engine; the answer is ephemeral."""
@@ -144,22 +145,45 @@ class Dispatcher:
             reference = uuid.uuid4().hex[:8]
             log.exception("click failed (reference %s)", reference)
             answer = messages.internal_error(reference)
-        await responder.reply(Reply(answer))
+        await self._send(responder, Reply(answer))
 
     async def _refuse(
         self, request: CommandRequest, responder: Responder, command: str, reason: str
     ) -> None:
         await self._audit(AuditKind.refusal, request, command, reason)
-        await responder.reply(Reply(reason))
+        await self._send(responder, Reply(reason))
+
+    async def _send(self, responder: Responder, reply: Reply) -> None:
+        """Every reply leaves through here, redacted: refusals may quote what the user typed."""
+        redact = self.jobs.redactor.redact
+        await responder.reply(
+            Reply(
+                text=redact(reply.text),
+                blocks=[_redact_block(block, redact) for block in reply.blocks],
+                in_channel=reply.in_channel,
+            )
+        )
 
     async def _audit(
         self, kind: AuditKind, request: CommandRequest, command: str, detail: str
     ) -> None:
+        redact = self.jobs.redactor.redact  # a pasted secret must not land in the audit log
         await self.store.audit(
             kind,
             user_id=request.user_id,
             channel_id=request.channel_id,
             command=command,
-            text=request.text,
-            detail=detail,
+            text=redact(request.text),
+            detail=redact(detail),
         )
+
+
+def _redact_block(value: Any, redact: Callable[[str], str]) -> Any:
+    """A copy of a Block Kit structure with every string redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redact_block(item, redact) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact_block(item, redact) for item in value]
+    return value

@@ -65,6 +65,11 @@ class JobEngine:
         self._wake_expiry = asyncio.Event()
         self.log_dir = config.storage.state_dir / "jobs"
 
+    @property
+    def redactor(self) -> Redactor:
+        """The bot-wide redactor (configured secrets and known secret shapes)."""
+        return self._redactor
+
     # --- starting -------------------------------------------------------------------------
 
     async def submit(

@@ -158,3 +158,11 @@ async def test_redelivered_envelope_runs_once(lab: Lab, bot: LabBot) -> None:
     entries = await bot.store.audit_entries()
     assert [e.text for e in entries if e.kind is AuditKind.command] == ["whoami", "whoami", "help"]
     assert len([e for e in lab.slack.ephemerals(lab.users.admin) if "role *admin*" in e.text]) == 2
+
+
+async def test_pasted_secret_is_not_audited_or_echoed(lab: Lab, bot: LabBot) -> None:
+    secret = "ghp_" + "x1Y2z3" * 6
+    reply = await ask(lab, lab.users.admin, f"whoami {secret}")
+    assert secret not in reply.all_text()
+    for entry in await bot.store.audit_entries():
+        assert secret not in entry.text and secret not in entry.detail
