@@ -19,6 +19,7 @@
     cryptography = "cryptography";
     pynacl = "pynacl";
     zstandard = "zstandard";
+    prometheus-client = "prometheus-client";
   };
 
   # Used when the pinned nixpkgs has it, dropped from the wheel's requirements otherwise:
