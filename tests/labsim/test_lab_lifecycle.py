@@ -89,3 +89,58 @@ def test_labbot_demo_answers_and_exits(tmp_path: Path) -> None:
     assert "you have no labbot role" in result.stdout
     assert "Demo stopped; nothing is left running." in result.stdout
     assert list(tmp_path.iterdir()) == []  # the demo's files were removed
+
+
+async def test_generation_switch_by_colmena_is_seen_over_asyncssh_and_openssh(
+    tmp_path: Path,
+) -> None:
+    import asyncssh
+
+    async with Lab(directory=tmp_path, full=True) as lab:
+        assert lab.cluster is not None and lab.colmena_binary is not None
+        node = lab.cluster["tp-node3"]
+        before = node.current_generation()
+        (lab.flake_dir / "hosts" / "tp-node3.nix").write_text("{ ... }: { }\n")
+        apply = await asyncio.create_subprocess_exec(
+            str(lab.colmena_binary),
+            "apply",
+            "--on",
+            "tp-node3",
+            cwd=lab.flake_dir,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await apply.communicate()
+        assert apply.returncode == 0, err.decode()
+        built = next(line.split('"')[1] for line in err.decode().splitlines() if 'Built "' in line)
+        async with asyncssh.connect(
+            node.host,
+            port=node.port,
+            username=node.user,
+            client_keys=[str(lab.cluster.client_key_path)],
+            known_hosts=str(lab.cluster.known_hosts_path),
+        ) as connection:
+            result = await connection.run("readlink /run/current-system", check=True)
+        assert str(result.stdout).strip() == built
+        openssh = await asyncio.create_subprocess_exec(
+            "ssh",
+            "-F",
+            "none",
+            "-i",
+            str(lab.cluster.client_key_path),
+            "-o",
+            f"UserKnownHostsFile={lab.cluster.known_hosts_path}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-p",
+            str(node.port),
+            f"{node.user}@{node.host}",
+            "sudo nix-env --list-generations -p /nix/var/nix/profiles/system",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await openssh.communicate()
+        assert openssh.returncode == 0, err.decode()
+        current = [line for line in out.decode().splitlines() if "(current)" in line]
+        assert len(current) == 1 and current[0].split()[0] == str(before + 1)
