@@ -270,6 +270,7 @@ class ColmenaConfig(Model):
     eval_timeout_seconds: float = Field(default=300, gt=0)
     build_timeout_seconds: float = Field(default=3600, gt=0)
     apply_timeout_seconds: float = Field(default=1800, gt=0)
+    nix_binary: str = "nix"
 
     @field_validator("extra_args")
     @classmethod
@@ -277,6 +278,47 @@ class ColmenaConfig(Model):
         if "--experimental-flake-eval" in args:
             raise ValueError("--experimental-flake-eval is not supported (see colmena.md)")
         return args
+
+
+UNIT_PATTERN = r"^[A-Za-z0-9@_.:\\-]{1,255}$"
+
+
+class HealthGateConfig(Model):
+    """The health gate after a deploy or rollback: what must hold, and how long to wait for it."""
+
+    timeout_seconds: float = Field(default=120, gt=0, le=3600)
+    poll_interval_seconds: float = Field(default=2, gt=0, le=60)
+    allowed_failed_units: list[Annotated[str, Field(pattern=UNIT_PATTERN)]] = []
+    probes: list[Annotated[list[str], Field(min_length=1)]] = []
+    k3s_ready: bool = True
+
+
+class DeployConfig(Model):
+    """Deploys: the health gate and how long colmena's node list is cached."""
+
+    health_gate: HealthGateConfig = HealthGateConfig()
+    node_list_cache_seconds: float = Field(default=3600, ge=0, le=7 * 86400)
+
+
+class FlashConfig(Model):
+    """Flashing nodes through their BMC (`/lab flash`): image sources and time limits.
+
+    With no IMAGE, the image is `nix build <flake_dir>#packages.aarch64-linux.<attribute>` with
+    the attribute for the node's module; a local IMAGE must lie under one of `image_dirs`.
+    `boot_timeout_seconds` is also how long `/lab power NODE on|reset` waits for SSH.
+    """
+
+    image_attributes: dict[Module, Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]] = {
+        Module.cm4: "cm4-image"
+    }
+    flake_dir: Path | None = None  # default: colmena.flake_dir
+    nix_binary: str = "nix"
+    image_dirs: list[Path] = []
+    build_timeout_seconds: float = Field(default=3600, gt=0)
+    timeout_minutes: float = Field(default=90, gt=0, le=24 * 60)
+    boot_timeout_seconds: float = Field(default=300, gt=0, le=3600)
+    poll_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    unreachable_grace_seconds: float = Field(default=120, ge=0, le=3600)
 
 
 class SshConfig(Model):
@@ -322,13 +364,21 @@ class GitHubConfig(Model):
 
 
 class SopsConfig(Model):
-    """sops-nix secrets in the infra repo."""
+    """sops-nix secrets in the infra repo (paths are relative to the repo's root)."""
 
     binary: str = "sops"
     age_key: SecretSource
-    sops_yaml: Path = Path("secrets/.sops.yaml")
+    # sops matches path_regex relative to this file's folder: at the root, as in the plan.
+    sops_yaml: Path = Path(".sops.yaml")
+    # Must each be matched by a creation rule; `sops rotate` takes every file a rule matches.
     secrets_files: list[Path] = [Path("secrets/secrets.yaml")]
+    k3s_token_file: Path = Path("secrets/secrets.yaml")
+    k3s_token_key: str = Field(default="k3s_token", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # The creation rules (their path_regex) a new node's key joins, or "all".
+    node_rules: list[str] | Literal["all"] = "all"
+    repo_url: str | None = None  # default: the `origin` of colmena.flake_dir
     direct_push: bool = False
+    timeout_seconds: float = Field(default=120, gt=0, le=3600)  # per git or sops call
 
 
 class SchedulesConfig(Model):
@@ -403,6 +453,29 @@ class HealthConfig(Model):
     port: int = Field(default=9187, ge=0, le=65535)
 
 
+class DigestConfig(Model):
+    """The nightly digest and `/lab status`: where it goes, what counts as full, time limits.
+
+    When it runs is `schedules.digest_cron` in `schedules.timezone`.
+    """
+
+    enabled: bool = True
+    channel: Annotated[str, Field(pattern=SLACK_CHANNEL_ID)] | None = None  # default: first allowed
+    longhorn_path: str = Field(default="/var/lib/longhorn", pattern=r"^/[A-Za-z0-9._/-]{0,200}$")
+    disk_warn_percent: int = Field(default=85, ge=1, le=100)
+    disk_critical_percent: int = Field(default=95, ge=1, le=100)
+    ssh_timeout_seconds: float = Field(default=20, gt=0, le=600)  # per node, login included
+    source_timeout_seconds: float = Field(default=20, gt=0, le=600)  # per BMC, GitHub, store
+    concurrency: int = Field(default=32, ge=1, le=256)  # nodes gathered at once
+    keep_snapshots: int = Field(default=90, ge=2, le=10_000)
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> Self:
+        if self.disk_critical_percent < self.disk_warn_percent:
+            raise ValueError("disk_critical_percent must not be below disk_warn_percent")
+        return self
+
+
 class Config(Model):
     """The whole labbot configuration file."""
 
@@ -418,6 +491,9 @@ class Config(Model):
     storage: StorageConfig = StorageConfig()
     jobs: JobsConfig = JobsConfig()
     health: HealthConfig = HealthConfig()
+    deploy: DeployConfig = DeployConfig()
+    flash: FlashConfig = FlashConfig()
+    digest: DigestConfig = DigestConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")

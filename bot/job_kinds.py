@@ -6,5 +6,20 @@ A kind is registered here when its handler lands; buttons of stored jobs find th
 from __future__ import annotations
 
 from bot.job_run import JobKind
+from handlers.deploy import DEPLOY_KIND
+from handlers.flash import FLASH_KIND
+from handlers.power import POWER_KIND
+from handlers.renovate_merge import RENOVATE_MERGE_KIND
+from handlers.rollback import ROLLBACK_KIND
+from handlers.sops_changes import SOPS_KINDS
+from handlers.uart import UART_SEND_KIND
 
-JOB_KINDS: dict[str, JobKind] = {}
+JOB_KINDS: dict[str, JobKind] = {
+    "deploy": DEPLOY_KIND,
+    "rollback": ROLLBACK_KIND,
+    "power": POWER_KIND,
+    "flash": FLASH_KIND,
+    "uart-send": UART_SEND_KIND,
+    "renovate_merge": RENOVATE_MERGE_KIND,
+    **SOPS_KINDS,  # sops-rotate, sops-add-node, sops-remove-node, sops-rotate-k3s-token
+}

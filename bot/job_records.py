@@ -51,6 +51,7 @@ def _job(row: JobRow) -> Job:
         created_at=created,
         started_at=_aware(row.started_at),
         finished_at=_aware(row.finished_at),
+        root_ts=row.root_ts or "",
     )
 
 
@@ -70,6 +71,7 @@ class JobRecords:
             requester=requester,
             channel_id=channel_id,
             thread_ts="",
+            root_ts="",
             targets=json.dumps(targets),
             state=JobState.queued.value,
             payload="{}",
@@ -122,7 +124,7 @@ class JobRecords:
             return {(kind, state): int(count) for kind, state, count in rows}
 
     async def update_fields(self, job_id: int, **fields: Any) -> None:
-        """Set non-state fields (thread_ts, payload, log_path, result)."""
+        """Set non-state fields (thread_ts, root_ts, payload, log_path, result)."""
         if "payload" in fields:
             fields["payload"] = json.dumps(fields["payload"], sort_keys=True)
         async with self._sessions.begin() as session:

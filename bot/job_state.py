@@ -87,6 +87,7 @@ class Job:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    root_ts: str = ""  # its status message, when it runs in another message's thread
 
     @property
     def duration_seconds(self) -> float | None:

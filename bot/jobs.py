@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bot import actions, blocks, messages
 from bot.approvals import Verdict, binding_digest, decide_click
@@ -23,13 +24,18 @@ from bot.job_records import ApprovalRecords, ApprovalState, JobRecords, now_utc
 from bot.job_run import Finished, JobCancelled, JobKind, JobRun, NeedsApproval
 from bot.job_state import Job, JobState
 from bot.locks import Held, LockTable
-from bot.policy import Policy
+from bot.policy import Actor, Policy
 from bot.redact import Redactor
 from bot.services import Services
 from bot.store import AuditKind, Store
 from bot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
+
+ActionHandler = Callable[[Actor, str], Awaitable[str]]
+"""A registered button: gets the clicker and the button's value, returns the answer."""
+FinishListener = Callable[[Job, Finished], Awaitable[None]]
+"""Told about a job's end: the job as stored and the outcome it ended with."""
 
 
 class JobEngine:
@@ -64,34 +70,80 @@ class JobEngine:
         self._released = asyncio.Condition()
         self._wake_expiry = asyncio.Event()
         self.log_dir = config.storage.state_dir / "jobs"
+        self._actions: dict[str, ActionHandler] = {}
+        self._finish_listeners: dict[str, list[FinishListener]] = {}
 
     @property
     def redactor(self) -> Redactor:
         """The bot-wide redactor (configured secrets and known secret shapes)."""
         return self._redactor
 
+    @property
+    def chat(self) -> Chat:
+        """The chat the engine's threads live in (for capabilities that post their own cards)."""
+        return self._chat
+
+    def has_kind(self, kind_name: str) -> bool:
+        """Whether jobs of `kind_name` can be submitted."""
+        return kind_name in self._kinds
+
+    def register_action(self, action_id: str, handler: ActionHandler) -> None:
+        """Route clicks on `action_id` to `handler(actor, value)`, which answers the clicker.
+
+        For capabilities with buttons of their own (a Renovate card); the button carries only
+        an opaque value, and the handler decides everything from stored records.
+        """
+        if not action_id.startswith(actions.PREFIX):
+            raise ValueError(f"action ids start with {actions.PREFIX!r}: {action_id!r}")
+        if action_id in (actions.APPROVE, actions.REJECT, actions.CANCEL):
+            raise ValueError(f"{action_id} is the engine's own action")
+        self._actions[action_id] = handler
+
+    def on_finished(self, kind_name: str, listener: FinishListener) -> None:
+        """Call `listener(job, outcome)` after every job of `kind_name` has ended and said so."""
+        self._finish_listeners.setdefault(kind_name, []).append(listener)
+
     # --- starting -------------------------------------------------------------------------
 
     async def submit(
-        self, kind_name: str, *, text: str, requester: str, channel_id: str, targets: list[str]
+        self,
+        kind_name: str,
+        *,
+        text: str,
+        requester: str,
+        channel_id: str,
+        targets: list[str],
+        thread_ts: str | None = None,
+        payload: Mapping[str, Any] | None = None,
     ) -> Job:
-        """Create the job, open its thread, and start driving it in the background."""
+        """Create the job, open its thread, and start driving it in the background.
+
+        With `thread_ts` the job runs in that message's thread (its status message is a reply
+        there); `payload` is what the kind reads back from `job.payload` when it plans.
+        """
         kind = self._kinds[kind_name]
         job = await self.jobs.create(
             kind=kind_name, text=text, requester=requester, channel_id=channel_id, targets=targets
         )
+        if payload is not None:
+            await self.jobs.update_fields(job.id, payload=dict(payload))
+            job = await self._job(job.id)
         title = kind.title(job)
         try:
             ts = await self._chat.post(
                 channel_id,
                 messages.job_requested(title, requester, job.id),
                 blocks.job_root(title, requester, job.id, JobState.queued, job.cancel_token),
+                thread_ts=thread_ts,
             )
         except (ChatError, PosterRateLimited) as exc:
             # Without a thread nobody could follow or approve the job: it ends before it starts.
             await self.jobs.move(job.id, JobState.queued, JobState.failed, str(exc))
             raise UserError(messages.no_thread(job.id, str(exc))) from None
-        await self.jobs.update_fields(job.id, thread_ts=ts)
+        if thread_ts is None:
+            await self.jobs.update_fields(job.id, thread_ts=ts)
+        else:
+            await self.jobs.update_fields(job.id, thread_ts=thread_ts, root_ts=ts)
         job = await self._job(job.id)
         self._runs[job.id] = self._new_run(job)
         self._tasks.spawn(self._drive(job.id), name=f"job {job.id}")
@@ -183,6 +235,9 @@ class JobEngine:
 
     async def click(self, user_id: str, action_id: str, value: str) -> str:
         """Handle a button; returns the sentence for the clicker (ephemeral)."""
+        extra = self._actions.get(action_id)
+        if extra is not None:
+            return await extra(await self._policy.actor(user_id), value)
         if action_id == actions.CANCEL:
             job = await self.jobs.by_cancel_token(value)
             if job is None:
@@ -382,6 +437,11 @@ class JobEngine:
                 text=job.text,
                 detail=f"job {job_id} {outcome.state}: {outcome.summary}",
             )
+        for listener in self._finish_listeners.get(job.kind, ()):
+            try:
+                await listener(await self._job(job_id), outcome)
+            except Exception:  # a listener's trouble must not undo the job's end
+                log.exception("a listener of job %s's end failed", job_id)
         return True
 
     async def _crash(self, job_id: int, old: JobState) -> None:
@@ -399,12 +459,13 @@ class JobEngine:
 
     async def _update_root(self, job_id: int) -> None:
         job = await self._job(job_id)
-        if not job.thread_ts:
+        root = job.root_ts or job.thread_ts  # a job in another message's thread has its own
+        if not root:
             return
         title = self._kinds[job.kind].title(job)
         await self._chat.update(
             job.channel_id,
-            job.thread_ts,
+            root,
             messages.job_root_text(title, job.requester, job.id, job.state),
             blocks.job_root(title, job.requester, job.id, job.state, job.cancel_token, job.result),
         )

@@ -53,6 +53,14 @@ async def run_scheduled(table: str, name: str) -> None:
     await scheduler.run(name)
 
 
+def _same_trigger(stored: BaseTrigger, wanted: BaseTrigger) -> bool:
+    # str() of a trigger leaves out its time zone; a changed zone must reschedule.
+    def key(trigger: BaseTrigger) -> str:
+        return f"{trigger} {getattr(trigger, 'timezone', '')}"
+
+    return key(stored) == key(wanted)
+
+
 def sync_database_url(url: str) -> str:
     """APScheduler 3 uses a synchronous engine: the same database through a sync driver."""
     return url.replace("sqlite+aiosqlite://", "sqlite://").replace(
@@ -97,7 +105,7 @@ class Scheduler:
         self._scheduler.start(paused=True)
         for name, trigger in self._pending:
             existing = self._scheduler.get_job(name)
-            if existing is not None and str(existing.trigger) == str(trigger):
+            if existing is not None and _same_trigger(existing.trigger, trigger):
                 continue  # keep the stored next_run_time, so a missed run is caught up
             self._scheduler.add_job(
                 run_scheduled,

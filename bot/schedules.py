@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot import renovate_board
 from bot.chat import Chat
 from bot.config import Config
 from bot.jobs import JobEngine
 from bot.scheduler import Scheduler
 from bot.services import Services
 from bot.store import Store
+from handlers import digest
 
 
 @dataclass(frozen=True)
@@ -29,4 +31,5 @@ class ScheduleContext:
 
 def register(scheduler: Scheduler, context: ScheduleContext) -> None:
     """Register every scheduled task of the capabilities that are built."""
-    del scheduler, context  # no scheduled capability is built yet
+    renovate_board.register(scheduler, context)
+    digest.register(scheduler, context)

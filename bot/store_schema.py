@@ -41,6 +41,8 @@ class JobRow(Base):
     requester: Mapped[str] = mapped_column(String(32))
     channel_id: Mapped[str] = mapped_column(String(32))
     thread_ts: Mapped[str] = mapped_column(String(32), default="")
+    # The job's own status message when it runs in another message's thread (a Renovate card).
+    root_ts: Mapped[str] = mapped_column(String(32), default="")
     targets: Mapped[str] = mapped_column(String(2000))  # JSON list of lock keys
     state: Mapped[str] = mapped_column(String(32), index=True)
     payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON: what the approval is bound to
@@ -79,3 +81,36 @@ class LockRow(Base):
     target: Mapped[str] = mapped_column(String(128), primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
     acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RenovateCardRow(Base):
+    """The Slack card of one Renovate pull request: where it is and what it last showed."""
+
+    __tablename__ = "renovate_cards"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pr_number: Mapped[int] = mapped_column(Integer, unique=True)
+    channel_id: Mapped[str] = mapped_column(String(32))
+    message_ts: Mapped[str] = mapped_column(String(32), default="")
+    # The buttons carry only this token; it changes whenever the card shows a new head sha.
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    head_sha: Mapped[str] = mapped_column(String(64), default="")
+    ci_verdict: Mapped[str] = mapped_column(String(32), default="")
+    mergeable_state: Mapped[str] = mapped_column(String(32), default="")
+    state: Mapped[str] = mapped_column(String(16), index=True)  # open, merged, closed
+    digest: Mapped[str] = mapped_column(String(64), default="")  # of the text and blocks shown
+    skipped_sha: Mapped[str] = mapped_column(String(64), default="")
+    skipped_by: Mapped[str] = mapped_column(String(32), default="")
+    job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # a merge under way
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DigestSnapshotRow(Base):
+    """One digest's `LabSnapshot` (`bot/lab_facts.py`) as JSON, for day-over-day changes."""
+
+    __tablename__ = "digest_snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    facts: Mapped[str] = mapped_column(Text)

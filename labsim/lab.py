@@ -20,10 +20,13 @@ from bot.app import LabBot
 from bot.command_spec import CommandTable
 from bot.commands import COMMANDS
 from bot.config import Config
-from labsim.bmc import BmcEmulator
+from labsim.bmc import BmcEmulator, FlashedImage, PowerCallback, PowerReason
 from labsim.github import GitHubEmulator
 from labsim.nodes import NodeSpec, SimCluster
+from labsim.nodes.hostkeys import write_ed25519_keypair
+from labsim.nodes.node import HOST_KEY
 from labsim.slack import SlackEmulator
+from labsim.sops_seed import bot_key_path, seed_sops
 
 LAB_CHANNEL = "C0LAB00001"
 OTHER_CHANNEL = "C0RANDOM01"
@@ -31,6 +34,7 @@ BOT_TOKEN_ENV = "LABSIM_SLACK_BOT_TOKEN"
 APP_TOKEN_ENV = "LABSIM_SLACK_APP_TOKEN"
 BMC_PASSWORD_ENV = "LABSIM_BMC_PASSWORD"
 GITHUB_TOKEN_ENV = "LABSIM_GITHUB_TOKEN"
+BMC_PASSWORD = "labsim-bmc-password"
 GITHUB_TOKEN = "ghp_emulatortoken"
 INFRA_REPO = "homelab/thelab-infra"
 DEFAULT_NODES = (NodeSpec("tp-node3", 3, "cm4", ("k3s-server", "cm4"), "server"),)
@@ -114,21 +118,26 @@ class Lab:
 
     async def _start_lab(self) -> None:
         assert self.directory is not None
-        self.bmc = BmcEmulator(flash_bytes_per_sec=self.flash_bytes_per_sec)
+        # Not the factory "turing": a configured secret is redacted wherever it appears, and
+        # "turing" would blank out every "turingpi" in the lab's messages.
+        self.bmc = BmcEmulator(password=BMC_PASSWORD, flash_bytes_per_sec=self.flash_bytes_per_sec)
         await self.bmc.start()
         self._stack.push_async_callback(self.bmc.stop)
-        os.environ[BMC_PASSWORD_ENV] = "turing"
+        os.environ[BMC_PASSWORD_ENV] = BMC_PASSWORD
         self.cluster = SimCluster(list(self.node_specs), directory=self.directory / "cluster")
         await self.cluster.start()
         self._stack.push_async_callback(self.cluster.stop)
         for spec in self.node_specs:  # the BMC's record: populated slots are powered
             self.bmc.set_power(spec.slot - 1, True)
-        self.bmc.on_power_change(self.cluster.on_bmc_power_change)
+        self.bmc.on_power_change(follow_bmc_power(self.bmc, self.cluster))
         self.github = GitHubEmulator(tokens=frozenset({GITHUB_TOKEN}))
         await self.github.start()
         self._stack.push_async_callback(self.github.stop)
         os.environ[GITHUB_TOKEN_ENV] = GITHUB_TOKEN
-        await self.github.seed_infra_repo(infra_files(self.node_specs), repo=INFRA_REPO)
+        sops_files = (await seed_sops(self.directory, self.cluster.nodes)).files
+        await self.github.seed_infra_repo(
+            {**infra_files(self.node_specs), **sops_files}, repo=INFRA_REPO
+        )
         owner, name = INFRA_REPO.split("/")
         await _git("clone", "-q", self.github.git_url(owner, name), str(self.flake_dir))
         await _git("-C", str(self.flake_dir), "config", "user.email", "labbot@lab.invalid")
@@ -144,6 +153,14 @@ class Lab:
         """The bot's checkout of the infra repo."""
         assert self.directory is not None
         return self.directory / "infra"
+
+    @property
+    def images_dir(self) -> Path:
+        """Where local images for `/lab flash NODE IMAGE` may lie (`flash.image_dirs`)."""
+        assert self.directory is not None
+        path = self.directory / "images"
+        path.mkdir(exist_ok=True)
+        return path
 
     @property
     def config_path(self) -> Path:
@@ -209,6 +226,7 @@ class Lab:
 
     def _lab_config(self) -> dict[str, Any]:
         assert self.bmc is not None and self.cluster is not None and self.github is not None
+        assert self.directory is not None
         return {
             "inventory": {
                 "boards": [{"name": "turingpi", "bmc": "turingpi"}],
@@ -224,6 +242,7 @@ class Lab:
             "colmena": {
                 "flake_dir": str(self.flake_dir),
                 "binary": str(self.colmena_binary),
+                "nix_binary": str(self.nix_binary),
                 "build_timeout_seconds": 120,
                 "apply_timeout_seconds": 120,
             },
@@ -237,6 +256,15 @@ class Lab:
                 "repo": INFRA_REPO,
                 "base_url": self.github.api_url,
                 "token": {"env": GITHUB_TOKEN_ENV},
+            },
+            "flash": {
+                "nix_binary": str(self.nix_binary),
+                "image_dirs": [str(self.images_dir)],
+            },
+            "sops": {
+                "age_key": {"file": str(bot_key_path(self.directory))},
+                "sops_yaml": ".sops.yaml",
+                "timeout_seconds": 30,
             },
         }
 
@@ -268,3 +296,30 @@ async def _git(*args: str) -> None:
     _, err = await process.communicate()
     if process.returncode != 0:
         raise RuntimeError(f"git {args[0]} failed: {err.decode(errors='replace').strip()}")
+
+
+def follow_bmc_power(bmc: BmcEmulator, cluster: SimCluster) -> PowerCallback:
+    """The nodes follow their slots' power, with two details of flashing added.
+
+    In USB flash mode a module runs the BMC's loader, not its OS, so a flash's power-on boots
+    nothing (SSH stays refused). A successful flash leaves a fresh image, simulated by a new SSH
+    host key (NixOS makes one on first boot), written while the node is off: the next boot
+    presents it, and known_hosts lines from before the flash no longer match. Generations and
+    the rest of the node's state are kept; only the host key stands for "fresh image".
+    """
+    seen: dict[int, FlashedImage] = {}
+
+    def follow(node: int, on: bool, reason: str) -> None:
+        if reason == PowerReason.flash:
+            if on:
+                return
+            image = bmc.flashed_image(node)
+            if image is not None and image is not seen.get(node):
+                seen[node] = image
+                for sim in cluster.nodes:
+                    if sim.spec.slot == node + 1:
+                        pair = write_ed25519_keypair(sim.state_dir / HOST_KEY, f"root@{sim.name}")
+                        sim.host_key_public = pair.public_line
+        cluster.on_bmc_power_change(node, on, reason)
+
+    return follow

@@ -49,7 +49,9 @@ class SlackTerminal:
         self._out = out
         self._read_line = read_line or sys.stdin.readline
         self._seen = _Seen()
-        self._buttons: list[tuple[Message, Button]] = []
+        # Stable numbers: a button keeps its number while it is shown; numbers are not reused.
+        self._buttons: dict[int, tuple[Message, Button]] = {}
+        self._numbers: dict[tuple[str, str, str | None], int] = {}
 
     def _print(self, text: str) -> None:
         self._out.write(text + "\n")
@@ -112,10 +114,10 @@ class SlackTerminal:
         return len(self._slack.ephemerals(self._user)) > self._seen.ephemerals.get(self._user, 0)
 
     async def _press(self, number: int) -> None:
-        if not 1 <= number <= len(self._buttons):
+        if number not in self._buttons:
             self._print("No such button; :buttons lists them.")
             return
-        message, button = self._buttons[number - 1]
+        message, button = self._buttons[number]
         try:
             current = self._slack.message(message.channel, message.ts)
             await self._slack.user(self._user).click(current, button.action_id)
@@ -165,25 +167,26 @@ class SlackTerminal:
             text = "\n".join(new_lines)
         self._print(_indent(text, prefix))
         for button in message.buttons():
-            self._buttons.append((message, button))
-            self._print(f"{prefix}  [{len(self._buttons)}] {button.text}")
+            key = (message.ts, button.action_id, button.value)
+            if key not in self._numbers:
+                self._numbers[key] = len(self._numbers) + 1
+            number = self._numbers[key]
+            self._buttons[number] = (message, button)
+            self._print(f"{prefix}  [{number}] {button.text}")
 
     def _refresh_buttons(self) -> None:
-        live: list[tuple[Message, Button]] = []
-        for message, button in self._buttons:
+        for number, (message, button) in list(self._buttons.items()):
             current = self._slack.message(message.channel, message.ts)
-            if any(
+            if not any(
                 b.action_id == button.action_id and b.value == button.value
                 for b in current.buttons()
             ):
-                live.append((message, button))
-        if len(live) != len(self._buttons):
-            self._buttons = live
+                del self._buttons[number]
 
     def _list_buttons(self) -> None:
         if not self._buttons:
             self._print("No buttons to press right now.")
-        for number, (message, button) in enumerate(self._buttons, start=1):
+        for number, (message, button) in sorted(self._buttons.items()):
             first = message.text.splitlines()[0] if message.text else ""
             self._print(f"[{number}] {button.text}  — {first[:60]}")
 

@@ -33,7 +33,7 @@ class EnvelopeResult:
 
     async def acked(
         self,
-        timeout: float = 5.0,  # noqa: ASYNC109 (public API of the emulator)
+        timeout: float = 5.0,
     ) -> Ack:
         """The ack frame for this envelope; TimeoutError if none arrives in ``timeout`` s."""
         try:

@@ -184,7 +184,7 @@ class SlackEmulator:
     async def wait_for(
         self,
         predicate: Callable[[], T | bool | None],
-        timeout: float = 5.0,  # noqa: ASYNC109 (public API of the emulator)
+        timeout: float = 5.0,
     ) -> T:
         """Return the first truthy value of ``predicate``, re-checked on every state change.
 
@@ -201,7 +201,7 @@ class SlackEmulator:
 
     async def wait_connected(
         self,
-        timeout: float = 5.0,  # noqa: ASYNC109 (public API of the emulator)
+        timeout: float = 5.0,
     ) -> None:
         """Wait until a Socket Mode client is connected."""
         await self.wait_for(lambda: self.socket.connected, timeout)
@@ -287,7 +287,7 @@ class SlackEmulator:
         self,
         envelope_id: str,
         reason: str = DEFAULT_RETRY_REASON,
-        timeout: float = 5.0,  # noqa: ASYNC109 (public API of the emulator)
+        timeout: float = 5.0,
     ) -> Ack:
         """Re-send one envelope as Slack's retry would (even if it was acked) and await its ack.
 

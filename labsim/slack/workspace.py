@@ -89,7 +89,7 @@ class Workspace:
     async def wait_for(
         self,
         predicate: Callable[[], T | bool | None],
-        timeout: float = 5.0,  # noqa: ASYNC109 (public API of the emulator)
+        timeout: float = 5.0,
     ) -> T:
         """Re-evaluate ``predicate`` on every change; return its first truthy value."""
         try:

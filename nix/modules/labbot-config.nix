@@ -83,6 +83,21 @@ let
       required = false;
       description = "The /healthz and /metrics endpoint; null keeps 127.0.0.1:9187.";
     };
+    deploy = {
+      kind = "section";
+      required = false;
+      description = "Deploys: the post-deploy health gate and colmena's node-list cache.";
+    };
+    flash = {
+      kind = "section";
+      required = false;
+      description = "Flashing nodes through the BMC: image sources and time limits.";
+    };
+    digest = {
+      kind = "section";
+      required = false;
+      description = "The nightly status digest: thresholds, paths and timeouts.";
+    };
     log_level = {
       kind = "enum";
       required = false;

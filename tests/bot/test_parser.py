@@ -6,7 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.command_spec import Approval, Arg, ArgKind, Command, CommandSpec, Flag, RoleRule
+from bot.command_spec import (
+    Approval,
+    Arg,
+    ArgKind,
+    Command,
+    CommandSpec,
+    CommandTable,
+    Flag,
+    RoleRule,
+)
 from bot.commands import COMMANDS
 from bot.config import Role
 from bot.outcome import Outcome, Reply
@@ -19,7 +28,10 @@ async def nothing(ctx: object, command: Command) -> Outcome:
     return None
 
 
-DEMO = COMMANDS.extended(
+# The real table without the commands this file redefines in a simplified form.
+DEMO = CommandTable(
+    [s for s in COMMANDS if s.name not in {"power", "deploy", "uart send", "rollback"}]
+).extended(
     CommandSpec(
         name="power",
         summary="power",

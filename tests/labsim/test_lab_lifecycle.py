@@ -33,7 +33,8 @@ async def test_full_lab_starts_writes_a_valid_config_and_leaves_nothing(tmp_path
         config = load_config(lab.config_path)
         assert [n.name for n in config.inventory.nodes] == ["tp-node3"]
         assert lab.bmc is not None and lab.github is not None and lab.cluster is not None
-        started = sshd_pids() - sshd_before
+        # Only this lab's sshd: other test runs on the machine may start their own.
+        started = {node.sshd_pid for node in lab.cluster.nodes} & (sshd_pids() - sshd_before)
         assert started, "the node's sshd should be running"
         ports = {lab.cluster["tp-node3"].port}
         for port in ports:  # the node accepts connections

@@ -75,7 +75,6 @@ async def press(
 async def wait_final(lab: Lab, job_id: int, words: str, timeout: float = 20) -> str:
     """Wait until the job's thread says `words` (the final verdict), return the thread text."""
 
-
     def said() -> bool:
         try:
             return words in thread_text(lab, job_id)

@@ -1,0 +1,225 @@
+"""Digest wall time for 1 and for 24 simulated nodes (design.md §6: 24 nodes ≤ 1.5 × one node).
+
+Run: .venv/bin/python bench/digest.py [--nodes 1 24] [--runs 5] [--node-latency 0 0.5]
+
+Each lab is `Lab(full=True)` with N nodes over real sshd, the GitHub emulator with one open
+Renovate PR, and labbot connected to the Slack emulator. A Turing Pi board has four slots and
+labbot's config wants a BMC per board, so N nodes sit on ceil(N/4) boards: the lab's own BMC
+emulator drives the first, and this script starts one more `BmcEmulator` per further board
+and writes the config for them (inventory inline: board, slot, host, port per node).
+
+Figures per lab, each the median of `--runs` runs after one warm-up run:
+- digest: `scheduler.run("digest")` end to end (gather every source, judge, post the summary
+  and its thread to the Slack emulator, store the snapshot) — the figure the target is about;
+- nodes: `LabSnapshotCollector.collect(all nodes)`, i.e. the BMCs and one SSH command per
+  node, without GitHub, the store or Slack.
+`--node-latency S` makes every simulated node wait S seconds before it answers a command
+(labsim's `hang_commands`), standing in for the time a real node takes to run the commands;
+with 0 each answer costs only the simulator's own CPU, which 24 nodes share with everything
+else on this machine (two cores here), so the 24-node figure there measures the simulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from bot.app import LabBot
+from bot.config import Config
+from bot.lab_snapshot import LabSnapshotCollector
+from handlers.digest import SCHEDULE_NAME
+from labsim.bmc import BmcEmulator
+from labsim.lab import BMC_PASSWORD_ENV, LAB_CHANNEL, Lab
+from labsim.nodes import NodeSpec
+
+SLOTS = 4
+BMC_PASSWORD = "bench-bmc-password"  # "turing" would be redacted inside board names
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Medians of one lab's runs, in seconds."""
+
+    nodes: int
+    latency: float
+    digest: float
+    gather: float
+    digest_runs: tuple[float, ...]
+    own_cpu: float  # this process (labbot and the in-process emulators) per digest
+    node_cpu: float  # sshd and the simulated nodes' shells per digest
+
+
+def specs(count: int) -> tuple[NodeSpec, ...]:
+    """N nodes; the first is the k3s server, the others agents; slots 1–4 per board."""
+    return tuple(
+        NodeSpec(
+            f"tp-node{i + 1}",
+            i % SLOTS + 1,
+            "cm4",
+            ("k3s-server",) if i == 0 else ("k3s-agent",),
+            "server" if i == 0 else "agent",
+        )
+        for i in range(count)
+    )
+
+
+def bench_config(lab: Lab, extra: list[BmcEmulator]) -> Config:
+    """The lab's config with one board (and BMC) per four nodes."""
+    assert lab.bmc is not None and lab.cluster is not None
+    data: dict[str, Any] = lab.config_data()
+    emulators = [lab.bmc, *extra]
+    data["bmc"] = {
+        f"bmc{b}": {
+            "url": bmc.url,
+            "password": {"env": BMC_PASSWORD_ENV},
+            "tls": {"verify": True, "fingerprint_sha256": bmc.cert_sha256_fingerprint},
+        }
+        for b, bmc in enumerate(emulators)
+    }
+    data["inventory"] = {
+        "boards": [{"name": f"board{b}", "bmc": f"bmc{b}"} for b in range(len(emulators))],
+        "nodes": [
+            {
+                "name": node.name,
+                "board": f"board{i // SLOTS}",
+                "slot": node.spec.slot,
+                "module": node.spec.module,
+                "host": node.host,
+                "ssh_port": node.port,
+                "ssh_user": node.user,
+                "tags": list(node.spec.tags),
+                "k3s_role": node.spec.k3s_role,
+            }
+            for i, node in enumerate(lab.cluster.nodes)
+        ],
+    }
+    return Config.model_validate(data)
+
+
+async def measure(count: int, runs: int, latency: float) -> Figures:
+    """Start a lab of `count` nodes and time the digest and the node gathering."""
+    async with AsyncExitStack() as stack:
+        lab = await stack.enter_async_context(Lab(full=True, node_specs=specs(count)))
+        assert lab.bmc is not None and lab.cluster is not None and lab.github is not None
+        os.environ[BMC_PASSWORD_ENV] = BMC_PASSWORD
+        extra = []
+        for board in range(1, -(-count // SLOTS)):
+            bmc = BmcEmulator(password=BMC_PASSWORD)
+            await bmc.start()
+            stack.push_async_callback(bmc.stop)
+            for node in lab.cluster.nodes[board * SLOTS : (board + 1) * SLOTS]:
+                bmc.set_power(node.spec.slot - 1, True)
+            extra.append(bmc)
+        lab.bmc.set_credentials("root", BMC_PASSWORD)
+        await lab.github.open_renovate_pr()
+        for node in lab.cluster.nodes:
+            node.hang_commands(latency)
+        config = bench_config(lab, extra)
+        bot = await stack.enter_async_context(LabBot(config))
+        await lab.slack.wait_connected()
+        collector = LabSnapshotCollector(config, bot.jobs.services, bot.store)
+        names = [n.name for n in config.inventory.nodes]
+        digest_times: list[float] = []
+        gather_times: list[float] = []
+        own_cpu: list[float] = []
+        node_cpu: list[float] = []
+        for run in range(runs + 1):
+            posted = len(lab.slack.messages(LAB_CHANNEL))
+            cpu_before, sim_before = time.process_time(), simulator_cpu()
+            started = time.perf_counter()
+            await bot.scheduler.run(SCHEDULE_NAME)
+            took = time.perf_counter() - started
+            own, sim = time.process_time() - cpu_before, simulator_cpu() - sim_before
+            if len(lab.slack.messages(LAB_CHANNEL)) == posted:
+                raise RuntimeError("the digest posted nothing; see the log")
+            started = time.perf_counter()
+            snapshot = await collector.collect(names)
+            gathered = time.perf_counter() - started
+            unreachable = [n.name for n in snapshot.nodes if not n.reachable]
+            if unreachable:
+                raise RuntimeError(f"nodes did not answer: {unreachable}")
+            if run > 0:  # the first run warms up logins and connections
+                digest_times.append(took)
+                gather_times.append(gathered)
+                own_cpu.append(own)
+                node_cpu.append(sim)
+        return Figures(
+            nodes=count,
+            latency=latency,
+            digest=statistics.median(digest_times),
+            gather=statistics.median(gather_times),
+            digest_runs=tuple(digest_times),
+            own_cpu=statistics.median(own_cpu),
+            node_cpu=statistics.median(node_cpu),
+        )
+
+
+def simulator_cpu() -> float:
+    """CPU seconds used so far by this process's child processes that are sshd (the simulated
+    nodes) and everything they ran and reaped (the node shells)."""
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.name() != "sshd":
+                continue
+            times = child.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+async def main_async(counts: list[int], runs: int, latencies: list[float]) -> list[Figures]:
+    results = []
+    for latency in latencies:
+        for count in counts:
+            results.append(await measure(count, runs, latency))
+            figures = results[-1]
+            print(
+                f"  {figures.nodes:3d} nodes, node latency {latency:g} s: digest "
+                f"{figures.digest:.3f} s, nodes {figures.gather:.3f} s, CPU: this process "
+                f"{figures.own_cpu:.2f} s, simulated nodes {figures.node_cpu:.2f} s "
+                f"(digest runs: {', '.join(f'{t:.2f}' for t in figures.digest_runs)})",
+                flush=True,
+            )
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, nargs="+", default=[1, 24])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--node-latency", type=float, nargs="+", default=[0.0, 0.5])
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+    results = asyncio.run(main_async(args.nodes, args.runs, args.node_latency))
+    print(
+        "| node latency | nodes | digest (median) | nodes+BMC gather | digest ÷ 1-node "
+        "| CPU: this process | CPU: simulated nodes |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for figures in results:
+        base = next(
+            (r for r in results if r.latency == figures.latency and r.nodes == min(args.nodes)),
+            figures,
+        )
+        print(
+            f"| {figures.latency:g} s | {figures.nodes} | {figures.digest:.2f} s "
+            f"| {figures.gather:.2f} s | {figures.digest / base.digest:.2f} × "
+            f"| {figures.own_cpu:.2f} s | {figures.node_cpu:.2f} s |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

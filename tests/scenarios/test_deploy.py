@@ -1,0 +1,170 @@
+"""`/lab deploy` end to end through Slack against the full simulated lab (sshd nodes, colmena double).
+
+Each test starts its own lab: fresh nodes run generation 3, whose system differs from what the
+colmena double builds from the infra checkout, so the first deploy always has work to do.
+"""
+
+from __future__ import annotations
+
+from deploylab import TWO_NODES, deploy_lab, sim_node
+from jobflow import approval_message, ask, press, root_of, start, wait_final
+
+from bot import messages
+from bot.app import LabBot
+from bot.job_state import JobState
+from labsim.lab import LAB_CHANNEL, Lab
+
+
+async def planned_path(bot: LabBot, job_id: int, node: str) -> str:
+    """The built path the approval is bound to."""
+    job = await bot.jobs.jobs.get(job_id)
+    assert job is not None
+    return next(str(n["built"]) for n in job.payload["nodes"] if n["name"] == node)
+
+
+async def approve(lab: Lab, job_id: int) -> None:
+    approval = await approval_message(lab, job_id)
+    answer = await press(lab, lab.users.operator2, approval, "labbot:approve")
+    assert answer == messages.you_approved(job_id)
+
+
+async def test_deploy_switches_the_node_and_passes_the_health_gate() -> None:
+    async with deploy_lab() as (lab, bot):
+        node = sim_node(lab, "tp-node3")
+        seeded = node.current_system()
+        job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+        plan = (await approval_message(lab, job_id)).all_text()
+        built = await planned_path(bot, job_id, "tp-node3")
+        assert built != seeded and f"`{seeded}`" in plan and f"→ `{built}`" in plan
+        assert "k3s 1.30.6+k3s1 → 1.31.4+k3s1" in plan  # the closure diff, summarised
+        await approve(lab, job_id)
+        text = await wait_final(lab, job_id, f"Job {job_id} succeeded", timeout=30)
+        assert "*tp-node3*: generation 3 → 4, healthy (NixOS 24.11." in text
+        assert node.current_generation() == 4
+        assert node.current_system() == built
+        received = node.commands_received()
+        assert "sudo -n -- kubectl get nodes -o json" in received  # k3s server: Ready checked
+        assert "systemctl is-system-running" in received
+        job = await bot.jobs.jobs.get(job_id)
+        assert job is not None and job.state is JobState.succeeded
+        again = await start(lab, lab.users.operator, "deploy tp-node3")
+        text = await wait_final(lab, again, f"Job {again} succeeded")
+        assert messages.deploy_nothing_to_do(["tp-node3"]) in text  # no approval asked
+        assert await bot.jobs.approvals.for_job(again) == []
+
+
+async def test_activation_failure_rolls_back_to_the_recorded_generation() -> None:
+    async with deploy_lab() as (lab, _bot):
+        node = sim_node(lab, "tp-node3")
+        seeded = node.current_system()
+        job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+        await approval_message(lab, job_id)
+        node.fail_activation(["k3s.service"])
+        await approve(lab, job_id)
+        text = await wait_final(lab, job_id, f"Job {job_id} rolled back", timeout=30)
+        assert "*tp-node3*: generation 3 → 4, rolled back (healthy), back on generation 3" in text
+        assert "error code: 4 (units failed to start or failed after the switch)" in text
+        assert node.current_generation() == 3 and node.current_system() == seeded
+        assert node.failed_units() == []
+        assert [g.number for g in node.generations()] == [1, 2, 3, 4]  # the failed one is kept
+
+
+async def test_degraded_system_after_a_good_switch_is_rolled_back() -> None:
+    async with deploy_lab() as (lab, _bot):
+        node = sim_node(lab, "tp-node3")
+        job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+        await approval_message(lab, job_id)
+        node.degrade_after_switch(["nginx.service"])
+        await approve(lab, job_id)
+        text = await wait_final(lab, job_id, f"Job {job_id} rolled back", timeout=30)
+        assert "colmena exited 0" in text  # colmena saw nothing wrong; the gate did
+        assert "tp-node3 is degraded: failed units `nginx.service`" in text
+        assert "rolled back (healthy)" in text
+        assert node.current_generation() == 3 and node.failed_units() == []
+
+
+async def test_ssh_lost_during_the_gate_fails_and_says_the_node_could_not_be_rolled_back() -> None:
+    gate = {"health_gate": {"timeout_seconds": 3, "poll_interval_seconds": 0.2}}
+    async with deploy_lab(deploy=gate, jobs={"stream_interval_seconds": 0.1}) as (lab, _bot):
+        node = sim_node(lab, "tp-node3")
+        job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+        await approval_message(lab, job_id)
+        node.set_k3s_ready(False)  # holds the gate in its polling loop after the switch
+        await approve(lab, job_id)
+        await wait_final(lab, job_id, "tp-node3: waiting: k3s node tp-node3 is not Ready")
+        await node.ssh_down()
+        text = await wait_final(lab, job_id, f"Job {job_id} failed", timeout=30)
+        await node.ssh_up()
+        assert "*tp-node3*: generation 3 → ?, failed" in text
+        assert "tp-node3 is unreachable over SSH" in text
+        assert "could not roll back" in text
+        assert node.current_generation() == 4  # it stays where the deploy left it
+
+
+async def test_two_nodes_one_fails_the_other_keeps_its_new_generation() -> None:
+    async with deploy_lab(TWO_NODES) as (lab, bot):
+        good, bad = sim_node(lab, "tp-node3"), sim_node(lab, "tp-node1")
+        job_id = await start(lab, lab.users.operator, "deploy tp-node*")
+        plan = (await approval_message(lab, job_id)).all_text()
+        assert "*tp-node1* (generation 3)" in plan and "*tp-node3* (generation 3)" in plan
+        bad.fail_activation(["k3s.service"])
+        await approve(lab, job_id)
+        text = await wait_final(lab, job_id, f"Job {job_id} rolled back", timeout=40)
+        assert "*tp-node3*: generation 3 → 4, healthy" in text
+        assert "*tp-node1*: generation 3 → 4, rolled back (healthy), back on generation 3" in text
+        assert good.current_generation() == 4
+        assert good.current_system() == await planned_path(bot, job_id, "tp-node3")
+        assert bad.current_generation() == 3
+
+
+async def test_unknown_target_is_refused_with_the_known_nodes() -> None:
+    async with deploy_lab() as (lab, bot):
+        reply = await ask(lab, lab.users.operator, "deploy tp-node9")
+        assert reply.text == "`tp-node9` matches no node. Known nodes: `tp-node3`."
+        reply = await ask(lab, lab.users.operator, "deploy @gpu")
+        assert reply.text == messages.unknown_tag("@gpu", ["cm4", "k3s-server"])
+        assert lab.slack.messages(LAB_CHANNEL) == []  # no job, no thread
+        assert await bot.jobs.jobs.recent(limit=5) == []
+
+
+async def test_second_deploy_to_a_locked_node_queues_and_names_the_holder() -> None:
+    async with deploy_lab() as (lab, _bot):
+        first = await start(lab, lab.users.operator, "deploy tp-node3")
+        approval = await approval_message(lab, first)
+        second = await start(lab, lab.users.operator2, "deploy tp-node3 --goal boot")
+        held = await wait_final(lab, second, "is locked by job")
+        assert f"`tp-node3` is locked by job {first} (deploy, <@{lab.users.operator}>" in held
+        assert "This job is queued" in held
+        await press(lab, lab.users.operator, approval, "labbot:reject")
+        plan = (await approval_message(lab, second)).all_text()
+        assert "`colmena apply boot`" in plan
+        assert "Deploy tp-node3 (boot)" in root_of(lab, second).text
+
+
+async def test_approval_is_void_when_a_rebuild_yields_a_different_path() -> None:
+    async with deploy_lab() as (lab, bot):
+        node = sim_node(lab, "tp-node3")
+        job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+        approval = await approval_message(lab, job_id)
+        approved = await planned_path(bot, job_id, "tp-node3")
+        host = lab.flake_dir / "hosts" / "tp-node3.nix"
+        host.write_text(host.read_text().replace("}", '  time.timeZone = "UTC";\n}'))
+        await press(lab, lab.users.operator2, approval, "labbot:approve")
+        text = await wait_final(lab, job_id, f"Job {job_id} cancelled", timeout=30)
+        assert f"Approval for job {job_id} is void: the build of tp-node3 changed" in text
+        assert f"approved `{approved}`, now `/nix/store/" in text
+        assert node.current_generation() == 3
+        job = await bot.jobs.jobs.get(job_id)
+        assert job is not None and job.state is JobState.cancelled
+
+
+async def test_failed_build_ends_the_job_before_any_approval() -> None:
+    async with deploy_lab() as (lab, bot):
+        (lab.flake_dir / ".labsim-colmena.json").write_text('{"fail_build": ["tp-node3"]}')
+        job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+        text = await wait_final(lab, job_id, f"Job {job_id} failed")
+        assert "Nothing was deployed: The build failed. colmena exited 1" in text
+        assert "tp-node3: build failed: Child process exited with error code: 100" in text
+        assert "collision between two files in /etc" in text  # the build log is in the thread
+        assert await bot.jobs.approvals.for_job(job_id) == []
+        assert sim_node(lab, "tp-node3").current_generation() == 3
