@@ -27,7 +27,8 @@ from bot.config import Config, Node, Role
 from bot.context import HandlerContext
 from bot.errors import IntegrationError, UserError
 from bot.integrations.bmc_protocol import FlashTransferring
-from bot.integrations.reachability import SshEndpoint, probe_ssh
+from bot.integrations.reachability import probe_ssh
+from bot.integrations.ssh import SshTarget
 from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
 from bot.job_state import Job, JobState
 from bot.locks import bmc_target, node_target
@@ -104,7 +105,7 @@ class FlashKind:
         except IntegrationError as error:
             run.check_cancelled()
             return Finished(JobState.failed, messages.flash_plan_failed(name, str(error)))
-        seen = await probe_ssh(SshEndpoint.of(node), run.config.ssh)
+        seen = await probe_ssh(SshTarget.of(node), run.config.ssh)
         plan = FlashPlan(node=name, board=node.board, bmc=bmc, slot=node.slot, image=measured)
         await run.stream.write(
             messages.flash_image_line(measured.name, measured.size, measured.sha256)

@@ -30,12 +30,8 @@ from bot.integrations.bmc import BmcClient
 from bot.integrations.bmc_errors import BmcError, FlashImageError
 from bot.integrations.bmc_flash import Done, FlashEvent, Transferring
 from bot.integrations.bmc_flash_run import flash_node
-from bot.integrations.reachability import (
-    SshEndpoint,
-    record_host_key,
-    wait_for_host_key,
-    wait_for_ssh,
-)
+from bot.integrations.reachability import record_host_key, wait_for_host_key, wait_for_ssh
+from bot.integrations.ssh import SshTarget
 from bot.job_run import Finished, JobRun
 from bot.job_state import JobState
 from handlers.flash_image import ImagePlan
@@ -118,7 +114,7 @@ async def apply_flash(run: JobRun, plan: FlashPlan) -> Finished:
         return Finished(
             JobState.succeeded, messages.flash_done_unchecked(plan.node, plan.image.sha256)
         )
-    endpoint = SshEndpoint.of(node)
+    endpoint = SshTarget.of(node)
     timeout = config.flash.boot_timeout_seconds
     await run.stream.write(messages.flash_waiting_for_ssh(plan.node, endpoint.known_hosts_name))
     key = await wait_for_host_key(

@@ -28,14 +28,8 @@ from bot.context import HandlerContext
 from bot.errors import UserError
 from bot.integrations.bmc_errors import BmcError
 from bot.integrations.bmc_failures import power_status_caveat
-from bot.integrations.reachability import (
-    Reachability,
-    SshEndpoint,
-    SshState,
-    SshWant,
-    probe_ssh,
-    wait_for_ssh,
-)
+from bot.integrations.reachability import Reachability, SshState, SshWant, probe_ssh, wait_for_ssh
+from bot.integrations.ssh import SshTarget
 from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
 from bot.job_state import Job, JobState
 from bot.locks import node_target
@@ -107,7 +101,7 @@ async def _board_status(
     nodes = {n.slot: n for n in config.inventory.nodes if n.board == board}
     wanted = sorted({n.slot for n in only}) if only is not None else [1, 2, 3, 4]
     probes = await asyncio.gather(
-        *(probe_ssh(SshEndpoint.of(nodes[s]), config.ssh) for s in wanted if s in nodes)
+        *(probe_ssh(SshTarget.of(nodes[s]), config.ssh) for s in wanted if s in nodes)
     )
     seen = {p.node: p for p in probes}
     try:
@@ -179,7 +173,7 @@ class PowerKind:
             recorded = (await client.power_status()).get(plan.slot)
         except BmcError as error:
             return Finished(JobState.failed, str(error))
-        seen = await probe_ssh(SshEndpoint.of(node), run.config.ssh)
+        seen = await probe_ssh(SshTarget.of(node), run.config.ssh)
         return NeedsApproval(
             summary=messages.power_plan(
                 name,
@@ -216,7 +210,7 @@ class PowerKind:
         loop = asyncio.get_running_loop()
         started = loop.time()
         seen = await wait_for_ssh(
-            SshEndpoint.of(node),
+            SshTarget.of(node),
             run.config.ssh,
             timeout=run.config.flash.boot_timeout_seconds,
             interval=run.config.flash.poll_interval_seconds,

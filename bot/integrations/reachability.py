@@ -5,10 +5,10 @@ known_hosts; only `record_host_key` (called after labbot flashed the node itself
 
 Usage::
 
-    seen = await probe_ssh(SshEndpoint.of(node), config.ssh)       # Reachability
+    seen = await probe_ssh(SshTarget.of(node), config.ssh)       # Reachability
     seen.state is SshState.refused                                  # powered off, or booting
-    key = await scan_host_key(SshEndpoint.of(node), timeout=5)      # HostKey, no login
-    record_host_key(config.ssh.known_hosts_file, SshEndpoint.of(node), key)
+    key = await scan_host_key(SshTarget.of(node), timeout=5)      # HostKey, no login
+    record_host_key(config.ssh.known_hosts_file, SshTarget.of(node), key)
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from pathlib import Path
 
 import asyncssh
 
-from bot.config import Node, SshConfig
+from bot.config import SshConfig
+from bot.integrations.ssh import SshTarget
 
 
 class SshState(StrEnum):
@@ -39,26 +40,6 @@ class SshState(StrEnum):
     login_refused = "login refused"
     unreachable = "unreachable"  # any other network failure
     not_configured = "not configured"
-
-
-@dataclass(frozen=True)
-class SshEndpoint:
-    """Where a node's sshd listens and whom labbot logs in as."""
-
-    name: str
-    host: str
-    port: int
-    user: str
-
-    @classmethod
-    def of(cls, node: Node) -> SshEndpoint:
-        """The endpoint of an inventory node."""
-        return cls(node.name, node.host, node.ssh_port, node.ssh_user)
-
-    @property
-    def known_hosts_name(self) -> str:
-        """The name known_hosts uses: `host`, or `[host]:port` off port 22."""
-        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -116,7 +97,7 @@ class HostKeyScanFailed(Exception):
     """Raised when no host key could be read from the node (not listening, or no SSH there)."""
 
 
-async def probe_ssh(endpoint: SshEndpoint, ssh: SshConfig | None) -> Reachability:
+async def probe_ssh(endpoint: SshTarget, ssh: SshConfig | None) -> Reachability:
     """Log in once with the configured key, known_hosts checked, then disconnect."""
     if ssh is None:
         return Reachability(endpoint.name, SshState.not_configured)
@@ -158,7 +139,7 @@ async def probe_ssh(endpoint: SshEndpoint, ssh: SshConfig | None) -> Reachabilit
 
 
 async def wait_for_ssh(
-    endpoint: SshEndpoint,
+    endpoint: SshTarget,
     ssh: SshConfig | None,
     *,
     timeout: float,
@@ -192,7 +173,7 @@ async def _cancelled_within(cancel: asyncio.Event | None, seconds: float) -> boo
     return True
 
 
-async def scan_host_key(endpoint: SshEndpoint, *, timeout: float) -> HostKey:
+async def scan_host_key(endpoint: SshTarget, *, timeout: float) -> HostKey:
     """The host key the node presents, read without logging in (like `ssh-keyscan`)."""
     try:
         key = await asyncio.wait_for(
@@ -207,7 +188,7 @@ async def scan_host_key(endpoint: SshEndpoint, *, timeout: float) -> HostKey:
 
 
 async def wait_for_host_key(
-    endpoint: SshEndpoint,
+    endpoint: SshTarget,
     *,
     timeout: float,
     interval: float,
@@ -234,7 +215,7 @@ class KeyRecord(StrEnum):
     unchanged = "unchanged"  # it already had exactly this key
 
 
-def record_host_key(known_hosts: Path, endpoint: SshEndpoint, key: HostKey) -> KeyRecord:
+def record_host_key(known_hosts: Path, endpoint: SshTarget, key: HostKey) -> KeyRecord:
     """Make `key` the only known_hosts entry for the endpoint.
 
     Written atomically with the file's permissions kept. Hashed entries (`|1|…`) that match
@@ -275,7 +256,7 @@ def _key_part(line: str) -> str:
     return " ".join(fields[1:3])
 
 
-def _names_endpoint(line: str, endpoint: SshEndpoint) -> bool:
+def _names_endpoint(line: str, endpoint: SshTarget) -> bool:
     """Whether a known_hosts line's host field names the endpoint (plain or hashed)."""
     fields = line.split()
     if not fields or fields[0].startswith("#"):
@@ -301,7 +282,7 @@ def _hashed_match(entry: str, name: str) -> bool:
         return False
 
 
-def _listed(known_hosts: Path, endpoint: SshEndpoint) -> bool:
+def _listed(known_hosts: Path, endpoint: SshTarget) -> bool:
     """Whether known_hosts has any key for the endpoint (so a mismatch means the key changed)."""
     try:
         return any(_names_endpoint(line, endpoint) for line in known_hosts.read_text().splitlines())

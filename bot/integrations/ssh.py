@@ -96,6 +96,11 @@ class SshTarget:
         """`host:port`, for messages."""
         return f"{self.host}:{self.port}"
 
+    @property
+    def known_hosts_name(self) -> str:
+        """The name known_hosts uses: `host`, or `[host]:port` off port 22."""
+        return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
+
 
 @dataclass(frozen=True)
 class CommandResult:

@@ -14,15 +14,15 @@ from bot.config import SshConfig
 from bot.integrations.reachability import (
     HostKey,
     KeyRecord,
-    SshEndpoint,
     SshState,
     probe_ssh,
     record_host_key,
     scan_host_key,
 )
+from bot.integrations.ssh import SshTarget
 from labsim.nodes import NodeSpec, SimCluster
 
-ENDPOINT = SshEndpoint("tp-node3", "10.0.0.13", 2222, "deploy")
+ENDPOINT = SshTarget("tp-node3", "10.0.0.13", 2222, "deploy")
 OLD = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOLDOLDOLDOLDOLDOLDOLDOLDOLDOLDOLDOLDOLDOLDOLD"
 NEW = HostKey("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINEWNEWNEWNEWNEWNEWNEWNEWNEWNEWNEWNEWNEWN", "x")
 OTHER = "[10.0.0.14]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOTHEROTHEROTHEROTHEROTHEROTHER"
@@ -49,7 +49,7 @@ def test_replaces_plain_and_hashed_lines_and_keeps_the_rest(tmp_path: Path) -> N
 
 def test_adds_a_line_on_port_22_in_plain_form(tmp_path: Path) -> None:
     known = tmp_path / "ssh" / "known_hosts"
-    endpoint = SshEndpoint("tp-node1", "tp-node1.lab", 22, "deploy")
+    endpoint = SshTarget("tp-node1", "tp-node1.lab", 22, "deploy")
     assert record_host_key(known, endpoint, NEW) is KeyRecord.added
     assert known.read_text() == f"tp-node1.lab {NEW.line}\n"
 
@@ -62,7 +62,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[SimCluster]:
 
 async def test_probe_tells_reachable_refused_and_changed_key(cluster: SimCluster) -> None:
     node = cluster["tp-node3"]
-    endpoint = SshEndpoint(node.name, node.host, node.port, node.user)
+    endpoint = SshTarget(node.name, node.host, node.port, node.user)
     ssh = SshConfig(
         key_file=cluster.client_key_path,
         known_hosts_file=cluster.known_hosts_path,

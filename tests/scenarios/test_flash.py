@@ -20,7 +20,7 @@ from aiohttp import web
 from jobflow import approval_message, ask, press, root_of, start, thread_text, wait_final
 
 from bot.app import LabBot
-from bot.integrations.reachability import SshEndpoint, probe_ssh
+from bot.integrations.reachability import SshTarget, probe_ssh
 from bot.job_state import JobState
 from labsim.bmc import FlashProgress
 from labsim.lab import BMC_PASSWORD_ENV, LAB_CHANNEL, Lab
@@ -138,7 +138,7 @@ async def test_built_image_is_flashed_verified_and_the_node_comes_back(
     config = lab.config()
     node_config = config.inventory.node("tp-node3")
     assert node_config is not None
-    assert (await probe_ssh(SshEndpoint.of(node_config), config.ssh)).reachable
+    assert (await probe_ssh(SshTarget.of(node_config), config.ssh)).reachable
 
 
 async def test_url_image_is_measured_and_downloaded_by_the_bmc(lab: Lab, bot: LabBot) -> None:
