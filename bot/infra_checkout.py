@@ -11,19 +11,13 @@ Usage::
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.errors import IntegrationError
-from bot.integrations.process import Stream, run_process
-from bot.integrations.tool_env import tool_environment
-from bot.job_run import JobCancelled
+from bot.integrations.git import GitError, GitOutput, run_git
 from bot.redact import Redactor
 
 DEFAULT_TIMEOUT = 120.0
-_MAX_LINES = 200
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true", "LC_ALL": "C"}
-_CONFIG = ("-c", "color.ui=false", "-c", "core.quotepath=off")
 
 
 class CheckoutRefused(IntegrationError):
@@ -33,13 +27,6 @@ class CheckoutRefused(IntegrationError):
 
 class CheckoutFailed(IntegrationError):
     """Raised when git itself fails (fetch from origin, a missing commit, a timeout)."""
-
-
-@dataclass
-class _Output:
-    exit_code: int = 0
-    stdout: list[str] = field(default_factory=list)
-    stderr: list[str] = field(default_factory=list)
 
 
 class InfraCheckout:
@@ -103,34 +90,16 @@ class InfraCheckout:
             )
         return head
 
-    async def _git(self, *args: str, allowed: tuple[int, ...] = (0,)) -> _Output:
-        out = _Output()
-
-        def keep(stream: Stream, line: str) -> None:
-            lines = out.stdout if stream is Stream.stdout else out.stderr
-            if len(lines) < _MAX_LINES:
-                lines.append(line)
-
-        result = await run_process(
-            ["git", *_CONFIG, *args],
-            env=tool_environment(_GIT_ENV),
-            cwd=self.path,
-            timeout=self._timeout,
-            on_line=keep,
-            cancel=self._cancel,
-        )
-        if result.cancelled:
-            raise JobCancelled
-        if result.timed_out:
-            raise CheckoutFailed(
-                f"git {args[0]} in {self.path} did not finish within {self._timeout:g} s."
+    async def _git(self, *args: str, allowed: tuple[int, ...] = (0,)) -> GitOutput:
+        try:
+            return await run_git(
+                args,
+                operation=args[0],
+                cwd=self.path,
+                timeout=self._timeout,
+                redactor=self._redactor,
+                cancel=self._cancel,
+                allowed_exit=allowed,
             )
-        out.exit_code = result.exit_code
-        if result.exit_code not in allowed:
-            lines = [line.strip() for line in out.stderr if line.strip()]
-            reason = next((x for x in lines if x.startswith(("fatal:", "error:"))), None)
-            reason = reason or (lines[-1] if lines else f"exit code {result.exit_code}")
-            raise CheckoutFailed(
-                f"git {args[0]} in {self.path} failed: {self._redactor.redact(reason[:300])}"
-            )
-        return out
+        except GitError as error:
+            raise CheckoutFailed(f"git {args[0]} in {self.path} failed: {error.reason}") from None

@@ -27,32 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import IntegrationError
-from bot.integrations.process import Stream, run_process
-from bot.integrations.tool_env import tool_environment
-from bot.job_run import JobCancelled
+from bot.integrations.git import GitError, GitOutput, run_git
 from bot.redact import Redactor
 
 DEFAULT_TIMEOUT = 120.0
-MAX_OUTPUT_LINES = 100_000
 AUTHOR_NAME = "labbot"
 AUTHOR_EMAIL = "labbot@users.noreply.github.com"
-_GIT_ENV = {
-    "GIT_TERMINAL_PROMPT": "0",  # fail instead of asking for a password nobody can type
-    "GIT_ASKPASS": "true",
-    "SSH_ASKPASS": "true",
-    "LC_ALL": "C",  # stable messages
-}
-_CONFIG = ("-c", "core.quotepath=off", "-c", "commit.gpgsign=false", "-c", "color.ui=false")
-
-
-class GitError(IntegrationError):
-    """Raised when git fails in a job's clone; names the operation, with git's stderr redacted."""
-
-    def __init__(self, operation: str, reason: str, *, detail: str = "") -> None:
-        super().__init__(f"git {operation} failed for the infra repo: {reason.rstrip('.')}.")
-        self.operation = operation
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -64,60 +44,11 @@ class PreparedCommit:
     files: tuple[str, ...]
 
 
-@dataclass
-class _Output:
-    stdout: list[str]
-    stderr: list[str]
-    exit_code: int = 0
-
-
-async def _git(
-    args: Sequence[str],
-    *,
-    operation: str,
-    cwd: Path | None,
-    timeout: float,
-    redactor: Redactor,
-    cancel: asyncio.Event | None = None,
-    allowed_exit: tuple[int, ...] = (0,),
-) -> _Output:
-    """Run `git args`; its output lines, or `GitError` (or `JobCancelled`) when it fails."""
-    out = _Output([], [])
-
-    def keep(stream: Stream, line: str) -> None:
-        lines = out.stdout if stream is Stream.stdout else out.stderr
-        if len(lines) < MAX_OUTPUT_LINES:
-            lines.append(line)
-
-    result = await run_process(
-        ["git", *_CONFIG, *args],
-        env=tool_environment(_GIT_ENV),
-        cwd=cwd,
-        timeout=timeout,
-        on_line=keep,
-        cancel=cancel,
-    )
-    if result.cancelled:
-        raise JobCancelled
-    if result.timed_out:
-        raise GitError(operation, f"git did not finish within {timeout:g} s")
-    out.exit_code = result.exit_code
-    if result.exit_code not in allowed_exit:
-        text = redactor.redact("\n".join(out.stderr))
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        summary = next((line for line in lines if line.startswith(("fatal:", "error:"))), None)
-        reason = summary or (lines[-1] if lines else f"git exited with code {result.exit_code}")
-        raise GitError(
-            operation, f"{reason[:200]} (exit {result.exit_code})", detail="\n".join(lines[-20:])
-        )
-    return out
-
-
 async def origin_url(
     checkout: Path, *, timeout: float = DEFAULT_TIMEOUT, redactor: Redactor | None = None
 ) -> str:
     """The URL of `origin` in an existing checkout (read only; the checkout is not changed)."""
-    out = await _git(
+    out = await run_git(
         ["-C", str(checkout), "remote", "get-url", "origin"],
         operation="remote get-url",
         cwd=None,
@@ -292,8 +223,8 @@ class InfraWorktree:
         *,
         in_clone: bool = True,
         allowed_exit: tuple[int, ...] = (0,),
-    ) -> _Output:
-        return await _git(
+    ) -> GitOutput:
+        return await run_git(
             args,
             operation=operation,
             cwd=self.path if in_clone else None,
