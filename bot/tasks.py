@@ -44,6 +44,11 @@ class TaskSet:
         if not task.cancelled() and task.exception() is not None:
             log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
+    async def wait_idle(self) -> None:
+        """Wait until every non-daemon task (and any it started) has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def close(self, grace: float = 5.0) -> None:
         """Wait up to `grace` seconds for running tasks, then cancel the rest and wait for them."""
         self._closing = True

@@ -205,4 +205,6 @@ def _render(text: str, blocks: list[dict[str, object]]) -> str:
         elements = block.get("elements")
         if block.get("type") == "context" and isinstance(elements, list):
             parts.extend(str(e.get("text", "")) for e in elements if isinstance(e, dict))
-    return "\n".join(parts) if parts else text
+    shown = "\n".join(parts) if parts else text
+    # Slack shows &lt; &gt; &amp; (escaped so output cannot mention anyone) as the characters.
+    return shown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -225,3 +225,14 @@ async def test_redelivered_job_command_starts_one_job(lab: Lab, ebot: LabBot) ->
 
 def test_pid_helper_sanity() -> None:
     assert psutil.pid_exists(os.getpid())
+
+
+async def test_dropped_socket_redelivery_starts_one_job(lab: Lab, ebot: LabBot) -> None:
+    lab.slack.lose_acks(1)  # the bot's ack never arrives: Slack believes the command unhandled
+    result = await lab.slack.user(lab.users.operator).slash("exercise now 1", channel=LAB_CHANNEL)
+    await wait_final(lab, 1, "Job 1 succeeded")
+    assert lab.slack.ack(result.envelope_id) is None
+    await lab.slack.drop_socket("refresh_requested")  # reconnect; the envelope is re-delivered
+    await lab.slack.wait_for(lambda: lab.slack.ack(result.envelope_id) is not None, timeout=15)
+    await ask(lab, lab.users.viewer, "jobs")  # a later command has been handled
+    assert len(await ebot.jobs.jobs.recent()) == 1
