@@ -168,3 +168,25 @@ async def test_failed_build_ends_the_job_before_any_approval() -> None:
         assert "collision between two files in /etc" in text  # the build log is in the thread
         assert await bot.jobs.approvals.for_job(job_id) == []
         assert sim_node(lab, "tp-node3").current_generation() == 3
+
+
+async def test_auto_rollback_off_leaves_the_failed_node_and_says_so() -> None:
+    import json
+
+    overrides = {"jobs": {"stream_interval_seconds": 0.2}}
+    async with Lab(full=True, config_overrides=overrides) as lab:
+        inventory = lab.flake_dir / "inventory.json"
+        data = json.loads(inventory.read_text())
+        data["nodes"]["tp-node3"]["auto_rollback"] = False  # the shared inventory turns it off
+        inventory.write_text(json.dumps(data))
+        async with lab.bot():
+            await lab.slack.wait_connected()
+            node = sim_node(lab, "tp-node3")
+            job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+            await approval_message(lab, job_id)
+            node.fail_activation(["k3s.service"])
+            await approve(lab, job_id)
+            text = await wait_final(lab, job_id, f"Job {job_id} failed", timeout=30)
+            assert "*tp-node3*: generation 3 → 4, failed" in text
+            assert "rolled back" not in text.split(f"Job {job_id} failed", 1)[1]
+            assert node.current_generation() == 4 and node.failed_units() == ["k3s.service"]
