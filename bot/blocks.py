@@ -5,7 +5,7 @@ Pure functions; never call Slack. Limits from reference/slack-github-protocols.m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot import actions, messages
@@ -275,24 +275,46 @@ def _check_lines(view: CardView) -> list[str]:
     return lines
 
 
-def _line_sections(heading: str, lines: Sequence[str], limit: int, budget: int) -> list[Block]:
-    """`heading` and at most `limit` lines (`budget` characters), in sections within the limit."""
+def line_sections(
+    heading: str,
+    lines: Sequence[str],
+    *,
+    limit: int,
+    budget: int,
+    line_chars: int,
+    more: Callable[[int], str],
+) -> list[Block]:
+    """`heading` then at most `limit` lines (each clipped to `line_chars`, `budget` characters in
+    all), in as many sections as the text limit needs; `more(n)` says how many were left out."""
     shown: list[str] = []
     used = len(heading)
     for line in lines[:limit]:
-        line = clip(line, CARD_LINE_TEXT)
+        line = clip(line, line_chars)
         if used + len(line) + 1 > budget:
             break
         shown.append(line)
         used += len(line) + 1
     if len(shown) < len(lines):
-        shown.append(messages.renovate_more_lines(len(lines) - len(shown)))
+        shown.append(more(len(lines) - len(shown)))
     out: list[Block] = []
     chunk = heading
     for line in shown:
-        if len(chunk) + len(line) + 1 > SECTION_TEXT_LIMIT:
+        if chunk and len(chunk) + len(line) + 1 > SECTION_TEXT_LIMIT:
             out.append(section(chunk))
             chunk = ""
         chunk = f"{chunk}\n{line}" if chunk else line
-    out.append(section(chunk))
+    if chunk:
+        out.append(section(chunk))
     return out
+
+
+def _line_sections(heading: str, lines: Sequence[str], limit: int, budget: int) -> list[Block]:
+    """A card's list of lines (see `line_sections`)."""
+    return line_sections(
+        heading,
+        lines,
+        limit=limit,
+        budget=budget,
+        line_chars=CARD_LINE_TEXT,
+        more=messages.renovate_more_lines,
+    )

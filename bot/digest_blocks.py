@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from bot import messages
+from bot import blocks, messages
 from bot.blocks import SECTION_TEXT_LIMIT, Block, clip, context, header, section
 from bot.digest import DigestReport, NodeStatus, NodeVerdict, deploys, failed_jobs, local_time
 from bot.lab_facts import LabSnapshot, NodeFacts
@@ -46,28 +46,10 @@ class ChatMessage:
 def line_sections(
     heading: str, lines: Sequence[str], limit: int, budget: int = THREAD_TEXT
 ) -> list[Block]:
-    """`heading` then the lines, in as many sections as the text limit needs; after `limit`
-    lines or `budget` characters the rest is counted in one "…and N more" line."""
-    shown: list[str] = []
-    used = len(heading)
-    for line in lines[:limit]:
-        line = clip(line, LINE_LIMIT)
-        if used + len(line) + 1 > budget:
-            break
-        shown.append(line)
-        used += len(line) + 1
-    if len(shown) < len(lines):
-        shown.append(messages.digest_more(len(lines) - len(shown)))
-    out: list[Block] = []
-    chunk = heading
-    for line in shown:
-        if chunk and len(chunk) + len(line) + 1 > SECTION_TEXT_LIMIT:
-            out.append(section(chunk))
-            chunk = ""
-        chunk = f"{chunk}\n{line}" if chunk else line
-    if chunk:
-        out.append(section(chunk))
-    return out
+    """The digest's lists of lines (see `bot.blocks.line_sections`)."""
+    return blocks.line_sections(
+        heading, lines, limit=limit, budget=budget, line_chars=LINE_LIMIT, more=messages.digest_more
+    )
 
 
 def summary_message(
