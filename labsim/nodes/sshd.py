@@ -171,6 +171,7 @@ class SshdProcess:
         proc = await asyncio.create_subprocess_exec(
             SSHD_BINARY,
             "-D",
+            "-r",  # no re-exec per connection: a fork is enough here and saves CPU per login
             "-e",
             "-f",
             str(self.config.config_path),
