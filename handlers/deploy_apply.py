@@ -91,7 +91,7 @@ async def apply_plan(run: JobRun, plan: DeployPlan) -> Finished:
         return Finished(JobState.failed, messages.deploy_apply_failed(str(exc)))
     await run.say(messages.colmena_finished(outcome.exit_code, outcome.timed_out))
     async with node_pool(config.ssh, config, names) as pool:
-        gate = HealthGate(pool, config.deploy.health_gate, run.stream.write)
+        gate = HealthGate(pool, config.deploy.health_gate, run.stream.write, run.cancel)
 
         async def settle(planned: PlannedNode) -> NodeOutcome:
             node = config.inventory.node(planned.name)

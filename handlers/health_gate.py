@@ -21,6 +21,7 @@ from enum import StrEnum
 from bot import messages
 from bot.config import HealthGateConfig, K3sRole, Node
 from bot.integrations.ssh import NodeUnreachable, SshError, SshPool
+from bot.job_run import JobCancelled
 from handlers.generations import CURRENT_SYSTEM, PROFILE, generation_of_link, switch_to_generation
 
 Say = Callable[[str], Awaitable[None]]
@@ -84,10 +85,17 @@ class GateResult:
 class HealthGate:
     """Checks nodes after a change; see the module docstring."""
 
-    def __init__(self, pool: SshPool, config: HealthGateConfig, say: Say) -> None:
+    def __init__(
+        self,
+        pool: SshPool,
+        config: HealthGateConfig,
+        say: Say,
+        cancel: asyncio.Event | None = None,
+    ) -> None:
         self._pool = pool
         self._config = config
         self._say = say
+        self._cancel = cancel or asyncio.Event()
 
     async def check(self, node: Node, expect: Expectation) -> GateResult:
         """Check until healthy, a lasting problem, or the timeout; says the result in the log."""
@@ -105,8 +113,13 @@ class HealthGate:
             if result.reasons() != said:  # say what it waits for once, not every poll
                 said = result.reasons()
                 await self._say(messages.gate_waiting(node.name, said))
-            # A remote state with no event to wait for: poll it.
-            await asyncio.sleep(min(self._config.poll_interval_seconds, deadline - loop.time()))
+            # A remote state with no event to wait for: poll it, but stop at once on Cancel.
+            pause = min(self._config.poll_interval_seconds, deadline - loop.time())
+            try:
+                await asyncio.wait_for(self._cancel.wait(), timeout=max(pause, 0))
+            except TimeoutError:
+                continue
+            raise JobCancelled
 
     async def _check_once(self, node: Node, expect: Expectation) -> GateResult:
         name = node.name

@@ -184,7 +184,7 @@ class RollbackKind:
                 return Finished(JobState.failed, messages.rollback_apply_failed(str(exc)))
             for line in switched.output:
                 await run.stream.write(f"{plan.node} | {line}")
-            gate = HealthGate(pool, config.deploy.health_gate, run.stream.write)
+            gate = HealthGate(pool, config.deploy.health_gate, run.stream.write, run.cancel)
             result = await gate.check(node, Expectation(plan.path, plan.path))
         reasons = result.reasons()
         if not switched.ok:

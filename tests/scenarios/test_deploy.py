@@ -190,3 +190,21 @@ async def test_auto_rollback_off_leaves_the_failed_node_and_says_so() -> None:
             assert "*tp-node3*: generation 3 → 4, failed" in text
             assert "rolled back" not in text.split(f"Job {job_id} failed", 1)[1]
             assert node.current_generation() == 4 and node.failed_units() == ["k3s.service"]
+
+
+async def test_cancel_stops_a_waiting_health_gate_at_once() -> None:
+    gate = {"health_gate": {"timeout_seconds": 120, "poll_interval_seconds": 0.2}}
+    async with deploy_lab(deploy=gate, jobs={"stream_interval_seconds": 0.1}) as (lab, bot):
+        node = sim_node(lab, "tp-node3")
+        job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+        await approval_message(lab, job_id)
+        node.set_k3s_ready(False)  # the gate would wait up to 120 s for Ready
+        await approve(lab, job_id)
+        await wait_final(lab, job_id, "tp-node3: waiting: k3s node tp-node3 is not Ready")
+        answer = await ask(lab, lab.users.operator, f"cancel {job_id}")
+        assert answer.text.startswith(f"Cancelling job {job_id}")
+        await wait_final(lab, job_id, f"Job {job_id} cancelled", timeout=15)
+        job = await bot.jobs.jobs.get(job_id)
+        assert job is not None and job.state is JobState.cancelled
+        assert await bot.jobs.locks.held_by(job_id) == []
+        assert node.current_generation() == 4  # what was applied stays applied, as Cancel says
