@@ -47,6 +47,10 @@ class Chat(Protocol):
         """Show a message to one user only."""
         ...
 
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        """A link to a message (None when the chat cannot give one)."""
+        ...
+
 
 class ThreadPosterOf:
     """One thread of a `Chat`, in the shape `ThreadStream` needs."""

@@ -139,6 +139,16 @@ class SlackChat:
                 title=title,
             )
 
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        """chat.getPermalink; None when Slack will not say."""
+        try:
+            async with _translated(self._on_error, "chat.getPermalink"):
+                response = await self._client.chat_getPermalink(channel=channel, message_ts=ts)
+        except (ChatError, PosterRateLimited):
+            return None
+        link = response.get("permalink")
+        return str(link) if link else None
+
     async def ephemeral(self, channel: str, user: str, text: str) -> None:
         """chat.postEphemeral."""
         async with _translated(self._on_error, "chat.postEphemeral"):

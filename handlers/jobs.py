@@ -45,7 +45,10 @@ async def job_command(ctx: HandlerContext, command: Command) -> Outcome:
         lines.append(f"Ended {job.finished_at:%H:%M:%S} UTC.")
     if job.result:
         lines.append(f"Result: {job.result}")
-    if job.log_path:
+    link = await ctx.jobs.chat.permalink(job.channel_id, job.thread_ts) if job.thread_ts else None
+    if link:
+        lines.append(messages.job_thread_link(link, attached_log=bool(job.log_path)))
+    elif job.log_path:
         lines.append("The full log is attached in the job's thread.")
     return Reply("\n".join(lines))
 

@@ -337,6 +337,12 @@ def job_finished(job_id: int, state: str, summary: str) -> str:
     return f"{state_emoji(state)} Job {job_id} {state_word(state)}. {summary}".strip()
 
 
+def job_thread_link(link: str, *, attached_log: bool) -> str:
+    """Where a job's thread (and its log) is."""
+    what = "thread, with the full log attached" if attached_log else "thread"
+    return f"<{link}|Open the job's {what}>."
+
+
 def no_thread(job_id: int, reason: str) -> str:
     """Slack would not open the job's thread."""
     return f"Job {job_id} could not start: {reason} Nothing was run; try again shortly."

@@ -210,7 +210,11 @@ async def test_jobs_and_job_commands(lab: Lab, ebot: LabBot) -> None:
     listing = await ask(lab, lab.users.viewer, "jobs")
     assert f"*{job_id}* `exercise now 1` by <@{lab.users.operator}>: succeeded" in listing.text
     detail = await ask(lab, lab.users.viewer, f"job {job_id}")
-    assert "Result: printed 1 lines" in detail.text and "log is attached" in detail.text
+    assert "Result: printed 1 lines" in detail.text
+    root = root_of(lab, job_id)
+    link = lab.slack.calls("chat.getPermalink")[-1]
+    assert link.params["message_ts"] == root.ts
+    assert "|Open the job's thread, with the full log attached>" in detail.text
     assert "There is no job 999" in (await ask(lab, lab.users.viewer, "job 999")).text
 
 
