@@ -318,3 +318,15 @@ def _line_sections(heading: str, lines: Sequence[str], limit: int, budget: int) 
         line_chars=CARD_LINE_TEXT,
         more=messages.renovate_more_lines,
     )
+
+
+def deploy_offer(text: str, node: str, token: str) -> list[Block]:
+    """The offer after a flash: a sentence and a Deploy button carrying an opaque token."""
+    return [
+        section(text),
+        {
+            "type": "actions",
+            "block_id": f"deploy-offer-{node}",
+            "elements": [button(f"Deploy {node}", actions.DEPLOY_OFFER, token, "primary")],
+        },
+    ]

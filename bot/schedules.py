@@ -16,6 +16,7 @@ from bot.scheduler import Scheduler
 from bot.services import Services
 from bot.store import Store
 from handlers import digest
+from handlers.flash_offer import DeployOffer
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class ScheduleContext:
 
 
 def register(scheduler: Scheduler, context: ScheduleContext) -> None:
-    """Register every scheduled task of the capabilities that are built."""
+    """Register every scheduled task (and the engine hooks) of the capabilities that are built."""
     renovate_board.register(scheduler, context)
     digest.register(scheduler, context)
+    DeployOffer(context.jobs).register()  # no schedule: the button after a flash

@@ -456,3 +456,21 @@ def sops_yaml_unreadable(name: str, reason: str) -> str:
     """The infra repo has no readable `.sops.yaml` where the config says."""
     why = f" ({reason})" if reason else ""
     return f"The infra repo has no readable `{name}`{why} (`sops.sops_yaml`). Nothing was changed."
+
+
+def deploy_offer(node: str) -> str:
+    """The offer after a successful flash."""
+    return (
+        f"`{node}` runs the pre-baked image now. Deploy its full configuration? "
+        "The deploy shows its plan and asks for approval as usual."
+    )
+
+
+def deploy_offer_started(node: str, job_id: int) -> str:
+    """The clicker started the offered deploy."""
+    return f"Started job {job_id}: deploy `{node}`. Its plan and approval follow in its thread."
+
+
+def deploy_offer_taken(node: str, job_id: int) -> str:
+    """The offer was already taken."""
+    return f"Job {job_id} already deploys `{node}` after this flash. Nothing more was started."

@@ -140,6 +140,25 @@ async def test_built_image_is_flashed_verified_and_the_node_comes_back(
     assert node_config is not None
     assert (await probe_ssh(SshTarget.of(node_config), config.ssh)).reachable
 
+    # The offered first deploy: a button; a viewer may not, an operator starts it once.
+    offer = await lab.slack.wait_for(
+        lambda: next(
+            (
+                m
+                for m in lab.slack.thread(LAB_CHANNEL, root_of(lab, job_id).ts)
+                if any(b.action_id == "labbot:deploy-offer" for b in m.buttons())
+            ),
+            None,
+        )
+    )
+    assert "role" in await press(lab, lab.users.viewer, offer, "labbot:deploy-offer")
+    started = await press(lab, lab.users.operator, offer, "labbot:deploy-offer")
+    assert started.startswith("Started job ") and "deploy `tp-node3`" in started
+    again = await press(lab, lab.users.operator2, offer, "labbot:deploy-offer")
+    assert "already deploys `tp-node3`" in again
+    deploy_id = int(started.split()[2].rstrip(":"))
+    await approval_message(lab, deploy_id)  # a normal deploy: its own plan and approval
+
 
 async def test_url_image_is_measured_and_downloaded_by_the_bmc(lab: Lab, bot: LabBot) -> None:
     assert lab.bmc is not None

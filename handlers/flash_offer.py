@@ -1,0 +1,74 @@
+"""After a successful flash, offer the node's first deploy as a button in the flash's thread.
+
+1. When a flash job succeeds, post "Deploy NODE" with a button carrying the flash job's opaque
+   token (no node name, no command in the button).
+2. A click by someone with the operator role starts `deploy NODE` as a normal deploy job (its
+   own plan and approval); a second click says which job it already started.
+"""
+
+from __future__ import annotations
+
+from bot import actions, blocks, messages
+from bot.config import Role
+from bot.job_run import Finished
+from bot.job_state import Job, JobState
+from bot.jobs import JobEngine
+from bot.locks import node_target
+from bot.policy import Actor
+
+FLASH_KIND = "flash"
+DEPLOY_KIND = "deploy"
+
+
+def _node_of(job: Job) -> str:
+    return job.text.split()[1]  # `flash NODE [IMAGE]`, validated by the parser
+
+
+class DeployOffer:
+    """The button after a flash, and what its click does."""
+
+    def __init__(self, engine: JobEngine) -> None:
+        self._engine = engine
+
+    def register(self) -> None:
+        """Hook into the engine: after flash jobs, and on the offer's button."""
+        self._engine.on_finished(FLASH_KIND, self.after_flash)
+        self._engine.register_action(actions.DEPLOY_OFFER, self.on_click)
+
+    async def after_flash(self, job: Job, outcome: Finished) -> None:
+        """Post the offer when a flash succeeded and deploys exist."""
+        if outcome.state is not JobState.succeeded or not self._engine.has_kind(DEPLOY_KIND):
+            return
+        node = _node_of(job)
+        await self._engine.chat.post(
+            job.channel_id,
+            messages.deploy_offer(node),
+            blocks.deploy_offer(messages.deploy_offer(node), node, job.cancel_token),
+            thread_ts=job.thread_ts,
+        )
+
+    async def on_click(self, actor: Actor, value: str) -> str:
+        """Start the deploy the offer names, once."""
+        flash = await self._engine.jobs.by_cancel_token(value)
+        if flash is None or flash.kind != FLASH_KIND or flash.state is not JobState.succeeded:
+            return messages.button_not_valid()
+        if not actor.may(Role.operator):
+            have = actor.role.name if actor.role else "no role"
+            return messages.role_too_low(DEPLOY_KIND, Role.operator.name, have)
+        node = _node_of(flash)
+        text = f"{DEPLOY_KIND} {node}"
+        for job in await self._engine.jobs.recent(limit=50):
+            if (
+                job.kind == DEPLOY_KIND
+                and job.text == text
+                and job.created_at >= (flash.finished_at or flash.created_at)
+            ):
+                return messages.deploy_offer_taken(node, job.id)
+        job = await self._engine.submit(
+            DEPLOY_KIND,
+            text=text,
+            requester=actor.user_id,
+            channel_id=flash.channel_id,
+            targets=[node_target(node)],
+        )
+        return messages.deploy_offer_started(node, job.id)
