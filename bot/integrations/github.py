@@ -329,23 +329,14 @@ def _summary(pr: PullRequest) -> PullSummary:
 
 def _details(pr: PullRequest) -> PullDetails:
     """Every field but the changed files (one GET of the PR)."""
+    summary = _summary(pr)
     return PullDetails(
-        number=pr.number,
-        title=pr.title,
-        url=pr.url,
-        html_url=pr.html_url,
-        author=pr.user.login,
-        head_ref=pr.head.ref,
-        head_sha=pr.head.sha,
-        base_ref=pr.base.ref,
+        **{f.name: getattr(summary, f.name) for f in dataclasses.fields(PullSummary)},
         base_sha=pr.base.sha,
         mergeable=pr.mergeable,
         mergeable_state=pr.mergeable_state or "unknown",
         state=pr.state,
         merged=bool(pr.merged),
-        draft=bool(pr.draft),
-        created_at=pr.created_at,
-        updated_at=pr.updated_at or pr.created_at,
         closed_at=pr.closed_at,
         merge_commit_sha=pr.merge_commit_sha,
         body=pr.body or "",

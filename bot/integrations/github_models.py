@@ -27,28 +27,17 @@ class PullSummary:
 
 
 @dataclass(frozen=True)
-class PullDetails:
-    """One pull request in full: mergeability, state, body and the names of the changed files.
+class PullDetails(PullSummary):
+    """One pull request in full: the summary plus mergeability, state, body and changed files.
 
     `mergeable` is None when GitHub had not computed it yet after the client's retries.
     """
 
-    number: int
-    title: str
-    url: str
-    html_url: str
-    author: str
-    head_ref: str
-    head_sha: str
-    base_ref: str
     base_sha: str
     mergeable: bool | None
     mergeable_state: str
     state: str
     merged: bool
-    draft: bool
-    created_at: datetime
-    updated_at: datetime
     closed_at: datetime | None
     merge_commit_sha: str | None
     body: str
