@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from bot.redact import Redactor
+from labsim.bot_process import BotProcess
 from labsim.lab import LAB_CHANNEL, Lab
 from labsim.slack import Message
 
@@ -52,33 +53,6 @@ def max_per_second(times: list[float]) -> int:
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-class BotProcess:
-    def __init__(self, lab: Lab) -> None:
-        self.lab = lab
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def __aenter__(self) -> psutil.Process:
-        assert self.lab.directory is not None
-        log = (self.lab.directory / "bot.log").open("ab")
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(BENCH_BOT),
-            str(self.lab.config_path),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=log,
-        )
-        log.close()
-        assert self.proc.stdout is not None
-        await asyncio.wait_for(self.proc.stdout.readline(), 60)
-        await self.lab.slack.wait_connected()
-        return psutil.Process(self.proc.pid)
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.proc is not None
-        self.proc.terminate()
-        await self.proc.wait()
 
 
 async def start_job(lab: Lab, text: str) -> int:
@@ -155,7 +129,8 @@ async def acks_while_streaming(lab: Lab, count: int, acks: int) -> list[float]:
 async def run(count: int, acks: int) -> None:
     async with Lab() as lab:
         lab.slack.enforce_rate_limits(chat_update_per_sec_per_message=1.0, burst=1.0)
-        async with BotProcess(lab) as rss:
+        async with BotProcess(lab, BENCH_BOT) as bot:
+            rss = psutil.Process(bot.pid)
             figures = await one_job(lab, rss, count)
             for key, value in figures.items():
                 print(f"{key}: {value:.2f}")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,48 +11,10 @@ import psutil
 import pytest
 from jobflow import approval_message, ask, press, start, thread_text, wait_final
 
+from labsim.bot_process import BotProcess
 from labsim.lab import Lab
 
 BOT_PROCESS = Path(__file__).with_name("bot_process.py")
-
-
-class BotProcess:
-    """labbot with the exercise commands, in its own process."""
-
-    def __init__(self, lab: Lab) -> None:
-        self._lab = lab
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        assert self._lab.directory is not None
-        log = (self._lab.directory / "bot.log").open("ab")
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(BOT_PROCESS),
-            str(self._lab.config_path),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=log,
-        )
-        log.close()
-        assert self.process.stdout is not None
-        line = await asyncio.wait_for(self.process.stdout.readline(), timeout=30)
-        assert line.strip() == b"ready", line
-        await self._lab.slack.wait_connected()
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()  # SIGKILL: no cleanup of any kind
-        await self.process.wait()
-        await self._lab.slack.wait_for(lambda: not self._lab.slack.connected, timeout=15)
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), timeout=15)
-            except TimeoutError:
-                self.process.kill()
-                await self.process.wait()
 
 
 @pytest.fixture
@@ -66,7 +26,7 @@ async def bots(lab: Lab) -> AsyncIterator[list[BotProcess]]:
 
 
 async def new_bot(lab: Lab, bots: list[BotProcess]) -> BotProcess:
-    bot = BotProcess(lab)
+    bot = BotProcess(lab, BOT_PROCESS)
     bots.append(bot)
     await bot.start()
     return bot
