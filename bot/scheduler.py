@@ -76,6 +76,7 @@ class Scheduler:
         self._tasks: dict[str, Task] = {}
         self._due: dict[str, datetime] = {}
         self._pending: list[tuple[str, BaseTrigger]] = []
+        self._missed: dict[str, datetime] = {}
         self._scheduler = AsyncIOScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(url=sync_database_url(database_url), tablename=table)
@@ -103,10 +104,16 @@ class Scheduler:
         """Start firing; schedules already stored keep their next run time (a missed run fires now)."""
         _RUNNING[self._table] = self
         self._scheduler.start(paused=True)
+        now = datetime.now(UTC)
         for name, trigger in self._pending:
             existing = self._scheduler.get_job(name)
             if existing is not None and _same_trigger(existing.trigger, trigger):
-                continue  # keep the stored next_run_time, so a missed run is caught up
+                # Keep the stored next_run_time, so a missed run is caught up. A coalesced
+                # catch-up is submitted with only the newest missed time (maybe minutes ago),
+                # so remember the first one missed: the run is as late as that.
+                if existing.next_run_time is not None and existing.next_run_time < now:
+                    self._missed[name] = existing.next_run_time
+                continue
             self._scheduler.add_job(
                 run_scheduled,
                 trigger=trigger,
@@ -140,7 +147,8 @@ class Scheduler:
             log.warning("no task registered for schedule %s", name)
             return
         now = datetime.now(UTC)
-        due = self._due.pop(name, now)
+        due = self._missed.pop(name, None) or self._due.pop(name, now)
+        self._due.pop(name, None)
         try:
             await task(ScheduledRun(name=name, scheduled_at=due, started_at=now))
         except Exception:  # a failing task must not stop the schedule
