@@ -25,16 +25,21 @@ LATE_AFTER = timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class ScheduledRun:
-    """One run of a scheduled task: when it was due, and whether it is late (missed, then caught up)."""
+    """One run of a scheduled task: when it was due, and whether it is late (missed, then caught up).
+
+    A catch-up of several missed runs comes once, with `scheduled_at` the newest of them (as
+    APScheduler coalesces) and `first_missed` the oldest.
+    """
 
     name: str
     scheduled_at: datetime
     started_at: datetime
+    first_missed: datetime | None = None
 
     @property
     def late(self) -> bool:
         """Whether this run was missed (labbot was down) and runs now instead."""
-        return self.started_at - self.scheduled_at > LATE_AFTER
+        return self.first_missed is not None or self.started_at - self.scheduled_at > LATE_AFTER
 
 
 Task = Callable[[ScheduledRun], Awaitable[None]]
@@ -110,7 +115,7 @@ class Scheduler:
             if existing is not None and _same_trigger(existing.trigger, trigger):
                 # Keep the stored next_run_time, so a missed run is caught up. A coalesced
                 # catch-up is submitted with only the newest missed time (maybe minutes ago),
-                # so remember the first one missed: the run is as late as that.
+                # so remember that runs were missed, and since when.
                 if existing.next_run_time is not None and existing.next_run_time < now:
                     self._missed[name] = existing.next_run_time
                 continue
@@ -147,10 +152,12 @@ class Scheduler:
             log.warning("no task registered for schedule %s", name)
             return
         now = datetime.now(UTC)
-        due = self._missed.pop(name, None) or self._due.pop(name, now)
-        self._due.pop(name, None)
+        due = self._due.pop(name, now)
+        first_missed = self._missed.pop(name, None)
         try:
-            await task(ScheduledRun(name=name, scheduled_at=due, started_at=now))
+            await task(
+                ScheduledRun(name=name, scheduled_at=due, started_at=now, first_missed=first_missed)
+            )
         except Exception:  # a failing task must not stop the schedule
             log.exception("scheduled task %s failed", name)
 
