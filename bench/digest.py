@@ -43,6 +43,7 @@ from labsim.lab import BMC_PASSWORD_ENV, LAB_CHANNEL, Lab
 from labsim.nodes import NodeSpec
 
 SLOTS = 4
+SHELL_SERVER = "labsim.nodes.shell_server"
 BMC_PASSWORD = "bench-bmc-password"  # "turing" would be redacted inside board names
 
 
@@ -165,12 +166,12 @@ async def measure(count: int, runs: int, latency: float) -> Figures:
 
 
 def simulator_cpu() -> float:
-    """CPU seconds used so far by this process's child processes that are sshd (the simulated
-    nodes) and everything they ran and reaped (the node shells)."""
+    """CPU seconds used so far by the simulated nodes: the sshd processes (with the clients
+    they ran and reaped) and the shell server (with the node shells it forked and reaped)."""
     total = 0.0
     for child in psutil.Process().children(recursive=True):
         try:
-            if child.name() != "sshd":
+            if child.name() != "sshd" and SHELL_SERVER not in child.cmdline():
                 continue
             times = child.cpu_times()
             total += times.user + times.system + times.children_user + times.children_system

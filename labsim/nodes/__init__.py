@@ -1,7 +1,7 @@
 """Simulated NixOS nodes: real OpenSSH sshd processes in front of simulated NixOS state.
 
-Public names are loaded lazily so `python -m labsim.nodes.shell` (run for every SSH command)
-does not import asyncio, cryptography or the colmena double.
+Public names are loaded lazily so the shell server (`python -m labsim.nodes.shell_server`,
+which forks a node shell for every SSH command) does not import cryptography or the colmena double.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from labsim.colmena.install import install_colmena_double, install_nix_double
 from labsim.nodes.hostkeys import write_ed25519_keypair
 from labsim.nodes.login_user import ensure_login_user
 from labsim.nodes.node import NodeSpec, SimNode
+from labsim.nodes.shell_server import ShellServer
 
 DEFAULT_SPECS = (NodeSpec("tp-node3", 3, "cm4", ("k3s-server", "cm4"), "server"),)
 
@@ -61,6 +62,7 @@ class SimCluster:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._directory = directory
         self.nodes: list[SimNode] = []
+        self._shells: ShellServer | None = None
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -95,6 +97,11 @@ class SimCluster:
     def k3s_members_path(self) -> Path:
         """The file listing the simulated k3s cluster's members."""
         return self.directory / "k3s-members.json"
+
+    @property
+    def shell_server_pid(self) -> int | None:
+        """The process that forks every node's commands (see `ShellServer`), while running."""
+        return self._shells.pid if self._shells is not None else None
 
     def node(self, name: str) -> SimNode:
         """The node called `name`."""
@@ -148,10 +155,13 @@ class SimCluster:
             if s.k3s_role
         ]
         self.k3s_members_path.write_text(json.dumps(members, indent=2))
+        self._shells = ShellServer(self.directory / "shell-server.log")
+        await self._shells.start()
         self.nodes = [
             SimNode(
                 spec,
                 self._state_dir(spec),
+                shells=self._shells,
                 client_public_key=client.public_line,
                 user=self.user,
                 k3s_members_file=self.k3s_members_path,
@@ -198,6 +208,9 @@ class SimCluster:
         """Stop every node and remove the lab directory if the cluster created it."""
         nodes, self.nodes = self.nodes, []
         results = await asyncio.gather(*(node.stop() for node in nodes), return_exceptions=True)
+        shells, self._shells = self._shells, None
+        if shells is not None:
+            await shells.stop()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

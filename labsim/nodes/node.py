@@ -1,8 +1,9 @@
 """A simulated NixOS node: its state directory, its sshd, its power and its fault knobs.
 
-Usage: `node = SimNode(NodeSpec("tp-node3", 3), dir, client_public_key=...); await node.start()`;
-then SSH to `node.host:node.port` as `node.user`. The lab process owns the node; commands that
-arrive over SSH are emulated by `labsim.nodes.shell` in their own processes.
+Usage: `node = SimNode(NodeSpec("tp-node3", 3), dir, shells=server, client_public_key=...);
+await node.start()`; then SSH to `node.host:node.port` as `node.user`. The lab process owns the
+node; commands that arrive over SSH are emulated by `labsim.nodes.shell`, each in a process
+forked by the cluster's `ShellServer`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from labsim.nodes.hostkeys import write_ed25519_keypair
 from labsim.nodes.nodestate import BrokenSystem, NodeFiles, NodeIdentity, default_mounts
 from labsim.nodes.rootfs import Generation, NodeRoot
 from labsim.nodes.shell import COMMAND_LOG
+from labsim.nodes.shell_server import ShellServer
 from labsim.nodes.sshd import SshdConfig, SshdProcess
 from labsim.nodes.storepaths import SystemClosure, build_system
 
@@ -72,6 +74,7 @@ class SimNode:
         spec: NodeSpec,
         state_dir: Path,
         *,
+        shells: ShellServer,
         client_public_key: str,
         user: str = "root",
         host: str = "127.0.0.1",
@@ -90,8 +93,14 @@ class SimNode:
         self._seed_count = seed_generations
         self.root = NodeRoot(state_dir)
         self.files = NodeFiles(state_dir)
+        self._shells = shells
         self._sshd = SshdProcess(
-            SshdConfig(state_dir, state_dir / HOST_KEY, state_dir / AUTHORIZED_KEYS)
+            SshdConfig(
+                state_dir,
+                state_dir / HOST_KEY,
+                state_dir / AUTHORIZED_KEYS,
+                shells.force_command(state_dir),
+            )
         )
         self._power_lock = asyncio.Lock()
         self._power_tasks: set[asyncio.Task[None]] = set()
@@ -204,9 +213,14 @@ class SimNode:
         await self._sshd.start(self._sshd.port)
 
     async def _halt(self) -> None:
-        await self._sshd.stop()
+        await self._end_ssh()
         with self.files.editing() as state:
             state.power = False
+
+    async def _end_ssh(self) -> None:
+        # Sessions first go with sshd; their commands run in the shell server, so end those too.
+        await self._sshd.stop()
+        await self._shells.end_commands(self.state_dir)
 
     def on_power_change(self, on: bool, reason: str = "") -> asyncio.Task[None]:
         """BMC callback: start the matching transition in the background (await it if you like).
@@ -257,7 +271,7 @@ class SimNode:
     async def ssh_down(self) -> None:
         """Stop sshd while the node stays powered (connections refused)."""
         async with self._power_lock:
-            await self._sshd.stop()
+            await self._end_ssh()
 
     async def ssh_up(self) -> None:
         """Start sshd again (only if the node is powered)."""

@@ -1,4 +1,5 @@
-"""Find and end the processes below a simulated sshd without leaving zombies behind (Linux /proc).
+"""Find and end the processes below a simulated sshd without leaving zombies behind (Linux /proc),
+and tie a helper process's life to the lab process's.
 
 Orphans are not reaped on every host (PID 1 may not reap), so the tree is ended leaves first:
 a killed command is reaped by its sshd session, which then exits and is reaped by the listener.
@@ -7,12 +8,14 @@ a killed command is reaped by its sshd session, which then exits and is reaped b
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 _PROC = Path("/proc")
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -95,3 +98,10 @@ async def end_tree(root_pid: int) -> None:
             signal_quietly(proc.pid, sig)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
+
+
+def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> None:
+    """In a forked child: get `sig` when the parent dies (prctl PR_SET_PDEATHSIG), so a crashed
+    lab process leaves no sshd or node shell behind."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, sig)

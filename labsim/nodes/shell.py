@@ -1,8 +1,9 @@
-"""The simulated node's login shell: sshd's ForceCommand runs `python -m labsim.nodes.shell DIR`.
+"""The simulated node's login shell: what every SSH command to a simulated node runs.
 
 It reads `SSH_ORIGINAL_COMMAND` (or lines on stdin when there is none), splits it like a shell
-(`;`, `&&`, `||`, `sudo`, `env`, `sh -c`), and runs the simulated commands; it must stay cheap to
-import (stdlib only), since every SSH command starts it afresh.
+(`;`, `&&`, `||`, `sudo`, `env`, `sh -c`), and runs the simulated commands. sshd reaches it through
+`shell_client.c` and the warm `shell_server` process; `python -m labsim.nodes.shell DIR` runs it
+directly. Standard library only: the server imports it once and forks per command.
 """
 
 from __future__ import annotations
@@ -196,10 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     return status
 
 
-if __name__ == "__main__":
+def run_session(argv: list[str] | None = None) -> int:
+    """`main`, then flush stdout; a reader that went away gives 141 like bash's SIGPIPE."""
     try:
-        code = main()
+        code = main(argv)
         sys.stdout.flush()
     except BrokenPipeError:
         code = 141
-    sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(run_session())

@@ -1,6 +1,6 @@
 """One real OpenSSH sshd (`/usr/sbin/sshd -D -e -f CONFIG`) serving a simulated node on loopback.
 
-Writes the node's sshd_config (key-only login, ForceCommand into the node shell), starts sshd on a
+Writes the node's sshd_config (key-only login, a given ForceCommand), starts sshd on a
 given or free port, waits for its "Server listening" line, drains its log, and stops it leaving no
 process behind. It knows nothing about NixOS state.
 """
@@ -8,23 +8,18 @@ process behind. It knows nothing about NixOS state.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
-import shlex
 import signal
 import socket
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import labsim
-from labsim.nodes.proctree import end_tree, kill_tree
+from labsim.nodes.proctree import die_with_parent, end_tree, kill_tree
 
 SSHD_BINARY = "/usr/sbin/sshd"
 PRIVSEP_DIR = Path("/run/sshd")
 _READY_TIMEOUT = 10.0
-_PR_SET_PDEATHSIG = 1
 
 
 class SshdError(RuntimeError):
@@ -42,6 +37,7 @@ class SshdConfig:
     state_dir: Path
     host_key: Path
     authorized_keys: Path
+    force_command: str  # what every session runs, whatever the client asked (the node shell)
 
     @property
     def config_path(self) -> Path:
@@ -52,19 +48,6 @@ class SshdConfig:
     def log_path(self) -> Path:
         """Where sshd's own log (stderr with -e) is appended."""
         return self.state_dir / "var/log/sshd.log"
-
-    def force_command(self) -> str:
-        """The command sshd runs for every session: the node shell with this node's directory."""
-        package_parent = Path(labsim.__file__).resolve().parent.parent
-        return " ".join(
-            [
-                "exec env",
-                shlex.quote(f"PYTHONPATH={package_parent}"),
-                shlex.quote(sys.executable),
-                "-S -m labsim.nodes.shell",
-                shlex.quote(str(self.state_dir)),
-            ]
-        )
 
     def render(self, port: int) -> str:
         """sshd_config text for listening on 127.0.0.1:port."""
@@ -94,16 +77,10 @@ class SshdConfig:
                 # bash sources ~/.bashrc for commands run by sshd only at SHLVL < 2; starting at 1
                 # keeps the host user's dotfiles (pyenv, conda, ...) out of every simulated command.
                 "SetEnv SHLVL=1",
-                f"ForceCommand {self.force_command()}",
+                f"ForceCommand {self.force_command}",
                 "",
             ]
         )
-
-
-def _die_with_parent() -> None:
-    """In the forked child: get SIGTERM when the lab process dies (prctl PR_SET_PDEATHSIG)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -179,7 +156,7 @@ class SshdProcess:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         try:
             early = await self._await_listening(proc)

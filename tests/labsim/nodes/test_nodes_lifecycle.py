@@ -33,6 +33,8 @@ async def test_stop_leaves_no_sshd_or_session_process() -> None:
 async def check_stop_cleans_up(lab: SimCluster) -> None:
     node = lab["tp-node3"]
     listeners = [n.sshd_pid for n in lab.nodes]
+    shell_server = lab.shell_server_pid
+    assert shell_server is not None
     assert all(pid is not None and psutil.Process(pid).name() == "sshd" for pid in listeners)
     conn = await asyncssh.connect(
         node.host,
@@ -48,15 +50,54 @@ async def check_stop_cleans_up(lab: SimCluster) -> None:
             assert await hung.stdout.readline() == "started\n"
         below = [p.pid for pid in listeners if pid for p in descendants(pid)]
         assert below, "expected session processes under sshd"
+        commands = [p.pid for p in descendants(shell_server)]
+        assert commands, "expected the command forked by the shell server"
         await lab.stop()
     finally:
         hung.close()
         conn.close()
         await conn.wait_closed()
-    leftovers = [pid for pid in [*listeners, *below] if pid and not gone(pid)]
+    commands = [p.pid for p in descendants(shell_server)]
+    leftovers = [pid for pid in [*listeners, *below, shell_server, *commands] if not gone(pid)]
     assert leftovers == []
     with pytest.raises(OSError):
         await asyncio.open_connection(node.host, node.port)
+
+
+async def test_power_off_ends_that_nodes_running_commands_only() -> None:
+    async with SimCluster([NodeSpec("tp-node3", 3), NodeSpec("tp-node2", 2)], user="root") as lab:
+        conns = [
+            await asyncssh.connect(
+                node.host,
+                node.port,
+                username=node.user,
+                client_keys=[str(lab.client_key_path)],
+                known_hosts=str(lab.known_hosts_path),
+                config=None,
+            )
+            for node in (lab["tp-node3"], lab["tp-node2"])
+        ]
+        try:
+            hung = [await conn.create_process("echo started; sleep 30") for conn in conns]
+            async with asyncio.timeout(10):
+                for process in hung:
+                    assert await process.stdout.readline() == "started\n"
+            assert lab.shell_server_pid is not None
+            running = [p.pid for p in descendants(lab.shell_server_pid)]
+            assert len(running) == 2
+            await lab["tp-node3"].power_off()
+            # Its command is gone when power_off returns (like a power cut); tp-node2's runs on.
+            survivors = [pid for pid in running if not gone(pid)]
+            assert len(survivors) == 1
+            async with asyncio.timeout(10):
+                await hung[0].wait_closed()
+            assert hung[1].exit_status is None
+            await lab["tp-node2"].power_off()
+            assert gone(survivors[0])
+        finally:
+            for conn in conns:
+                conn.close()
+                await conn.wait_closed()
 
 
 async def test_power_callback_turns_ssh_off_and_on() -> None:
