@@ -10,11 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from alembic import command as alembic_command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, inspect, select
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -24,7 +20,8 @@ from sqlalchemy.ext.asyncio import (
 
 from bot.store_schema import AuditRow
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest revision in bot/migrations/versions/ (tests/bot/test_store.py holds the two equal).
+SCHEMA_HEAD = "0004"
 
 
 class AuditKind(StrEnum):
@@ -52,27 +49,19 @@ class AuditEntry:
     detail: str
 
 
-def _alembic_config() -> AlembicConfig:
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    return config
-
-
-def _upgrade(connection: Connection) -> None:
-    config = _alembic_config()
-    config.attributes["connection"] = connection
-    alembic_command.upgrade(config, "head")
-
-
 def _current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    """The revision Alembic recorded, read without importing Alembic (None: a new database)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars()
+    return ",".join(sorted(versions)) or None
 
 
-def head_revision() -> str:
-    """The newest schema revision this release knows."""
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    assert head is not None
-    return head
+def _bring_up_to_date(connection: Connection) -> None:
+    if _current_revision(connection) != SCHEMA_HEAD:
+        from bot import store_migrations  # Alembic only when there is work to do
+
+        store_migrations.upgrade(connection)
 
 
 class Store:
@@ -89,7 +78,7 @@ class Store:
             Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url)
         async with engine.begin() as connection:
-            await connection.run_sync(_upgrade)
+            await connection.run_sync(_bring_up_to_date)
         return cls(engine)
 
     @property
@@ -102,7 +91,7 @@ class Store:
         await self._engine.dispose()
 
     async def schema_revision(self) -> str | None:
-        """The schema revision the database is at."""
+        """The schema revision the database is at (None before the first migration)."""
         async with self._engine.connect() as connection:
             return await connection.run_sync(_current_revision)
 
