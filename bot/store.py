@@ -1,6 +1,8 @@
 """labbot's state in one SQL database (SQLite by default, PostgreSQL by URL), schema kept by Alembic.
 
-The only module that opens database sessions; callers get and pass plain dataclasses.
+The only module that opens database sessions; callers get and pass plain dataclasses. A new
+database is created from the models and stamped at SCHEMA_HEAD; one at an older revision is
+upgraded by the migrations (`bot/store_migrations.py`, the only importer of Alembic).
 """
 
 from __future__ import annotations
@@ -10,7 +12,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    inspect,
+    select,
+)
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -18,10 +29,17 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from bot.store_schema import AuditRow
+from bot.store_schema import AuditRow, Base
 
 # The newest revision in bot/migrations/versions/ (tests/bot/test_store.py holds the two equal).
 SCHEMA_HEAD = "0004"
+# Alembic's version table, as Alembic creates it, for stamping a database built from the models.
+_VERSION_TABLE = Table(
+    "alembic_version",
+    MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
 
 
 class AuditKind(StrEnum):
@@ -58,10 +76,20 @@ def _current_revision(connection: Connection) -> str | None:
 
 
 def _bring_up_to_date(connection: Connection) -> None:
-    if _current_revision(connection) != SCHEMA_HEAD:
-        from bot import store_migrations  # Alembic only when there is work to do
+    revision = _current_revision(connection)
+    if revision == SCHEMA_HEAD:
+        return
+    existing = set(inspect(connection).get_table_names())
+    if revision is None and not existing & set(Base.metadata.tables):
+        # A new database: Alembic's own recipe, create from the models and stamp the head
+        # (tests/bot/test_store.py checks both ways build the same schema).
+        Base.metadata.create_all(connection)
+        _VERSION_TABLE.create(connection)
+        connection.execute(_VERSION_TABLE.insert().values(version_num=SCHEMA_HEAD))
+        return
+    from bot import store_migrations  # Alembic only when there is work to do
 
-        store_migrations.upgrade(connection)
+    store_migrations.upgrade(connection)
 
 
 class Store:

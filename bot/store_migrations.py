@@ -1,7 +1,7 @@
 """Schema upgrades with Alembic (bot/migrations/): imported only when a database is behind.
 
-Alembic costs about 12 MB of memory once imported; a restart onto an up-to-date database
-(the usual case) never needs it, so `Store.open` checks the revision with plain SQL first.
+Alembic costs about 12 MB of memory once imported; a new database (built from the models) and a
+restart onto an up-to-date one never need it, so `Store.open` checks the revision with plain SQL.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class JobRow(Base):
     channel_id: Mapped[str] = mapped_column(String(32))
     thread_ts: Mapped[str] = mapped_column(String(32), default="")
     # The job's own status message when it runs in another message's thread (a Renovate card).
-    root_ts: Mapped[str] = mapped_column(String(32), default="")
+    root_ts: Mapped[str] = mapped_column(String(32), default="", server_default="")
     targets: Mapped[str] = mapped_column(String(2000))  # JSON list of lock keys
     state: Mapped[str] = mapped_column(String(32), index=True)
     payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON: what the approval is bound to

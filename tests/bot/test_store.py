@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, inspect
 
 from bot.store import SCHEMA_HEAD, AuditKind, Store
-from bot.store_migrations import head_revision
+from bot.store_migrations import head_revision, upgrade
 from bot.store_schema import Base
 
 
@@ -31,16 +31,17 @@ def test_schema_head_names_the_newest_migration() -> None:
     assert SCHEMA_HEAD == head_revision()
 
 
-async def test_an_up_to_date_database_opens_without_alembic(tmp_path: Path) -> None:
+async def test_new_and_up_to_date_databases_open_without_alembic(tmp_path: Path) -> None:
+    # Alembic costs ~12 MB of the bot's memory: only a database that is behind needs it.
     url = f"sqlite+aiosqlite:///{tmp_path / 'labbot.sqlite'}"
-    await (await Store.open(url)).close()
     script = (
         "import asyncio, sys\n"
         "from bot.store import Store\n"
         "async def main():\n"
-        f"    store = await Store.open({url!r})\n"
-        "    print(await store.schema_revision(), 'alembic' in sys.modules)\n"
-        "    await store.close()\n"
+        "    for _ in ('new', 'again'):\n"
+        f"        store = await Store.open({url!r})\n"
+        "        print(await store.schema_revision(), 'alembic' in sys.modules)\n"
+        "        await store.close()\n"
         "asyncio.run(main())\n"
     )
     proc = await asyncio.create_subprocess_exec(
@@ -48,7 +49,7 @@ async def test_an_up_to_date_database_opens_without_alembic(tmp_path: Path) -> N
     )
     out, _ = await proc.communicate()
     assert proc.returncode == 0
-    assert out.decode().split() == [SCHEMA_HEAD, "False"]
+    assert out.decode().split() == [SCHEMA_HEAD, "False", SCHEMA_HEAD, "False"]
 
 
 async def test_a_database_behind_is_upgraded_on_open(tmp_path: Path) -> None:
@@ -67,20 +68,49 @@ async def test_a_database_behind_is_upgraded_on_open(tmp_path: Path) -> None:
     assert "digest_snapshots" in tables
 
 
-async def test_models_match_migrations(tmp_path: Path) -> None:
-    path = tmp_path / "labbot.sqlite"
-    store = await Store.open(f"sqlite+aiosqlite:///{path}")
-    await store.close()
+def schema_of(path: Path) -> dict[str, object]:
+    """Every table's columns, keys and indexes as SQLAlchemy reflects them (comparable text)."""
     engine = create_engine(f"sqlite:///{path}")
     try:
         inspector = inspect(engine)
-        for table in Base.metadata.sorted_tables:
-            columns = {c["name"] for c in inspector.get_columns(table.name)}
-            assert columns == {c.name for c in table.columns}, table.name
-            indexes = {i["name"] for i in inspector.get_indexes(table.name)}
-            assert indexes == {i.name for i in table.indexes}, table.name
+        return {
+            table: (
+                sorted(  # a migration appends columns: order is not part of the schema
+                    (c["name"], str(c["type"]), c["nullable"], c["default"])
+                    for c in inspector.get_columns(table)
+                ),
+                inspector.get_pk_constraint(table)["constrained_columns"],
+                sorted(
+                    (f["constrained_columns"], f["referred_table"], f["referred_columns"])
+                    for f in inspector.get_foreign_keys(table)
+                ),
+                sorted(
+                    (i["name"], i["column_names"], i["unique"])
+                    for i in inspector.get_indexes(table)
+                ),
+                sorted((u["column_names"]) for u in inspector.get_unique_constraints(table)),
+            )
+            for table in sorted(inspector.get_table_names())
+        }
     finally:
         engine.dispose()
+
+
+async def test_migrations_and_models_build_the_same_schema(tmp_path: Path) -> None:
+    # A new database is built from the models and stamped; an old one is upgraded by the
+    # migrations: both must end with the same tables, columns, keys and indexes.
+    from_models = tmp_path / "models.sqlite"
+    await (await Store.open(f"sqlite+aiosqlite:///{from_models}")).close()
+    from_migrations = tmp_path / "migrations.sqlite"
+    engine = create_engine(f"sqlite:///{from_migrations}")
+    try:
+        with engine.begin() as connection:
+            upgrade(connection)
+    finally:
+        engine.dispose()
+    built = schema_of(from_migrations)
+    assert set(built) == {*Base.metadata.tables, "alembic_version"}
+    assert schema_of(from_models) == built
 
 
 async def test_audit_rows_round_trip(tmp_path: Path) -> None:
