@@ -191,6 +191,7 @@ class ThreadStream:
         self._poster = poster
         self._redactor = redactor
         self._title = self._heading(title)
+        self._log_title = f"{self._title} log" if self._title else spool_path.name
         self._interval = interval
         self._final_timeout = final_timeout
         self._clock = clock
@@ -220,7 +221,8 @@ class ThreadStream:
         return self._spool_path
 
     def set_title(self, title: str) -> None:
-        """Change the line above the tail (for example the job's phase)."""
+        """Change the line above the tail (for example the job's phase); the log keeps the
+        first title as its name."""
         self._title = self._heading(title)
         self._changed.set()
 
@@ -352,10 +354,9 @@ class ThreadStream:
                 return
 
     async def _upload(self) -> None:
-        title = f"{self._title} log" if self._title else self._spool_path.name
         for _ in range(_UPLOAD_TRIES):
             try:
-                await self._poster.upload(self._spool_path, title)
+                await self._poster.upload(self._spool_path, self._log_title)
             except PosterRateLimited as exc:
                 self.stats.rate_limited += 1
                 await self._sleep(exc.retry_after)

@@ -330,6 +330,18 @@ async def test_upload_is_retried_after_a_rate_limit(
     assert stream.stats.rate_limited == 2
 
 
+async def test_the_log_keeps_its_name_when_the_heading_shows_progress(
+    poster: FakePoster, clock: ManualClock, tmp_path: Path
+) -> None:
+    stream = make_stream(poster, clock, tmp_path)
+    await stream.write("writing image")
+    stream.set_title("Flash tp-node3: ▓▓▓▓░░░░ 52 %")
+    await clock.drive(stream.close("done"))
+    assert poster.last_message.startswith("done\n")
+    assert any(t.startswith("Flash tp-node3: ▓▓▓▓░░░░ 52 %\n") for t in poster.texts)
+    assert poster.uploads == [("Deploy tp-node3 log", b"writing image\n")]
+
+
 # --- cleaning and bounds --------------------------------------------------------------------
 
 
