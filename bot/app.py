@@ -121,7 +121,7 @@ class LabBot:
                 ScheduleContext(self.config, self.store, chat, services, self.jobs),
             )
             self.scheduler.start()
-            self._stack.callback(self.scheduler.stop)
+            self._stack.push_async_callback(self.scheduler.stop)
             await self.edge.start()
             if self.config.health.enabled:
                 await self._start_health()

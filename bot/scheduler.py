@@ -6,6 +6,7 @@ Must not hold the work itself: tasks are registered by name by whoever owns them
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ Task = Callable[[ScheduledRun], Awaitable[None]]
 # APScheduler persists a job as a reference to a module-level function plus its arguments, so
 # the running scheduler is found through this one registry, keyed by the job store's table.
 _RUNNING: dict[str, Scheduler] = {}
+_STOP_GRACE = 5.0  # seconds a running task may take to finish at shutdown (like bot/tasks.py)
 
 
 async def run_scheduled(table: str, name: str) -> None:
@@ -82,6 +84,8 @@ class Scheduler:
         self._due: dict[str, datetime] = {}
         self._pending: list[tuple[str, BaseTrigger]] = []
         self._missed: dict[str, datetime] = {}
+        self._running: set[asyncio.Task[Any]] = set()
+        self._stopping = False
         self._scheduler = AsyncIOScheduler(
             jobstores={
                 "default": SQLAlchemyJobStore(url=sync_database_url(database_url), tablename=table)
@@ -130,10 +134,17 @@ class Scheduler:
         self._pending.clear()
         self._scheduler.resume()
 
-    def stop(self) -> None:
-        """Stop firing (running tasks are left to finish by their owners)."""
+    async def stop(self, grace: float = _STOP_GRACE) -> None:
+        """Stop firing; a task already running gets `grace` seconds to finish, then is cancelled
+        (logged as interrupted, not as a failure)."""
         if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.pause()
+            if self._running:
+                await asyncio.wait(set(self._running), timeout=grace)
+            self._stopping = True
+            self._scheduler.shutdown(wait=False)  # cancels what is still running
+            if self._running:
+                await asyncio.wait(set(self._running), timeout=grace)
         _RUNNING.pop(self._table, None)
 
     def next_run(self, name: str) -> datetime | None:
@@ -154,12 +165,22 @@ class Scheduler:
         now = datetime.now(UTC)
         due = self._due.pop(name, now)
         first_missed = self._missed.pop(name, None)
+        current = asyncio.current_task()
+        assert current is not None  # run() is always awaited inside a task
+        self._running.add(current)
         try:
             await task(
                 ScheduledRun(name=name, scheduled_at=due, started_at=now, first_missed=first_missed)
             )
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # Our own shutdown: returning keeps APScheduler from logging it as a job error.
+            log.warning("scheduled task %s was interrupted by shutdown", name)
         except Exception:  # a failing task must not stop the schedule
             log.exception("scheduled task %s failed", name)
+        finally:
+            self._running.discard(current)
 
     def describe(self) -> dict[str, Any]:
         """Names and next run times, for health output."""

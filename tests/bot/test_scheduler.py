@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -39,7 +41,7 @@ async def test_schedule_survives_a_restart_and_missed_run_is_coalesced_and_late(
     # Pretend labbot was down over two due times: the stored next run lies in the past.
     first._scheduler.pause()
     first._scheduler.modify_job("digest", next_run_time=datetime.now(UTC) - timedelta(days=2))
-    first.stop()
+    await first.stop()
     assert runs == []
 
     second = Scheduler(url, "UTC")
@@ -54,7 +56,7 @@ async def test_schedule_survives_a_restart_and_missed_run_is_coalesced_and_late(
         following = second.next_run("digest")
         assert following is not None and following > datetime.now(UTC)
     finally:
-        second.stop()
+        await second.stop()
 
 
 async def test_on_time_run_is_not_late(tmp_path: Path) -> None:
@@ -73,4 +75,52 @@ async def test_on_time_run_is_not_late(tmp_path: Path) -> None:
         await asyncio.wait_for(ran.wait(), timeout=10)
         assert runs[0].name == "renovate" and not runs[0].late
     finally:
-        scheduler.stop()
+        await scheduler.stop()
+
+
+async def test_shutdown_lets_a_running_task_finish_within_the_grace(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'labbot.sqlite'}"
+    started, release = asyncio.Event(), asyncio.Event()
+    finished: list[str] = []
+
+    async def digest(run: ScheduledRun) -> None:
+        started.set()
+        await release.wait()
+        finished.append(run.name)
+
+    scheduler = Scheduler(url, "UTC")
+    scheduler.add("digest", IntervalTrigger(seconds=1), digest)
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), timeout=10)
+    stopping = asyncio.create_task(scheduler.stop(grace=30))
+    await asyncio.sleep(0)  # let stop() begin waiting
+    assert not stopping.done()
+    release.set()
+    await asyncio.wait_for(stopping, timeout=10)
+    assert finished == ["digest"] and not scheduler.running
+
+
+async def test_shutdown_interrupts_a_task_past_the_grace_without_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'labbot.sqlite'}"
+    started = asyncio.Event()
+    cancelled: list[str] = []
+
+    async def digest(run: ScheduledRun) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # a digest stuck on a node
+        except asyncio.CancelledError:
+            cancelled.append(run.name)
+            raise
+
+    scheduler = Scheduler(url, "UTC")
+    scheduler.add("digest", IntervalTrigger(seconds=1), digest)
+    scheduler.start()
+    await asyncio.wait_for(started.wait(), timeout=10)
+    with caplog.at_level(logging.WARNING):
+        await asyncio.wait_for(scheduler.stop(grace=0.05), timeout=10)
+    assert cancelled == ["digest"]
+    assert "scheduled task digest was interrupted by shutdown" in caplog.messages
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
