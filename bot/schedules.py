@@ -17,6 +17,8 @@ from bot.services import Services
 from bot.store import Store
 from handlers import digest
 from handlers.flash_offer import DeployOffer
+from handlers.sops_changes import SOPS_KINDS
+from handlers.sops_job import remove_clone_when_done
 
 
 @dataclass(frozen=True)
@@ -35,3 +37,4 @@ def register(scheduler: Scheduler, context: ScheduleContext) -> None:
     renovate_board.register(scheduler, context)
     digest.register(scheduler, context)
     DeployOffer(context.jobs).register()  # no schedule: the button after a flash
+    remove_clone_when_done(context.jobs, context.config, SOPS_KINDS)  # no schedule: tidying

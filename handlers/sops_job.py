@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from bot.infra_worktree import InfraWorktree, PreparedCommit, origin_url, prune_
 from bot.integrations.sops import Sops
 from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
 from bot.job_state import Job, JobState
+from bot.jobs import JobEngine
 from handlers.sops_files import encrypted_files, unmatched_files
 
 WORKTREES = "infra-worktrees"
@@ -117,7 +118,7 @@ class SopsJobKind:
     async def plan(self, run: JobRun) -> PlanResult:
         """Clone, change, commit; show the summary and ask a second admin to approve."""
         job = run.job
-        path = run.config.storage.state_dir / WORKTREES / f"job-{job.id}"
+        path = worktree_path(run.config, job.id)
         try:
             settings = sops_config(run.config)
             identity = _identity(settings)
@@ -277,6 +278,22 @@ async def _clone(run: JobRun, settings: SopsConfig, path: Path) -> InfraWorktree
         redactor=run.redactor,
         cancel=run.cancel,
     )
+
+
+def worktree_path(config: Config, job_id: int) -> Path:
+    """Where job `job_id` keeps its clone of the infra repo."""
+    return config.storage.state_dir / WORKTREES / f"job-{job_id}"
+
+
+def remove_clone_when_done(engine: JobEngine, config: Config, kinds: Iterable[str]) -> None:
+    """Delete a sops job's clone however the job ends (rejected, expired or cancelled while it
+    waited for approval, not only after a push), instead of at the next job's prune."""
+
+    async def remove(job: Job, _outcome: Finished) -> None:
+        await asyncio.to_thread(_remove, worktree_path(config, job.id))
+
+    for kind in kinds:
+        engine.on_finished(kind, remove)
 
 
 def _open(run: JobRun, path: Path) -> InfraWorktree:

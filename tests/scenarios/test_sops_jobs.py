@@ -316,6 +316,21 @@ async def test_approval_is_void_when_main_changed_the_secrets_meanwhile(
     assert not (lab.directory / "state" / "infra-worktrees" / f"job-{job_id}").exists()
 
 
+async def test_a_rejected_change_leaves_no_clone_behind(
+    lab: Lab, bot: LabBot, infra: Infra
+) -> None:
+    assert lab.directory is not None
+    job_id = await start(lab, lab.users.admin, "sops rotate")
+    approval = await approval_message(lab, job_id)
+    clone = lab.directory / "state" / "infra-worktrees" / f"job-{job_id}"
+    assert (clone / ".git").is_dir()  # the prepared commit waits in the job's clone
+    assert "You rejected" in await press(lab, lab.users.admin2, approval, "labbot:reject")
+    await wait_final(lab, job_id, f"Job {job_id} cancelled")
+    assert not clone.exists()
+    assert infra.repo.pulls == {}
+    assert set((await infra.repo.git.branches()).keys()) == {"main"}
+
+
 async def test_a_prepared_change_survives_a_bot_restart(lab: Lab, infra: Infra) -> None:
     async with lab.bot():
         await lab.slack.wait_connected()
