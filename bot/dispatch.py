@@ -43,6 +43,7 @@ class ClickRequest:
     action_id: str
     value: str
     message_ts: str
+    user_name: str = ""  # the clicker's Slack username, for GitHub reviews and the like
 
 
 class Responder(Protocol):
@@ -140,7 +141,9 @@ class Dispatcher:
                 command=click.action_id,
                 text=click.value[:16],  # enough to correlate, not the whole opaque id
             )
-            answer = await self.jobs.click(click.user_id, click.action_id, click.value)
+            answer = await self.jobs.click(
+                click.user_id, click.action_id, click.value, user_name=click.user_name
+            )
         except Exception:  # the boundary, as for commands
             reference = uuid.uuid4().hex[:8]
             log.exception("click failed (reference %s)", reference)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -233,11 +234,12 @@ class JobEngine:
 
     # --- clicks ----------------------------------------------------------------------------
 
-    async def click(self, user_id: str, action_id: str, value: str) -> str:
+    async def click(self, user_id: str, action_id: str, value: str, *, user_name: str = "") -> str:
         """Handle a button; returns the sentence for the clicker (ephemeral)."""
         extra = self._actions.get(action_id)
         if extra is not None:
-            return await extra(await self._policy.actor(user_id), value)
+            actor = replace(await self._policy.actor(user_id), name=user_name)
+            return await extra(actor, value)
         if action_id == actions.CANCEL:
             job = await self.jobs.by_cancel_token(value)
             if job is None:

@@ -33,6 +33,7 @@ class Actor:
 
     user_id: str
     role: Role | None
+    name: str = ""  # the Slack username a click carried: for people to read, never for a decision
 
     def may(self, needed: Role) -> bool:
         """Whether this actor's role reaches `needed`."""

@@ -89,6 +89,7 @@ class RenovateButtons:
             number=card.pr_number,
             head_sha=card.head_sha,
             approver=actor.user_id,
+            approver_name=actor.name,
             deploy=deploy,
             deploy_targets=self._config.github.deploy_targets if self._config.github else "",
         )

@@ -112,6 +112,7 @@ class MergeOrder(BaseModel):
     number: int
     head_sha: str
     approver: str
+    approver_name: str = ""  # Slack username, for the GitHub review (older payloads lack it)
     deploy: bool = False
     deploy_targets: str = ""
 

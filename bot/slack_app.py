@@ -287,8 +287,10 @@ class SlackEdge:
         if not self._first_delivery(str(body.get("trigger_id", ""))):
             return
         container = body.get("container", {})
+        user = body["user"]
         click = ClickRequest(
-            user_id=str(body["user"]["id"]),
+            user_id=str(user["id"]),
+            user_name=str(user.get("username") or user.get("name") or ""),
             channel_id=str(container.get("channel_id") or body.get("channel", {}).get("id", "")),
             action_id=str(action["action_id"]),
             value=str(action.get("value", "")),

@@ -88,7 +88,7 @@ async def merge(run: JobRun, order: MergeOrder) -> Finished:
             ),
         )
     run.check_cancelled()
-    body = messages.renovate_review_body(order.approver, order.head_sha)
+    body = messages.renovate_review_body(order.approver, order.approver_name, order.head_sha)
     try:
         await client.approve(order.number, body, sha=order.head_sha)
     except GitHubError as exc:

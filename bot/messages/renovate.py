@@ -5,6 +5,7 @@ Part of `bot.messages`: plain mrkdwn strings, never handed a secret value.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -336,9 +337,13 @@ def renovate_ci_not_green(
     return f"PR #{number} was not merged: {'; '.join(parts)}. Merging needs green CI."
 
 
-def renovate_review_body(approver: str, sha: str) -> str:
+def renovate_review_body(approver: str, approver_name: str, sha: str) -> str:
     """The body of the APPROVE review labbot leaves on GitHub (GitHub markdown, not Slack)."""
-    return f"Approved in Slack by {approver} through labbot, for head {sha}."
+    # A Slack username is the user's own text: keep it to name characters, so it cannot
+    # @-mention anyone on GitHub or bring markdown into the review.
+    name = re.sub(r"[^A-Za-z0-9._-]", "", approver_name)[:80]
+    who = f"{name} (Slack user {approver})" if name else f"Slack user {approver}"
+    return f"Approved in Slack by {who} through labbot, for head {sha}."
 
 
 def renovate_approved(number: int, sha: str, approver: str) -> str:

@@ -128,6 +128,7 @@ async def test_approve_and_merge(glab: Lab, gbot: LabBot) -> None:
     assert glab.github is not None
     pr = await open_green_pr(glab)
     shown = card(glab, pr.number)
+    glab.slack.add_user(glab.users.operator, "ops.alice")  # the username the click carries
     answer = await press(glab, glab.users.operator, shown, "labbot:renovate-merge")
     assert answer.startswith(f"You approved PR #{pr.number} at `{pr.head_sha[:7]}`"), answer
     text = await wait_thread(glab, shown, "succeeded")
@@ -138,7 +139,10 @@ async def test_approve_and_merge(glab: Lab, gbot: LabBot) -> None:
     assert put.body["sha"] == pr.head_sha  # the sha guard
     [review] = glab.github.reviews(pr.number)
     assert review.state == "APPROVED" and review.commit_id == pr.head_sha
-    assert glab.users.operator in review.body
+    assert review.body == (
+        f"Approved in Slack by ops.alice (Slack user {glab.users.operator}) through labbot, "
+        f"for head {pr.head_sha}."
+    )
     final = await glab.slack.wait_for(
         lambda: (c := card(glab, pr.number)) and "Merged" in c.all_text() and c, timeout=10
     )
