@@ -187,6 +187,9 @@ def serve(listener: socket.socket) -> NoReturn:
             kind, _, rest = request.partition(b"\0")
             if kind == b"run" and len(fds) == 3:
                 state_dir, _, rest = rest.partition(b"\0")
+                # Until the child is in `sessions`, reaping it would leave a stale pid there
+                # (which `end` would later signal): hold SIGCHLD back over the fork.
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
                 try:
                     pid = os.fork()
                 except OSError as exc:  # out of processes: this client sees a lost session
@@ -197,6 +200,7 @@ def serve(listener: socket.socket) -> NoReturn:
                     _run_session(conn, fds, state_dir, rest)
                 if pid > 0:
                     sessions[pid] = state_dir
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
             elif kind == b"end":
                 _end_sessions(sessions, rest)
                 conn.send(b"ok")
@@ -230,6 +234,7 @@ def _run_session(conn: socket.socket, fds: list[int], state_dir: bytes, rest: by
     code = 1
     try:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         die_with_parent(signal.SIGKILL)
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
