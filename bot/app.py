@@ -111,15 +111,17 @@ class LabBot:
             )
             self._stack.push_async_callback(self.edge.stop)
             self._stack.push_async_callback(self.tasks.close)
-            await self.jobs.recover()
-            self.tasks.spawn(self.jobs.expiry_loop(), name="approval expiry", daemon=True)
             self.scheduler = Scheduler(
                 self.config.storage.resolved_database_url(), self.config.schedules.timezone
             )
+            # Before recovery: the engine hooks registered here (a sops job's clone removed,
+            # a Renovate card updated) must also see the jobs that recovery ends.
             schedules.register(
                 self.scheduler,
                 ScheduleContext(self.config, self.store, chat, services, self.jobs),
             )
+            await self.jobs.recover()
+            self.tasks.spawn(self.jobs.expiry_loop(), name="approval expiry", daemon=True)
             self.scheduler.start()
             self._stack.push_async_callback(self.scheduler.stop)
             await self.edge.start()

@@ -101,7 +101,8 @@ class JobEngine:
         self._actions[action_id] = handler
 
     def on_finished(self, kind_name: str, listener: FinishListener) -> None:
-        """Call `listener(job, outcome)` after every job of `kind_name` has ended and said so."""
+        """Call `listener(job, outcome)` after every job of `kind_name` has ended and said so
+        (also one that start-up ends as interrupted); register before `recover`."""
         self._finish_listeners.setdefault(kind_name, []).append(listener)
 
     # --- starting -------------------------------------------------------------------------
@@ -439,12 +440,16 @@ class JobEngine:
                 text=job.text,
                 detail=f"job {job_id} {outcome.state}: {outcome.summary}",
             )
+        await self._tell_listeners(job_id, outcome)
+        return True
+
+    async def _tell_listeners(self, job_id: int, outcome: Finished) -> None:
+        job = await self._job(job_id)
         for listener in self._finish_listeners.get(job.kind, ()):
             try:
-                await listener(await self._job(job_id), outcome)
+                await listener(job, outcome)
             except Exception:  # a listener's trouble must not undo the job's end
                 log.exception("a listener of job %s's end failed", job_id)
-        return True
 
     async def _crash(self, job_id: int, old: JobState) -> None:
         reference = uuid.uuid4().hex[:8]
@@ -488,6 +493,8 @@ class JobEngine:
                     await self._update_root(job.id)
                 except Exception:  # Slack trouble must not stop the bot from starting
                     log.warning("could not tell the thread of job %s it was interrupted", job.id)
+                summary = messages.job_interrupted(job.id)
+                await self._tell_listeners(job.id, Finished(JobState.interrupted, summary))
         await self.expire_due()
 
     def log_file(self, job: Job) -> Path | None:

@@ -137,15 +137,18 @@ class Scheduler:
     async def stop(self, grace: float = _STOP_GRACE) -> None:
         """Stop firing; a task already running gets `grace` seconds to finish, then is cancelled
         (logged as interrupted, not as a failure)."""
-        if self._scheduler.running:
-            self._scheduler.pause()
-            if self._running:
-                await asyncio.wait(set(self._running), timeout=grace)
+        try:
+            if self._scheduler.running:
+                self._scheduler.pause()
+                if self._running:
+                    await asyncio.wait(set(self._running), timeout=grace)
+        finally:  # even when stop() itself is cancelled: never leave a paused scheduler behind
             self._stopping = True
-            self._scheduler.shutdown(wait=False)  # cancels what is still running
-            if self._running:
-                await asyncio.wait(set(self._running), timeout=grace)
-        _RUNNING.pop(self._table, None)
+            if self._scheduler.running:
+                self._scheduler.shutdown(wait=False)  # cancels what is still running
+            _RUNNING.pop(self._table, None)
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=grace)
 
     def next_run(self, name: str) -> datetime | None:
         """When task `name` fires next."""

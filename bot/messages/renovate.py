@@ -340,9 +340,9 @@ def renovate_ci_not_green(
 def renovate_review_body(approver: str, approver_name: str, sha: str) -> str:
     """The body of the APPROVE review labbot leaves on GitHub (GitHub markdown, not Slack)."""
     # A Slack username is the user's own text: keep it to name characters, so it cannot
-    # @-mention anyone on GitHub or bring markdown into the review.
+    # @-mention anyone on GitHub, and in code style, so markdown does not render it as a link.
     name = re.sub(r"[^A-Za-z0-9._-]", "", approver_name)[:80]
-    who = f"{name} (Slack user {approver})" if name else f"Slack user {approver}"
+    who = f"`{name}` (Slack user {approver})" if name else f"Slack user {approver}"
     return f"Approved in Slack by {who} through labbot, for head {sha}."
 
 

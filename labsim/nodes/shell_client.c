@@ -81,7 +81,8 @@ int main(int argc, char **argv) {
     header->cmsg_type = SCM_RIGHTS;
     header->cmsg_len = CMSG_LEN(sizeof fds);
     memcpy(CMSG_DATA(header), fds, sizeof fds);
-    if (sendmsg(conn, &message, 0) < 0) {
+    /* MSG_NOSIGNAL: a server that just died is a lost session (255), not a SIGPIPE death. */
+    if (sendmsg(conn, &message, MSG_NOSIGNAL) < 0) {
         perror("labsim: node shell unavailable");
         return STATUS_LOST;
     }

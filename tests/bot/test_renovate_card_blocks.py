@@ -221,11 +221,11 @@ def test_any_card_is_accepted_by_slack(
 def test_review_body_names_the_approver_without_markup() -> None:
     sha = "a" * 40
     assert messages.renovate_review_body("U0OPER0001", "ops.alice", sha) == (
-        f"Approved in Slack by ops.alice (Slack user U0OPER0001) through labbot, for head {sha}."
+        f"Approved in Slack by `ops.alice` (Slack user U0OPER0001) through labbot, for head {sha}."
     )
     # A username is the user's own text: no @-mention or markdown reaches GitHub.
     body = messages.renovate_review_body("U0OPER0001", "@octocat **now** <x>", sha)
-    assert body.startswith("Approved in Slack by octocatnowx (Slack user U0OPER0001)")
+    assert body.startswith("Approved in Slack by `octocatnowx` (Slack user U0OPER0001)")
     assert messages.renovate_review_body("U0OPER0001", "", sha).startswith(
         "Approved in Slack by Slack user U0OPER0001 through labbot"
     )

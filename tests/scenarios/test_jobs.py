@@ -13,7 +13,8 @@ from jobflow import approval_message, ask, press, root_of, start, thread_text, w
 
 from bot.app import LabBot
 from bot.job_records import now_utc
-from bot.job_state import JobState
+from bot.job_run import Finished
+from bot.job_state import Job, JobState
 from bot.store import AuditKind
 from labsim.lab import LAB_CHANNEL, Lab
 
@@ -98,6 +99,31 @@ async def test_reject_ends_the_job(lab: Lab, ebot: LabBot) -> None:
     await wait_final(lab, job_id, f"Job {job_id} cancelled")
     assert "line 0" not in thread_text(lab, job_id)
     assert await ebot.jobs.locks.held_by(job_id) == []
+
+
+async def test_a_restart_tells_finish_listeners_of_the_jobs_it_interrupts(
+    lab: Lab, ebot: LabBot
+) -> None:
+    # A listener (a sops job's clone removal, a Renovate card's redraw) must hear of every end,
+    # also of a job that was running when the bot died and that start-up marks interrupted.
+    ended: list[tuple[int, JobState]] = []
+
+    async def listener(job: Job, outcome: Finished) -> None:
+        ended.append((job.id, outcome.state))
+
+    ebot.jobs.on_finished("exercise", listener)
+    job = await ebot.jobs.jobs.create(
+        kind="exercise",
+        text="exercise print 1",
+        requester=lab.users.operator,
+        channel_id=LAB_CHANNEL,
+        targets=["node:tp-node3"],
+    )
+    assert await ebot.jobs.jobs.move(job.id, JobState.queued, JobState.running)
+    await ebot.jobs.recover()
+    assert ended == [(job.id, JobState.interrupted)]
+    recovered = await ebot.jobs.jobs.get(job.id)
+    assert recovered is not None and recovered.state is JobState.interrupted
 
 
 async def test_expired_approval_replaces_buttons(lab: Lab, ebot: LabBot) -> None:

@@ -140,7 +140,7 @@ async def test_approve_and_merge(glab: Lab, gbot: LabBot) -> None:
     [review] = glab.github.reviews(pr.number)
     assert review.state == "APPROVED" and review.commit_id == pr.head_sha
     assert review.body == (
-        f"Approved in Slack by ops.alice (Slack user {glab.users.operator}) through labbot, "
+        f"Approved in Slack by `ops.alice` (Slack user {glab.users.operator}) through labbot, "
         f"for head {pr.head_sha}."
     )
     final = await glab.slack.wait_for(

@@ -61,7 +61,6 @@ async def check_stop_cleans_up(lab: SimCluster) -> None:
         hung.close()
         conn.close()
         await conn.wait_closed()
-    commands = [p.pid for p in descendants(shell_server)]
     leftovers = [pid for pid in [*listeners, *below, shell_server, *commands] if not gone(pid)]
     assert leftovers == []
     with pytest.raises(OSError):

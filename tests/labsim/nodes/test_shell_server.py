@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import signal
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -94,6 +96,28 @@ async def test_client_reports_a_server_that_is_gone(server: tuple[ShellServer, P
     _, err = await proc.communicate()
     assert proc.returncode == 255
     assert err.decode().startswith("labsim: node shell unavailable")
+
+
+async def test_a_caller_gone_before_the_reply_does_not_stop_the_server(
+    server: tuple[ShellServer, Path],
+) -> None:
+    shells, state_dir = server
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as conn:
+        conn.connect(str(shells.socket_path))
+        conn.send(b"end\0" + os.fsencode(str(state_dir)))
+    # The server's "ok" goes to a closed socket; the next command is still served.
+    env = {"USER": "root", "SSH_ORIGINAL_COMMAND": "hostname"}
+    assert await run_client(shells, state_dir, env) == (0, "tp-node3\n", "")
+
+
+async def test_ending_commands_on_a_crashed_server_is_not_an_error(
+    server: tuple[ShellServer, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    shells, state_dir = server
+    assert shells.pid is not None
+    os.kill(shells.pid, signal.SIGKILL)  # before asyncio has seen the exit
+    await shells.end_commands(state_dir)  # a node powering off must not fail on it
+    assert "did not confirm ending" in caplog.text
 
 
 def test_client_is_built_once_per_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
