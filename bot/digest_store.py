@@ -23,13 +23,6 @@ log = logging.getLogger(__name__)
 SOPS_ROTATING_KINDS = ("sops-rotate", "sops-remove-node")
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything labbot stores is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def _job(row: JobRow) -> JobFacts:
     return JobFacts(
         id=row.id,
@@ -37,7 +30,7 @@ def _job(row: JobRow) -> JobFacts:
         text=row.text,
         state=row.state,
         requester=row.requester,
-        finished_at=_aware(row.finished_at),
+        finished_at=row.finished_at,
         result=row.result,
     )
 

@@ -25,16 +25,7 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything labbot stores is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def _job(row: JobRow) -> Job:
-    created = _aware(row.created_at)
-    assert created is not None
     return Job(
         id=row.id,
         kind=row.kind,
@@ -48,9 +39,9 @@ def _job(row: JobRow) -> Job:
         result=row.result,
         log_path=row.log_path,
         cancel_token=row.cancel_token,
-        created_at=created,
-        started_at=_aware(row.started_at),
-        finished_at=_aware(row.finished_at),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
         root_ts=row.root_ts or "",
     )
 
@@ -180,8 +171,6 @@ class ApprovalRecord:
 
 
 def _approval(row: ApprovalRow) -> ApprovalRecord:
-    created, expires = _aware(row.created_at), _aware(row.expires_at)
-    assert created is not None and expires is not None
     return ApprovalRecord(
         id=row.id,
         job_id=row.job_id,
@@ -191,10 +180,10 @@ def _approval(row: ApprovalRow) -> ApprovalRecord:
         summary=row.summary,
         message_ts=row.message_ts,
         state=ApprovalState(row.state),
-        created_at=created,
-        expires_at=expires,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
         decided_by=row.decided_by,
-        decided_at=_aware(row.decided_at),
+        decided_at=row.decided_at,
     )
 
 

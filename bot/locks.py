@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.job_records import _aware, now_utc
+from bot.job_records import now_utc
 from bot.store_schema import JobRow, LockRow
 
 
@@ -92,9 +92,7 @@ class LockTable:
             if first is None:
                 return None
             lock, job = first
-            since = _aware(lock.acquired_at)
-            assert since is not None
-            return Held(lock.target, job.id, job.kind, job.requester, since)
+            return Held(lock.target, job.id, job.kind, job.requester, lock.acquired_at)
 
     async def release(self, job_id: int) -> int:
         """Release every lock the job holds; returns how many there were."""

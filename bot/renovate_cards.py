@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.job_records import _aware, now_utc
+from bot.job_records import now_utc
 from bot.renovate_pr import RenovateCard
 from bot.store_schema import RenovateCardRow
 
@@ -118,8 +118,6 @@ class MergeOrder(BaseModel):
 
 
 def _record(row: RenovateCardRow) -> CardRecord:
-    created, changed = _aware(row.created_at), _aware(row.updated_at)
-    assert created is not None and changed is not None
     return CardRecord(
         id=row.id,
         pr_number=row.pr_number,
@@ -134,8 +132,8 @@ def _record(row: RenovateCardRow) -> CardRecord:
         skipped_sha=row.skipped_sha,
         skipped_by=row.skipped_by,
         job_id=row.job_id,
-        created_at=created,
-        updated_at=changed,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
