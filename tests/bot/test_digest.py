@@ -4,13 +4,13 @@ within Slack's limits, and the snapshots and jobs it keeps in the store."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from store_databases import Databases
 
 from bot.config import Config, DigestConfig
 from bot.digest import NodeStatus, build_report, carry_forward, changes, judge_node
@@ -329,8 +329,8 @@ def test_the_thresholds_must_be_ordered() -> None:
 # --- the store -----------------------------------------------------------------------------
 
 
-async def test_snapshots_round_trip_and_are_pruned(tmp_path: Path) -> None:
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'labbot.sqlite'}")
+async def test_snapshots_round_trip_and_are_pruned(databases: Databases) -> None:
+    store = await Store.open(databases.new())
     try:
         snapshots = DigestStore(store.sessions)
         assert await snapshots.latest() is None
@@ -345,8 +345,10 @@ async def test_snapshots_round_trip_and_are_pruned(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_recent_jobs_and_the_last_rotation_come_from_the_jobs_table(tmp_path: Path) -> None:
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'labbot.sqlite'}")
+async def test_recent_jobs_and_the_last_rotation_come_from_the_jobs_table(
+    databases: Databases,
+) -> None:
+    store = await Store.open(databases.new())
     try:
         jobs = JobRecords(store.sessions)
         records = DigestStore(store.sessions)

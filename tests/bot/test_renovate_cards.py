@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
+from store_databases import Databases
 
 from bot.renovate_cards import CardShown, CardState, RenovateCards, card_token
 from bot.store import Store
@@ -16,8 +16,8 @@ NEXT = "b" * 40
 
 
 @pytest.fixture
-async def cards(tmp_path: Path) -> AsyncIterator[RenovateCards]:
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'labbot.sqlite'}")
+async def cards(databases: Databases) -> AsyncIterator[RenovateCards]:
+    store = await Store.open(databases.new())
     try:
         yield RenovateCards(store.sessions)
     finally:

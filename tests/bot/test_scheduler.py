@@ -5,20 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from store_databases import Databases
 
 from bot.scheduler import ScheduledRun, Scheduler
 from bot.store import Store
 
 
 async def test_schedule_survives_a_restart_and_missed_run_is_coalesced_and_late(
-    tmp_path: Path,
+    databases: Databases,
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'labbot.sqlite'}"
+    url = databases.new()
     store = await Store.open(url)
     await store.close()
     runs: list[ScheduledRun] = []
@@ -59,8 +59,8 @@ async def test_schedule_survives_a_restart_and_missed_run_is_coalesced_and_late(
         await second.stop()
 
 
-async def test_on_time_run_is_not_late(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'labbot.sqlite'}"
+async def test_on_time_run_is_not_late(databases: Databases) -> None:
+    url = databases.new()
     ran = asyncio.Event()
     runs: list[ScheduledRun] = []
 
@@ -78,8 +78,8 @@ async def test_on_time_run_is_not_late(tmp_path: Path) -> None:
         await scheduler.stop()
 
 
-async def test_shutdown_lets_a_running_task_finish_within_the_grace(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'labbot.sqlite'}"
+async def test_shutdown_lets_a_running_task_finish_within_the_grace(databases: Databases) -> None:
+    url = databases.new()
     started, release = asyncio.Event(), asyncio.Event()
     finished: list[str] = []
 
@@ -101,9 +101,9 @@ async def test_shutdown_lets_a_running_task_finish_within_the_grace(tmp_path: Pa
 
 
 async def test_shutdown_interrupts_a_task_past_the_grace_without_an_error(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    databases: Databases, caplog: pytest.LogCaptureFixture
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'labbot.sqlite'}"
+    url = databases.new()
     started = asyncio.Event()
     cancelled: list[str] = []
 

@@ -1,28 +1,30 @@
-"""The store: migrations bring a new database to head, the models match them, audit rows round-trip."""
+"""The store, on SQLite and on PostgreSQL: a new database is built at head, one behind is upgraded
+by the migrations, both ways give the same schema, audit rows round-trip."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import sys
-from pathlib import Path
 
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
+from store_databases import Databases
 
+from bot.scheduler import sync_database_url
 from bot.store import SCHEMA_HEAD, AuditKind, Store
 from bot.store_migrations import head_revision, upgrade
 from bot.store_schema import Base
 
 
-async def test_new_database_is_migrated_to_head(tmp_path: Path) -> None:
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'state' / 'labbot.sqlite'}")
+async def test_new_database_is_built_at_head(databases: Databases) -> None:
+    url = databases.new()
+    store = await Store.open(url)
     try:
         assert await store.schema_revision() == head_revision()
         assert await store.ping()
     finally:
         await store.close()
-    # Opening again is a no-op upgrade, not an error.
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'state' / 'labbot.sqlite'}")
+    # Opening again finds it up to date: nothing to do, not an error.
+    store = await Store.open(url)
     await store.close()
 
 
@@ -31,9 +33,9 @@ def test_schema_head_names_the_newest_migration() -> None:
     assert SCHEMA_HEAD == head_revision()
 
 
-async def test_new_and_up_to_date_databases_open_without_alembic(tmp_path: Path) -> None:
+async def test_new_and_up_to_date_databases_open_without_alembic(databases: Databases) -> None:
     # Alembic costs ~12 MB of the bot's memory: only a database that is behind needs it.
-    url = f"sqlite+aiosqlite:///{tmp_path / 'labbot.sqlite'}"
+    url = databases.new()
     script = (
         "import asyncio, sys\n"
         "from bot.store import Store\n"
@@ -52,25 +54,27 @@ async def test_new_and_up_to_date_databases_open_without_alembic(tmp_path: Path)
     assert out.decode().split() == [SCHEMA_HEAD, "False", SCHEMA_HEAD, "False"]
 
 
-async def test_a_database_behind_is_upgraded_on_open(tmp_path: Path) -> None:
-    path = tmp_path / "labbot.sqlite"
-    await (await Store.open(f"sqlite+aiosqlite:///{path}")).close()
-    with sqlite3.connect(path) as db:  # as if written by a release that knew only 0003
-        db.execute("DROP TABLE digest_snapshots")
-        db.execute("UPDATE alembic_version SET version_num = '0003'")
-    store = await Store.open(f"sqlite+aiosqlite:///{path}")
+async def test_a_database_behind_is_upgraded_on_open(databases: Databases) -> None:
+    url = databases.new()
+    await (await Store.open(url)).close()
+    engine = create_engine(sync_database_url(url))
     try:
-        assert await store.schema_revision() == SCHEMA_HEAD
+        with engine.begin() as db:  # as if written by a release that knew only 0003
+            db.execute(text("DROP TABLE digest_snapshots"))
+            db.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+        store = await Store.open(url)
+        try:
+            assert await store.schema_revision() == SCHEMA_HEAD
+        finally:
+            await store.close()
+        assert inspect(engine).has_table("digest_snapshots")
     finally:
-        await store.close()
-    with sqlite3.connect(path) as db:
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-    assert "digest_snapshots" in tables
+        engine.dispose()
 
 
-def schema_of(path: Path) -> dict[str, object]:
+def schema_of(url: str) -> dict[str, object]:
     """Every table's columns, keys and indexes as SQLAlchemy reflects them (comparable text)."""
-    engine = create_engine(f"sqlite:///{path}")
+    engine = create_engine(sync_database_url(url))
     try:
         inspector = inspect(engine)
         return {
@@ -96,13 +100,13 @@ def schema_of(path: Path) -> dict[str, object]:
         engine.dispose()
 
 
-async def test_migrations_and_models_build_the_same_schema(tmp_path: Path) -> None:
+async def test_migrations_and_models_build_the_same_schema(databases: Databases) -> None:
     # A new database is built from the models and stamped; an old one is upgraded by the
     # migrations: both must end with the same tables, columns, keys and indexes.
-    from_models = tmp_path / "models.sqlite"
-    await (await Store.open(f"sqlite+aiosqlite:///{from_models}")).close()
-    from_migrations = tmp_path / "migrations.sqlite"
-    engine = create_engine(f"sqlite:///{from_migrations}")
+    from_models = databases.new()
+    await (await Store.open(from_models)).close()
+    from_migrations = databases.new()
+    engine = create_engine(sync_database_url(from_migrations))
     try:
         with engine.begin() as connection:
             upgrade(connection)
@@ -113,8 +117,8 @@ async def test_migrations_and_models_build_the_same_schema(tmp_path: Path) -> No
     assert schema_of(from_models) == built
 
 
-async def test_audit_rows_round_trip(tmp_path: Path) -> None:
-    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'labbot.sqlite'}")
+async def test_audit_rows_round_trip(databases: Databases) -> None:
+    store = await Store.open(databases.new())
     try:
         await store.audit(AuditKind.command, user_id="U1", channel_id="C1", text="deploy all")
         await store.audit(AuditKind.refusal, user_id="U1", channel_id="C1", detail="x" * 5000)
@@ -122,5 +126,6 @@ async def test_audit_rows_round_trip(tmp_path: Path) -> None:
         assert [e.kind for e in entries] == [AuditKind.command, AuditKind.refusal]
         assert entries[0].text == "deploy all"
         assert len(entries[1].detail) == 2000
+        assert entries[0].at.tzinfo is not None  # aware on both databases
     finally:
         await store.close()

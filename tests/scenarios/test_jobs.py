@@ -1,4 +1,5 @@
-"""The job engine end to end through Slack: approvals, four-eyes, expiry, locks, cancel, 429s."""
+"""The job engine end to end through Slack: approvals, four-eyes, expiry, locks, cancel, 429s —
+each on SQLite and on PostgreSQL (the store holding jobs, approvals and locks)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import psutil
 import pytest
 from exercise import EXERCISE_COMMANDS, EXERCISE_KINDS
 from jobflow import approval_message, ask, press, root_of, start, thread_text, wait_final
+from store_databases import Databases
 
 from bot.app import LabBot
 from bot.job_records import now_utc
@@ -17,6 +19,14 @@ from bot.job_run import Finished
 from bot.job_state import Job, JobState
 from bot.store import AuditKind
 from labsim.lab import LAB_CHANNEL, Lab
+
+
+@pytest.fixture
+async def lab(databases: Databases) -> AsyncIterator[Lab]:
+    """The Slack-only lab, its bot's store on the database kind of this run."""
+    storage = {"database_url": databases.new()} if databases.kind == "postgresql" else {}
+    async with Lab(config_overrides={"storage": storage}) as lab:
+        yield lab
 
 
 @pytest.fixture
