@@ -182,3 +182,7 @@ def configured_secrets(config: Config) -> Iterator[str]:
             yield source.read()
         except LookupError:
             continue  # not configured on this machine: nothing to leak
+    try:
+        yield from config.storage.database_passwords()
+    except LookupError:
+        pass  # the URL's source is missing: Store.open says so

@@ -13,6 +13,7 @@ import zoneinfo
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from urllib.parse import unquote
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
@@ -407,22 +408,45 @@ class SchedulesConfig(Model):
         return cron
 
 
+_DATABASE_URL = re.compile(r"^(sqlite(\+aiosqlite)?|postgresql(\+\w+)?)://")
+_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:\s]*:(?P<password>[^/@\s]+)@")
+
+
+def _check_database_url(url: str) -> str:
+    if not _DATABASE_URL.match(url):
+        raise ValueError("database_url must be a sqlite:// or postgresql:// URL")
+    return url
+
+
 class StorageConfig(Model):
     """Where labbot keeps its state."""
 
     state_dir: Path = Path("/var/lib/labbot")
-    database_url: str | None = None
+    # A URL with a password comes from the environment or a file, like every secret (or leave the
+    # password out: PostgreSQL's drivers read PGPASSWORD and ~/.pgpass).
+    database_url: str | SecretSource | None = None
 
     @field_validator("database_url")
     @classmethod
-    def _supported_url(cls, url: str | None) -> str | None:
-        if url is not None and not re.match(r"^(sqlite(\+aiosqlite)?|postgresql(\+\w+)?)://", url):
-            raise ValueError("database_url must be a sqlite:// or postgresql:// URL")
-        return url
+    def _supported_url(cls, url: str | SecretSource | None) -> str | SecretSource | None:
+        # A password inside a plain URL is refused by check-config's plaintext scan.
+        return _check_database_url(url) if isinstance(url, str) else url
+
+    def database_passwords(self) -> list[str]:
+        """The password inside the database URL, as written and decoded (for redaction)."""
+        if not isinstance(self.database_url, SecretSource):
+            return []  # a plain URL has no password (check-config refuses one)
+        found = _URL_PASSWORD.match(self.database_url.read().strip())
+        if found is None:
+            return []
+        return sorted({found.group("password"), unquote(found.group("password"))})
 
     def resolved_database_url(self) -> str:
         """The async SQLAlchemy URL: the configured one, or a SQLite file in state_dir."""
-        url = self.database_url or f"sqlite:///{self.state_dir / 'labbot.sqlite'}"
+        if isinstance(self.database_url, SecretSource):
+            url = _check_database_url(self.database_url.read().strip())
+        else:
+            url = self.database_url or f"sqlite:///{self.state_dir / 'labbot.sqlite'}"
         if url.startswith("sqlite://"):
             return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
         if url.startswith("postgresql://"):

@@ -24,6 +24,9 @@ PLAINTEXT_TOKENS: dict[str, re.Pattern[str]] = {
     "GitHub fine-grained token": re.compile(r"github_pat_"),
     "age secret key": re.compile(r"AGE-SECRET-KEY-", re.IGNORECASE),
     "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    # scheme://user:password@ — e.g. a database URL (give the whole URL as {env}/{file}, or
+    # leave the password to PGPASSWORD / ~/.pgpass).
+    "password in a URL": re.compile(r"[a-z][a-z0-9+.-]*://[^/@:\s]*:[^/@\s]+@"),
 }
 
 

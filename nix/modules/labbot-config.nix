@@ -155,6 +155,7 @@ let
     "GitHub fine-grained token" = ".*github_pat_.*";
     "age secret key" = ".*[Aa][Gg][Ee]-[Ss][Ee][Cc][Rr][Ee][Tt]-[Kk][Ee][Yy]-.*";
     "private key" = ".*-----BEGIN [A-Z ]*PRIVATE KEY-----.*";
+    "password in a URL" = ".*[a-z][a-z0-9+.-]*://[^/@:[:space:]]*:[^/@[:space:]]+@.*";
   };
 
   # ["roles" "x" "[0]"] -> "roles.x[0]"

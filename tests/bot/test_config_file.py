@@ -158,3 +158,36 @@ def test_secret_source_reads_env_and_file(tmp_path: Path, monkeypatch: pytest.Mo
     assert SecretSource(file=path).read() == "from-file"
     with pytest.raises(LookupError, match="LABBOT_MISSING is not set"):
         SecretSource(env="LABBOT_MISSING").read()
+
+
+def test_a_database_password_in_the_yaml_is_refused_without_printing_it(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    line = "  # database_url: postgresql://labbot@db/labbot   # default: SQLite in state_dir"
+    assert line in example()
+    bad.write_text(
+        example().replace(line, "  database_url: postgresql://labbot:Sup3r-s3cret@db/lab")
+    )
+    result = run_check(bad)
+    assert result.returncode != 0
+    assert "storage.database_url" in result.stderr and "password in a URL" in result.stderr
+    assert "Sup3r-s3cret" not in result.stderr + result.stdout
+
+
+def test_a_database_url_from_the_environment_is_used_and_its_password_redacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.app import configured_secrets
+
+    line = "  # database_url: postgresql://labbot@db/labbot   # default: SQLite in state_dir"
+    path = tmp_path / "config.yaml"
+    path.write_text(example().replace(line, "  database_url: {env: LABBOT_DATABASE_URL}"))
+    monkeypatch.setenv("LABBOT_DATABASE_URL", "postgresql://labbot:p%40ss-w0rd@db:5432/lab\n")
+    config = load_config(path)
+    assert config.storage.resolved_database_url() == (
+        "postgresql+asyncpg://labbot:p%40ss-w0rd@db:5432/lab"
+    )
+    secrets = list(configured_secrets(config))
+    assert "p%40ss-w0rd" in secrets and "p@ss-w0rd" in secrets
+    monkeypatch.setenv("LABBOT_DATABASE_URL", "mysql://labbot@db/lab")
+    with pytest.raises(ValueError, match="sqlite:// or postgresql://"):
+        config.storage.resolved_database_url()

@@ -48,9 +48,13 @@ def _without_none(annotation: Any) -> list[Any]:
 
 
 def secret_paths(annotation: Any, path: Path_ = ()) -> list[Path_]:
-    """Every SecretSource field under `annotation`; "*" stands for any key of a mapping."""
+    """Every field that must be a SecretSource under `annotation` (not one that may also be a
+    plain string, like storage.database_url); "*" stands for any key of a mapping."""
     found: list[Path_] = []
-    for option in _without_none(annotation):
+    options = _without_none(annotation)
+    if SecretSource in options and len(options) > 1:
+        return found
+    for option in options:
         origin = get_origin(option)
         if origin is Annotated:
             found += secret_paths(get_args(option)[0], path)
@@ -136,6 +140,9 @@ def test_token_shapes_match_labbots(nix_eval: NixEval) -> None:
         "https://slack.com/api/",
         "gh_not_a_token",
         "/run/secrets/labbot/age-key",
+        "postgresql://labbot:Sup3r@db/lab",
+        "postgresql://labbot@db/lab?host=/run/postgresql",
+        "https://root:turing@turingpi.local",
     ]
     flagged = evaluate(
         nix_eval,
