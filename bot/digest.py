@@ -1,7 +1,7 @@
 """Judging a `LabSnapshot`: each node's status and reasons, and what changed since the last digest.
 
 Must not gather (`bot/lab_snapshot.py`) or build Block Kit (`bot/blocks.py`); pure functions
-over snapshots. Wording comes from `bot/messages.py`.
+over snapshots. Wording comes from `bot/messages/digest.py`.
 
 Usage::
 

@@ -1,6 +1,6 @@
 """Block Kit for the digest and `/lab status`: a phone-sized summary, and details for the thread.
 
-Must not judge (`bot/digest.py`) or word anything itself (`bot/messages.py`); every message it
+Must not judge (`bot/digest.py`) or word anything itself (`bot/messages/`); every message it
 returns stays within Slack's limits (50 blocks, 3,000 characters per section, about 12,000 in
 all), so a lab of any size is cut with "…and N more" instead of being refused.
 
