@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    event,
     inspect,
     select,
 )
@@ -92,6 +94,26 @@ def _bring_up_to_date(connection: Connection) -> None:
     store_migrations.upgrade(connection)
 
 
+def _engine(url: str) -> AsyncEngine:
+    if not url.startswith("sqlite"):
+        return create_async_engine(url)
+    # SQLite has one writer at a time, and pooled connections waiting on its lock poll it (its
+    # busy handler sleeps), so a burst of commands made writes take seconds and time out.
+    # One connection lets sessions queue in order instead; WAL keeps readers of the file (the
+    # scheduler's own engine) from blocking it.
+    engine = create_async_engine(url, pool_size=1, max_overflow=0)
+    event.listen(engine.sync_engine, "connect", _sqlite_settings)
+    return engine
+
+
+def _sqlite_settings(connection: Any, _record: object) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL's advice: no fsync per commit, still safe
+    cursor.execute("PRAGMA busy_timeout=30000")  # the scheduler's engine may hold the lock briefly
+    cursor.close()
+
+
 class Store:
     """Async access to the database; open with `await Store.open(url)`, close with `close()`."""
 
@@ -104,7 +126,7 @@ class Store:
         """Connect and bring the schema up to date (creating a SQLite file's directory if needed)."""
         if url.startswith("sqlite") and ":///" in url and ":memory:" not in url:
             Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        engine = _engine(url)
         async with engine.begin() as connection:
             await connection.run_sync(_bring_up_to_date)
         return cls(engine)
