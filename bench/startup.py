@@ -95,7 +95,8 @@ async def measure(runs: int) -> dict[str, list[Start]]:
         database = lab.directory / "state" / "labbot.sqlite"
         await one_start(lab)  # warm the file cache (Python's imports) before measuring
         for _ in range(runs):
-            database.unlink(missing_ok=True)
+            for path in (database, *database.parent.glob(database.name + "-*")):  # -wal, -shm
+                path.unlink(missing_ok=True)
             results["cold"].append(await one_start(lab))
         for _ in range(runs):
             results["warm"].append(await one_start(lab))
