@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+import asyncssh
+
 from labsim.colmena.install import install_colmena_double, install_nix_double
 from labsim.nodes.hostkeys import write_ed25519_keypair
 from labsim.nodes.login_user import ensure_login_user
@@ -102,6 +104,18 @@ class SimCluster:
     def shell_server_pid(self) -> int | None:
         """The process that forks every node's commands (see `ShellServer`), while running."""
         return self._shells.pid if self._shells is not None else None
+
+    async def connect(self, node: SimNode) -> asyncssh.SSHClientConnection:
+        """An SSH connection to `node` as its login user, with the lab's client key and
+        known_hosts (what labbot's SshPool does, for tests that talk to nodes directly)."""
+        return await asyncssh.connect(
+            node.host,
+            node.port,
+            username=node.user,
+            client_keys=[str(self.client_key_path)],
+            known_hosts=str(self.known_hosts_path),
+            config=None,
+        )
 
     def node(self, name: str) -> SimNode:
         """The node called `name`."""

@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncssh
 import psutil
 import pytest
 
-from labsim.nodes import NodeSpec, SimCluster, SimNode
+from labsim.nodes import NodeSpec, SimCluster
 from labsim.nodes.proctree import descendants
-
-
-async def login(lab: SimCluster, node: SimNode) -> asyncssh.SSHClientConnection:
-    return await asyncssh.connect(
-        node.host,
-        node.port,
-        username=node.user,
-        client_keys=[str(lab.client_key_path)],
-        known_hosts=str(lab.known_hosts_path),
-        config=None,
-    )
 
 
 def gone(pid: int) -> bool:
@@ -47,7 +35,7 @@ async def check_stop_cleans_up(lab: SimCluster) -> None:
     shell_server = lab.shell_server_pid
     assert shell_server is not None
     assert all(pid is not None and psutil.Process(pid).name() == "sshd" for pid in listeners)
-    conn = await login(lab, node)
+    conn = await lab.connect(node)
     hung = await conn.create_process("echo started; sleep 30")
     try:
         async with asyncio.timeout(10):
@@ -69,7 +57,7 @@ async def check_stop_cleans_up(lab: SimCluster) -> None:
 
 async def test_power_off_ends_that_nodes_running_commands_only() -> None:
     async with SimCluster([NodeSpec("tp-node3", 3), NodeSpec("tp-node2", 2)], user="root") as lab:
-        conns = [await login(lab, lab["tp-node3"]), await login(lab, lab["tp-node2"])]
+        conns = [await lab.connect(lab["tp-node3"]), await lab.connect(lab["tp-node2"])]
         try:
             hung = [await conn.create_process("echo started; sleep 30") for conn in conns]
             async with asyncio.timeout(10):
@@ -131,7 +119,7 @@ async def test_degrade_after_switch_exits_zero_but_degrades() -> None:
         node = lab["tp-node3"]
         node.degrade_after_switch(["longhorn-iscsi.service"])
         target = node.generations()[0].path
-        conn = await login(lab, node)
+        conn = await lab.connect(node)
         try:
             switch = await conn.run(f"sudo {target}/bin/switch-to-configuration switch")
             state = await conn.run("systemctl is-system-running", check=False)

@@ -31,19 +31,8 @@ async def lab() -> AsyncIterator[SimCluster]:
         yield cluster
 
 
-async def connect(lab: SimCluster, node: SimNode) -> asyncssh.SSHClientConnection:
-    return await asyncssh.connect(
-        node.host,
-        node.port,
-        username=node.user,
-        client_keys=[str(lab.client_key_path)],
-        known_hosts=str(lab.known_hosts_path),
-        config=None,
-    )
-
-
 async def run(lab: SimCluster, node: SimNode, command: str) -> asyncssh.SSHCompletedProcess:
-    conn = await connect(lab, node)
+    conn = await lab.connect(node)
     try:
         return await conn.run(command, check=False)
     finally:
@@ -207,7 +196,7 @@ async def test_kubectl_reports_nodes_ready_and_unknown_when_powered_off(lab: Sim
     await agent.power_off()
     try:
         with pytest.raises(OSError):
-            await connect(lab, agent)
+            await lab.connect(agent)
         doc = json.loads(str((await run(lab, server, "sudo kubectl get nodes -o json")).stdout))
         agent_item = next(i for i in doc["items"] if i["metadata"]["name"] == "tp-node1")
         conditions = {c["type"]: c for c in agent_item["status"]["conditions"]}
@@ -264,7 +253,7 @@ async def test_hanging_commands_time_out_then_recover(lab: SimCluster) -> None:
     node = lab["tp-node3"]
     node.hang_commands(5)
     try:
-        async with await connect(lab, node) as conn:
+        async with await lab.connect(node) as conn:
             with pytest.raises(asyncssh.TimeoutError):
                 await conn.run("true", timeout=0.5)
     finally:
