@@ -409,7 +409,8 @@ class SchedulesConfig(Model):
 
 
 _DATABASE_URL = re.compile(r"^(sqlite(\+aiosqlite)?|postgresql(\+\w+)?)://")
-_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:\s]*:(?P<password>[^/@\s]+)@")
+# scheme://user:password@ (check-config searches every string for it; a URL starts with it).
+URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^/@:\s]*:(?P<password>[^/@\s]+)@")
 
 
 def _check_database_url(url: str) -> str:
@@ -436,7 +437,7 @@ class StorageConfig(Model):
         """The password inside the database URL, as written and decoded (for redaction)."""
         if not isinstance(self.database_url, SecretSource):
             return []  # a plain URL has no password (check-config refuses one)
-        found = _URL_PASSWORD.match(self.database_url.read().strip())
+        found = URL_PASSWORD.match(self.database_url.read().strip())
         if found is None:
             return []
         return sorted({found.group("password"), unquote(found.group("password"))})

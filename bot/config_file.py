@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from bot.config import Config
+from bot.config import URL_PASSWORD, Config
 from bot.errors import ConfigError
 
 # Token shapes that must never sit in the YAML itself (design.md §4).
@@ -26,7 +26,7 @@ PLAINTEXT_TOKENS: dict[str, re.Pattern[str]] = {
     "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     # scheme://user:password@ — e.g. a database URL (give the whole URL as {env}/{file}, or
     # leave the password to PGPASSWORD / ~/.pgpass).
-    "password in a URL": re.compile(r"[a-z][a-z0-9+.-]*://[^/@:\s]*:[^/@\s]+@"),
+    "password in a URL": URL_PASSWORD,
 }
 
 
