@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import ValidationError
 from sqlalchemy import delete, select
@@ -94,7 +94,7 @@ class DigestStore:
         async with self._sessions() as session:
             rows = await session.scalars(
                 select(JobRow)
-                .where(JobRow.finished_at >= since.astimezone(UTC))
+                .where(JobRow.finished_at >= since)  # UtcDateTime binds it as UTC
                 .order_by(JobRow.finished_at)
             )
             return [_job(r) for r in rows]
