@@ -330,10 +330,6 @@ class ColmenaOutput:
         state.phase = phase
         return ProgressEvent(node, phase)
 
-    def phases(self) -> dict[str, Phase]:
-        """Every node's latest phase."""
-        return {name: state.phase for name, state in self._state.items()}
-
     def report(self) -> ColmenaReport:
         """Everything learned so far."""
         return ColmenaReport(

@@ -68,9 +68,9 @@ class DigestReport:
     previous_at: datetime | None
 
     @property
-    def attention(self) -> int:
-        """How many nodes and lab-wide items need attention."""
-        return sum(1 for v in self.verdicts if v.status.needs_attention) + len(self.problems)
+    def nodes_needing_attention(self) -> int:
+        """How many nodes need attention (the lab-wide items are `problems`)."""
+        return sum(1 for v in self.verdicts if v.status.needs_attention)
 
 
 def carry_forward(previous: LabSnapshot | None, current: LabSnapshot) -> LabSnapshot:

@@ -70,9 +70,8 @@ def summary_message(
         blocks += line_sections(
             messages.digest_problems_heading(), problems, MAX_PROBLEM_LINES, PROBLEMS_BUDGET
         )
-    nodes_needing = sum(1 for v in report.verdicts if v.status.needs_attention)
     blocks += line_sections(
-        messages.digest_nodes_heading(nodes_needing),
+        messages.digest_nodes_heading(report.nodes_needing_attention),
         [node_line(v, snapshot.taken_at) for v in report.verdicts],
         MAX_NODE_LINES,
         NODES_BUDGET,

@@ -147,10 +147,6 @@ class SshPool:
     ) -> None:
         await self.close()
 
-    def target(self, node: str) -> SshTarget:
-        """The target called `node` (KeyError if the pool does not know it)."""
-        return self._targets[node]
-
     async def connect(self, node: str, *, fresh: bool = False) -> None:
         """Make sure a logged-in connection exists; `fresh` drops the old one first."""
         await self._connection(node, fresh=fresh)
