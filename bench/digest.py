@@ -39,12 +39,11 @@ from bot.config import Config
 from bot.lab_snapshot import LabSnapshotCollector
 from handlers.digest import SCHEDULE_NAME
 from labsim.bmc import BmcEmulator
-from labsim.lab import BMC_PASSWORD_ENV, LAB_CHANNEL, Lab
+from labsim.lab import BMC_PASSWORD, BMC_PASSWORD_ENV, LAB_CHANNEL, Lab
 from labsim.nodes import NodeSpec
 
 SLOTS = 4
 SHELL_SERVER = "labsim.nodes.shell_server"
-BMC_PASSWORD = "bench-bmc-password"  # "turing" would be redacted inside board names
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,6 @@ async def measure(count: int, runs: int, latency: float) -> Figures:
     async with AsyncExitStack() as stack:
         lab = await stack.enter_async_context(Lab(full=True, node_specs=specs(count)))
         assert lab.bmc is not None and lab.cluster is not None and lab.github is not None
-        os.environ[BMC_PASSWORD_ENV] = BMC_PASSWORD
         extra = []
         for board in range(1, -(-count // SLOTS)):
             bmc = BmcEmulator(password=BMC_PASSWORD)
@@ -121,7 +119,6 @@ async def measure(count: int, runs: int, latency: float) -> Figures:
             for node in lab.cluster.nodes[board * SLOTS : (board + 1) * SLOTS]:
                 bmc.set_power(node.spec.slot - 1, True)
             extra.append(bmc)
-        lab.bmc.set_credentials("root", BMC_PASSWORD)
         await lab.github.open_renovate_pr()
         for node in lab.cluster.nodes:
             node.hang_commands(latency)

@@ -26,7 +26,6 @@ from labsim.bmc import FlashProgress
 from labsim.lab import BMC_PASSWORD_ENV, LAB_CHANNEL, Lab
 from labsim.slack import Message
 
-BMC_PASSWORD = "lab-bmc-password"  # not the factory "turing", which redaction would hit
 SETTINGS = {
     "jobs": {"stream_interval_seconds": 0.1},
     "flash": {
@@ -40,17 +39,7 @@ SETTINGS = {
 @pytest.fixture
 async def lab() -> AsyncIterator[Lab]:
     async with Lab(full=True, config_overrides=SETTINGS, flash_bytes_per_sec=4_000_000) as lab:
-        assert lab.bmc is not None
-        lab.bmc.set_credentials("root", BMC_PASSWORD)
-        os.environ[BMC_PASSWORD_ENV] = BMC_PASSWORD
         yield lab
-
-
-@pytest.fixture
-async def bot(lab: Lab) -> AsyncIterator[LabBot]:
-    async with lab.bot() as bot:
-        await lab.slack.wait_connected()
-        yield bot
 
 
 def image_file(lab: Lab, name: str = "small.img", size: int = 256 * 1024) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -10,11 +9,8 @@ import pytest
 from jobflow import approval_message, ask, press, start, wait_final
 
 from bot.app import LabBot
-from labsim.lab import BMC_PASSWORD_ENV, Lab
+from labsim.lab import Lab
 
-# The lab's BMC keeps the factory password "turing", which labbot redacts wherever it appears,
-# also inside the board's name "turingpi"; a changed password keeps the messages readable.
-BMC_PASSWORD = "lab-bmc-password"
 FAST = {
     "jobs": {"stream_interval_seconds": 0.1},
     "flash": {"poll_interval_seconds": 0.05, "boot_timeout_seconds": 10},
@@ -24,17 +20,7 @@ FAST = {
 @pytest.fixture
 async def lab() -> AsyncIterator[Lab]:
     async with Lab(full=True, config_overrides=FAST) as lab:
-        assert lab.bmc is not None
-        lab.bmc.set_credentials("root", BMC_PASSWORD)
-        os.environ[BMC_PASSWORD_ENV] = BMC_PASSWORD
         yield lab
-
-
-@pytest.fixture
-async def bot(lab: Lab) -> AsyncIterator[LabBot]:
-    async with lab.bot() as bot:
-        await lab.slack.wait_connected()
-        yield bot
 
 
 async def test_power_cycle_is_visible_over_ssh(lab: Lab, bot: LabBot) -> None:

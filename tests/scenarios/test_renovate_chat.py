@@ -32,19 +32,12 @@ FAST = GitHubTuning(
 
 
 @pytest.fixture
-async def glab(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Lab]:
+async def lab(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Lab]:
     monkeypatch.setattr(github_client, "GitHubTuning", lambda: FAST)
     async with Lab(full=True, config_overrides={"github": {"required_checks": [REQUIRED]}}) as lab:
         assert lab.github is not None
         lab.github.set_mergeable_delay(0)
         yield lab
-
-
-@pytest.fixture
-async def gbot(glab: Lab) -> AsyncIterator[LabBot]:
-    async with glab.bot() as bot:
-        await glab.slack.wait_connected()
-        yield bot
 
 
 def cards(lab: Lab) -> list[Message]:
@@ -92,13 +85,13 @@ async def wait_thread(lab: Lab, message: Message, words: str, timeout: float = 2
     return thread_text(lab, message)
 
 
-async def test_new_pr_gets_one_card_that_follows_ci(glab: Lab, gbot: LabBot) -> None:
-    assert glab.github is not None
-    pr = await glab.github.open_renovate_pr()
-    glab.github.set_check_run(pr.head_sha, REQUIRED, "in_progress", None)
-    answer = await check(glab)
+async def test_new_pr_gets_one_card_that_follows_ci(lab: Lab, bot: LabBot) -> None:
+    assert lab.github is not None
+    pr = await lab.github.open_renovate_pr()
+    lab.github.set_check_run(pr.head_sha, REQUIRED, "in_progress", None)
+    answer = await check(lab)
     assert "1 new card" in answer
-    shown = card(glab, pr.number)
+    shown = card(lab, pr.number)
     text = shown.all_text()
     assert pr.title in text
     assert f"`{pr.old_rev[:7]}`" in text and f"`{pr.new_rev[:7]}`" in text  # old → new
@@ -109,184 +102,182 @@ async def test_new_pr_gets_one_card_that_follows_ci(glab: Lab, gbot: LabBot) -> 
     assert len({b.value for b in shown.buttons()}) == 1  # one opaque token, nothing else
 
     # Unchanged PR: nothing is posted or edited.
-    assert "0 new cards, 0 updated" in await check(glab)
-    assert card(glab, pr.number).updates == 0
+    assert "0 new cards, 0 updated" in await check(lab)
+    assert card(lab, pr.number).updates == 0
 
     # CI turns green: the same message is updated in place.
-    make_green(glab, pr.head_sha)
-    assert "0 new cards, 1 updated" in await check(glab)
-    updated = card(glab, pr.number)
+    make_green(lab, pr.head_sha)
+    assert "0 new cards, 1 updated" in await check(lab)
+    updated = card(lab, pr.number)
     assert updated.ts == shown.ts and updated.updates == 1
     assert "*CI* :white_check_mark: green" in updated.all_text()
     assert ":white_check_mark: `ci/hydra`: success: Build succeeded" in updated.all_text()
 
-    listing = await ask(glab, glab.users.viewer, "renovate")
+    listing = await ask(lab, lab.users.viewer, "renovate")
     assert f"#{pr.number}>" in listing.text and "card posted" in listing.text
 
 
-async def test_approve_and_merge(glab: Lab, gbot: LabBot) -> None:
-    assert glab.github is not None
-    pr = await open_green_pr(glab)
-    shown = card(glab, pr.number)
-    glab.slack.add_user(glab.users.operator, "ops.alice")  # the username the click carries
-    answer = await press(glab, glab.users.operator, shown, "labbot:renovate-merge")
+async def test_approve_and_merge(lab: Lab, bot: LabBot) -> None:
+    assert lab.github is not None
+    pr = await open_green_pr(lab)
+    shown = card(lab, pr.number)
+    lab.slack.add_user(lab.users.operator, "ops.alice")  # the username the click carries
+    answer = await press(lab, lab.users.operator, shown, "labbot:renovate-merge")
     assert answer.startswith(f"You approved PR #{pr.number} at `{pr.head_sha[:7]}`"), answer
-    text = await wait_thread(glab, shown, "succeeded")
+    text = await wait_thread(lab, shown, "succeeded")
     assert f"Merged PR #{pr.number} (squash)" in text
-    [merge] = glab.github.merges()
+    [merge] = lab.github.merges()
     assert (merge.number, merge.head_sha, merge.method) == (pr.number, pr.head_sha, "squash")
-    [put] = [r for r in glab.github.requests() if r.method == "PUT" and r.path.endswith("/merge")]
+    [put] = [r for r in lab.github.requests() if r.method == "PUT" and r.path.endswith("/merge")]
     assert put.body["sha"] == pr.head_sha  # the sha guard
-    [review] = glab.github.reviews(pr.number)
+    [review] = lab.github.reviews(pr.number)
     assert review.state == "APPROVED" and review.commit_id == pr.head_sha
     assert review.body == (
-        f"Approved in Slack by `ops.alice` (Slack user {glab.users.operator}) through labbot, "
+        f"Approved in Slack by `ops.alice` (Slack user {lab.users.operator}) through labbot, "
         f"for head {pr.head_sha}."
     )
-    final = await glab.slack.wait_for(
-        lambda: (c := card(glab, pr.number)) and "Merged" in c.all_text() and c, timeout=10
+    final = await lab.slack.wait_for(
+        lambda: (c := card(lab, pr.number)) and "Merged" in c.all_text() and c, timeout=10
     )
     assert final.buttons() == [] and final.text.startswith(f"Renovate PR #{pr.number} merged")
-    again = await press(glab, glab.users.operator, shown, "labbot:renovate-merge", stale=True)
+    again = await press(lab, lab.users.operator, shown, "labbot:renovate-merge", stale=True)
     assert f"PR #{pr.number} is" in again and "merged" in again and "Nothing was done" in again
 
 
 async def test_head_moved_before_the_click_is_refused_and_the_card_refreshed(
-    glab: Lab, gbot: LabBot
+    lab: Lab, bot: LabBot
 ) -> None:
-    assert glab.github is not None
-    pr = await open_green_pr(glab)
-    shown = card(glab, pr.number)
-    new_head = await glab.github.push_commit_to_pr(pr.number, {"README.md": "moved\n"})
-    answer = await press(glab, glab.users.operator, shown, "labbot:renovate-merge")
+    assert lab.github is not None
+    pr = await open_green_pr(lab)
+    shown = card(lab, pr.number)
+    new_head = await lab.github.push_commit_to_pr(pr.number, {"README.md": "moved\n"})
+    answer = await press(lab, lab.users.operator, shown, "labbot:renovate-merge")
     assert "changed since the card was shown" in answer and "Nothing was done" in answer
-    assert f"`{new_head[:12]}`" in card(glab, pr.number).all_text()
-    assert glab.github.merges() == [] and glab.github.reviews(pr.number) == []
+    assert f"`{new_head[:12]}`" in card(lab, pr.number).all_text()
+    assert lab.github.merges() == [] and lab.github.reviews(pr.number) == []
     # The old buttons stand for the old head: they no longer act.
-    stale = await press(glab, glab.users.operator, shown, "labbot:renovate-merge", stale=True)
+    stale = await press(lab, lab.users.operator, shown, "labbot:renovate-merge", stale=True)
     assert stale == "That button is no longer valid. Nothing was done."
 
     # The head moves again between the click and GitHub's merge: GitHub's 409 is explained.
-    make_green(glab, new_head)
-    glab.github.inject_status(
+    make_green(lab, new_head)
+    lab.github.inject_status(
         "PUT",
         r"/pulls/\d+/merge$",
         409,
         body={"message": "Head branch was modified. Review and try the merge again."},
     )
-    answer = await press(glab, glab.users.operator, card(glab, pr.number), "labbot:renovate-merge")
+    answer = await press(lab, lab.users.operator, card(lab, pr.number), "labbot:renovate-merge")
     assert answer.startswith("You approved"), answer
-    text = await wait_thread(glab, shown, "failed")
+    text = await wait_thread(lab, shown, "failed")
     assert "head branch moved" in text and "Head branch was modified" in text
-    assert glab.github.merges() == []
-    await glab.slack.wait_for(lambda: card(glab, pr.number).buttons(), timeout=10)
+    assert lab.github.merges() == []
+    await lab.slack.wait_for(lambda: card(lab, pr.number).buttons(), timeout=10)
 
 
-async def test_not_mergeable_is_explained(glab: Lab, gbot: LabBot) -> None:
-    assert glab.github is not None
-    pr = await open_green_pr(glab)
-    glab.github.set_mergeable(pr.number, False, "dirty")
-    shown = card(glab, pr.number)
-    await press(glab, glab.users.operator, shown, "labbot:renovate-merge")
-    text = await wait_thread(glab, shown, "failed")
+async def test_not_mergeable_is_explained(lab: Lab, bot: LabBot) -> None:
+    assert lab.github is not None
+    pr = await open_green_pr(lab)
+    lab.github.set_mergeable(pr.number, False, "dirty")
+    shown = card(lab, pr.number)
+    await press(lab, lab.users.operator, shown, "labbot:renovate-merge")
+    text = await wait_thread(lab, shown, "failed")
     assert "cannot be merged now" in text and "Pull Request is not mergeable" in text
-    assert glab.github.merges() == []
+    assert lab.github.merges() == []
 
 
-async def test_ci_not_green_is_not_merged(glab: Lab, gbot: LabBot) -> None:
-    assert glab.github is not None
-    pr = await glab.github.open_renovate_pr()
-    glab.github.set_check_run(pr.head_sha, "lint", "completed", "failure")
-    await check(glab)
-    shown = card(glab, pr.number)
-    await press(glab, glab.users.operator, shown, "labbot:renovate-merge")
-    text = await wait_thread(glab, shown, "failed")
+async def test_ci_not_green_is_not_merged(lab: Lab, bot: LabBot) -> None:
+    assert lab.github is not None
+    pr = await lab.github.open_renovate_pr()
+    lab.github.set_check_run(pr.head_sha, "lint", "completed", "failure")
+    await check(lab)
+    shown = card(lab, pr.number)
+    await press(lab, lab.users.operator, shown, "labbot:renovate-merge")
+    text = await wait_thread(lab, shown, "failed")
     assert "CI is failing" in text and "`lint`" in text and f"`{REQUIRED}`" in text
-    assert glab.github.merges() == [] and glab.github.reviews(pr.number) == []
-    await glab.slack.wait_for(lambda: card(glab, pr.number).buttons(), timeout=10)
-    viewer = await press(glab, glab.users.viewer, shown, "labbot:renovate-merge")
+    assert lab.github.merges() == [] and lab.github.reviews(pr.number) == []
+    await lab.slack.wait_for(lambda: card(lab, pr.number).buttons(), timeout=10)
+    viewer = await press(lab, lab.users.viewer, shown, "labbot:renovate-merge")
     assert "needs the operator role" in viewer
 
 
-async def test_closed_or_merged_elsewhere(glab: Lab, gbot: LabBot) -> None:
-    assert glab.github is not None
-    closed = await glab.github.open_renovate_pr(input_name="nixpkgs")
-    merged = await glab.github.open_renovate_pr(input_name="sops-nix")
-    await check(glab)
-    assert len(cards(glab)) == 2
-    await glab.github.close_pr(closed.number)
-    await glab.github.merge_elsewhere(merged.number)
-    assert "2 closed" in await check(glab)
-    assert card(glab, closed.number).buttons() == []
-    assert "Closed without merging" in card(glab, closed.number).all_text()
-    assert card(glab, merged.number).buttons() == []
-    assert "Merged" in card(glab, merged.number).all_text()
-    assert "0 updated, 0 closed" in await check(glab)  # final cards are left alone
+async def test_closed_or_merged_elsewhere(lab: Lab, bot: LabBot) -> None:
+    assert lab.github is not None
+    closed = await lab.github.open_renovate_pr(input_name="nixpkgs")
+    merged = await lab.github.open_renovate_pr(input_name="sops-nix")
+    await check(lab)
+    assert len(cards(lab)) == 2
+    await lab.github.close_pr(closed.number)
+    await lab.github.merge_elsewhere(merged.number)
+    assert "2 closed" in await check(lab)
+    assert card(lab, closed.number).buttons() == []
+    assert "Closed without merging" in card(lab, closed.number).all_text()
+    assert card(lab, merged.number).buttons() == []
+    assert "Merged" in card(lab, merged.number).all_text()
+    assert "0 updated, 0 closed" in await check(lab)  # final cards are left alone
 
 
-async def test_restart_keeps_one_card_and_working_buttons(glab: Lab) -> None:
-    assert glab.github is not None
-    pr = await glab.github.open_renovate_pr()
-    async with glab.bot():
-        await glab.slack.wait_connected()
-        await check(glab)
-    await glab.slack.wait_for(lambda: not glab.slack.connected, timeout=10)
-    async with glab.bot():
-        await glab.slack.wait_connected()
-        assert "0 new cards" in await check(glab)
-        assert len(cards(glab)) == 1
-        answer = await press(
-            glab, glab.users.operator, card(glab, pr.number), "labbot:renovate-skip"
-        )
+async def test_restart_keeps_one_card_and_working_buttons(lab: Lab) -> None:
+    assert lab.github is not None
+    pr = await lab.github.open_renovate_pr()
+    async with lab.bot():
+        await lab.slack.wait_connected()
+        await check(lab)
+    await lab.slack.wait_for(lambda: not lab.slack.connected, timeout=10)
+    async with lab.bot():
+        await lab.slack.wait_connected()
+        assert "0 new cards" in await check(lab)
+        assert len(cards(lab)) == 1
+        answer = await press(lab, lab.users.operator, card(lab, pr.number), "labbot:renovate-skip")
         assert answer.startswith(f"Skipped PR #{pr.number}")
-    skipped = card(glab, pr.number)
+    skipped = card(lab, pr.number)
     assert [b.text for b in skipped.buttons()] == ["Approve & merge", "Merge & deploy all"]
     assert "Skipped by <@" in skipped.all_text()
 
 
-async def test_skip_returns_when_the_head_moves(glab: Lab, gbot: LabBot) -> None:
-    assert glab.github is not None
-    pr = await glab.github.open_renovate_pr()
-    await check(glab)
-    await press(glab, glab.users.operator, card(glab, pr.number), "labbot:renovate-skip")
-    assert "Skip" not in [b.text for b in card(glab, pr.number).buttons()]
-    await glab.github.push_commit_to_pr(pr.number, {"README.md": "new\n"})
-    await check(glab)
-    assert "Skip" in [b.text for b in card(glab, pr.number).buttons()]
-    assert "Skipped by" not in card(glab, pr.number).all_text()
+async def test_skip_returns_when_the_head_moves(lab: Lab, bot: LabBot) -> None:
+    assert lab.github is not None
+    pr = await lab.github.open_renovate_pr()
+    await check(lab)
+    await press(lab, lab.users.operator, card(lab, pr.number), "labbot:renovate-skip")
+    assert "Skip" not in [b.text for b in card(lab, pr.number).buttons()]
+    await lab.github.push_commit_to_pr(pr.number, {"README.md": "new\n"})
+    await check(lab)
+    assert "Skip" in [b.text for b in card(lab, pr.number).buttons()]
+    assert "Skipped by" not in card(lab, pr.number).all_text()
 
 
-async def test_secondary_rate_limit_is_waited_out(glab: Lab, gbot: LabBot) -> None:
-    assert glab.github is not None
-    pr = await glab.github.open_renovate_pr()
-    glab.github.inject_secondary_rate_limit(count=1, retry_after=1)
-    assert "1 new card" in await check(glab)
-    assert card(glab, pr.number)
-    assert any(r.status == 403 for r in glab.github.requests())
+async def test_secondary_rate_limit_is_waited_out(lab: Lab, bot: LabBot) -> None:
+    assert lab.github is not None
+    pr = await lab.github.open_renovate_pr()
+    lab.github.inject_secondary_rate_limit(count=1, retry_after=1)
+    assert "1 new card" in await check(lab)
+    assert card(lab, pr.number)
+    assert any(r.status == 403 for r in lab.github.requests())
 
 
-async def test_merge_and_deploy_in_the_card_thread(glab: Lab, gbot: LabBot) -> None:
-    assert glab.github is not None
-    pr = await open_green_pr(glab)
-    shown = card(glab, pr.number)
-    answer = await press(glab, glab.users.operator, shown, "labbot:renovate-deploy")
+async def test_merge_and_deploy_in_the_card_thread(lab: Lab, bot: LabBot) -> None:
+    assert lab.github is not None
+    pr = await open_green_pr(lab)
+    shown = card(lab, pr.number)
+    answer = await press(lab, lab.users.operator, shown, "labbot:renovate-deploy")
     assert "then deploying it" in answer
-    await wait_thread(glab, shown, "the deploy follows in this thread")
-    [merge] = glab.github.merges()
-    assert await InfraCheckout(glab.flake_dir).head() == merge.merge_commit_sha
+    await wait_thread(lab, shown, "the deploy follows in this thread")
+    [merge] = lab.github.merges()
+    assert await InfraCheckout(lab.flake_dir).head() == merge.merge_commit_sha
 
     def apply_button() -> Message | None:
-        for message in glab.slack.thread(LAB_CHANNEL, shown.ts):
+        for message in lab.slack.thread(LAB_CHANNEL, shown.ts):
             if any(b.action_id == "labbot:approve" for b in message.buttons()):
                 return message
         return None
 
-    approval = await glab.slack.wait_for(apply_button, timeout=30)
-    await press(glab, glab.users.operator2, approval, "labbot:approve")
-    deploys = [j for j in await gbot.jobs.jobs.recent() if j.kind == "deploy"]
+    approval = await lab.slack.wait_for(apply_button, timeout=30)
+    await press(lab, lab.users.operator2, approval, "labbot:approve")
+    deploys = [j for j in await bot.jobs.jobs.recent() if j.kind == "deploy"]
     assert len(deploys) == 1 and deploys[0].thread_ts == shown.ts
-    text = await wait_thread(glab, shown, f"Job {deploys[0].id} succeeded", timeout=40)
+    text = await wait_thread(lab, shown, f"Job {deploys[0].id} succeeded", timeout=40)
     assert "tp-node3" in text and "healthy" in text
-    job = await gbot.jobs.jobs.get(deploys[0].id)
+    job = await bot.jobs.jobs.get(deploys[0].id)
     assert job is not None and job.state is JobState.succeeded
-    assert glab.slack.message(LAB_CHANNEL, shown.ts).text.startswith("Renovate PR #")
+    assert lab.slack.message(LAB_CHANNEL, shown.ts).text.startswith("Renovate PR #")

@@ -7,7 +7,6 @@ full that rebooted, one unreachable, and one whose SSH hangs; the schedule acros
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -25,7 +24,7 @@ from bot.integrations.github import GitHubTuning
 from bot.scheduler import sync_database_url
 from handlers.digest import SCHEDULE_NAME
 from handlers.generations import node_pool, switch_to_generation
-from labsim.lab import BMC_PASSWORD_ENV, LAB_CHANNEL, Lab
+from labsim.lab import LAB_CHANNEL, Lab
 from labsim.nodes import NodeSpec
 from labsim.slack import Message
 
@@ -43,25 +42,13 @@ SETTINGS = {
 }
 # No request spacing: the digest's GitHub calls need not wait 0.25 s each here.
 FAST_GITHUB = GitHubTuning(seconds_between_requests=0, seconds_between_writes=0, retries=1)
-# The lab's factory BMC password "turing" would be redacted inside the board name "turingpi".
-BMC_PASSWORD = "lab-bmc-password"
 
 
 @pytest.fixture
 async def lab(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Lab]:
     monkeypatch.setattr(github_client, "GitHubTuning", lambda: FAST_GITHUB)
     async with Lab(full=True, node_specs=NODES, config_overrides=SETTINGS) as lab:
-        assert lab.bmc is not None
-        lab.bmc.set_credentials("root", BMC_PASSWORD)
-        os.environ[BMC_PASSWORD_ENV] = BMC_PASSWORD
         yield lab
-
-
-@pytest.fixture
-async def bot(lab: Lab) -> AsyncIterator[LabBot]:
-    async with lab.bot() as bot:
-        await lab.slack.wait_connected()
-        yield bot
 
 
 def digests(lab: Lab) -> list[Message]:

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 
 import pytest
 from jobflow import approval_message, ask, press, start, wait_final
 
 from bot.app import LabBot
-from labsim.lab import BMC_PASSWORD_ENV, Lab
-
-BMC_PASSWORD = "lab-bmc-password"  # not the factory "turing", which redaction would hit
+from labsim.lab import Lab
 
 
 @pytest.fixture
 async def lab() -> AsyncIterator[Lab]:
     async with Lab(full=True) as lab:
-        assert lab.bmc is not None
-        lab.bmc.set_credentials("root", BMC_PASSWORD)
-        os.environ[BMC_PASSWORD_ENV] = BMC_PASSWORD
         yield lab
-
-
-@pytest.fixture
-async def bot(lab: Lab) -> AsyncIterator[LabBot]:
-    async with lab.bot() as bot:
-        await lab.slack.wait_connected()
-        yield bot
 
 
 async def test_reads_show_only_what_is_new(lab: Lab, bot: LabBot) -> None:
