@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot import messages
 from bot.command_spec import Command, CommandTable
@@ -158,11 +157,11 @@ class Dispatcher:
 
     async def _send(self, responder: Responder, reply: Reply) -> None:
         """Every reply leaves through here, redacted: refusals may quote what the user typed."""
-        redact = self.jobs.redactor.redact
+        redactor = self.jobs.redactor
         await responder.reply(
             Reply(
-                text=redact(reply.text),
-                blocks=[_redact_block(block, redact) for block in reply.blocks],
+                text=redactor.redact(reply.text),
+                blocks=redactor.redact_blocks(reply.blocks),
                 in_channel=reply.in_channel,
             )
         )
@@ -179,14 +178,3 @@ class Dispatcher:
             text=redact(request.text),
             detail=redact(detail),
         )
-
-
-def _redact_block(value: Any, redact: Callable[[str], str]) -> Any:
-    """A copy of a Block Kit structure with every string redacted."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {key: _redact_block(item, redact) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_redact_block(item, redact) for item in value]
-    return value

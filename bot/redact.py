@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,20 @@ class Redactor:
         out: list[str] = []
         _scan(self._rules, text, final=True, out=out)
         return "".join(out)
+
+    def redact_blocks(self, blocks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A copy of Block Kit blocks with every string in them redacted."""
+
+        def walk(value: Any) -> Any:
+            if isinstance(value, str):
+                return self.redact(value)
+            if isinstance(value, dict):
+                return {key: walk(item) for key, item in value.items()}
+            if isinstance(value, list):
+                return [walk(item) for item in value]
+            return value
+
+        return [walk(block) for block in blocks]
 
     def stream(self) -> StreamRedactor:
         """A redactor for text that arrives in pieces (secrets added later apply to unsent text)."""

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -132,7 +132,7 @@ async def post_with_thread(
     """Post `summary`, then `details` in its thread, all redacted; returns the summary's ts and
     how many details were posted (a failed detail is logged and skipped, the summary stands)."""
     ts = await chat.post(
-        channel, redactor.redact(summary.text), redact_blocks(summary.blocks, redactor.redact)
+        channel, redactor.redact(summary.text), redactor.redact_blocks(summary.blocks)
     )
     posted = 0
     for message in details:
@@ -140,28 +140,13 @@ async def post_with_thread(
             await chat.post(
                 channel,
                 redactor.redact(message.text),
-                redact_blocks(message.blocks, redactor.redact),
+                redactor.redact_blocks(message.blocks),
                 thread_ts=ts,
             )
             posted += 1
         except (ChatError, PosterRateLimited) as error:
             log.warning("a digest detail message was not posted: %s", error)
     return ts, posted
-
-
-def redact_blocks(blocks: list[dict[str, Any]], redact: Callable[[str], str]) -> list[Any]:
-    """A copy of Block Kit blocks with every string redacted."""
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            return redact(value)
-        if isinstance(value, dict):
-            return {key: walk(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [walk(item) for item in value]
-        return value
-
-    return [walk(block) for block in blocks]
 
 
 def register(scheduler: Scheduler, context: ScheduleContext) -> None:
