@@ -148,11 +148,7 @@ class SopsJobKind:
                 job_id=job.id,
             )
         except LabError as exc:
-            _remove(path)
             return Finished(JobState.failed, str(exc))
-        except BaseException:
-            _remove(path)
-            raise
         await run.stream.write(messages.sops_committed(commit.sha, commit.files))
         payload = _payload(path, branch, base, base_sha, commit, change, settings.direct_push)
         payload["body"] = messages.sops_pr_body(
@@ -172,10 +168,7 @@ class SopsJobKind:
     # --- approval check -------------------------------------------------------------------------
 
     async def still_valid(self, run: JobRun, payload: Mapping[str, Any]) -> str | None:
-        """None while the prepared commit exists and the base branch did not move under it.
-
-        A void plan's clone is deleted: nothing can be done with it any more.
-        """
+        """None while the prepared commit exists and the base branch did not move under it."""
         path = Path(payload["worktree"])
         if not await asyncio.to_thread(path.is_dir):
             return messages.sops_prepared_gone()
@@ -183,8 +176,6 @@ class SopsJobKind:
             reason = await _why_not_valid(_open(run, path), payload)
         except LabError as exc:
             reason = str(exc).rstrip(".")
-        if reason is not None:
-            _remove(path)
         return reason
 
     # --- apply ----------------------------------------------------------------------------------
@@ -222,8 +213,6 @@ class SopsJobKind:
             return Finished(JobState.succeeded, messages.sops_done_pr(pr.number, pr.html_url))
         except LabError as exc:
             return Finished(JobState.failed, str(exc))
-        finally:
-            _remove(path)
 
 
 async def _why_not_valid(tree: InfraWorktree, payload: Mapping[str, Any]) -> str | None:
@@ -286,8 +275,9 @@ def worktree_path(config: Config, job_id: int) -> Path:
 
 
 def remove_clone_when_done(engine: JobEngine, config: Config, kinds: Iterable[str]) -> None:
-    """Delete a sops job's clone however the job ends (rejected, expired or cancelled while it
-    waited for approval, not only after a push), instead of at the next job's prune."""
+    """Delete a sops job's clone however the job ends (pushed, failed, void, rejected, expired,
+    cancelled, crashed, or interrupted by a restart): the one place clones are removed, besides
+    the prune of leftovers when the next sops job starts."""
 
     async def remove(job: Job, _outcome: Finished) -> None:
         await asyncio.to_thread(_remove, worktree_path(config, job.id))

@@ -188,8 +188,10 @@ async def test_rotate_opens_a_pr_with_new_data_keys_and_the_same_values(
     assert commit.parents == (main,)
     assert f"Requested-by: {lab.users.admin} (Slack user, labbot job {job_id})" in commit.message
     assert (await infra.repo.git.changed_files(main, pr.head_sha))[0].path == SECRETS_FILE
-    # The operator's checkout is untouched and the job's clone is gone.
+    # The operator's checkout is untouched and the job's clone is gone (removed once the job
+    # has ended and said so, by the engine's hook).
     assert lab.directory is not None
+    await bot.tasks.wait_idle()
     assert not (lab.directory / "state" / "infra-worktrees" / f"job-{job_id}").exists()
     old_token = (await old.decrypt(old_file))["k3s_token"]
     await assert_no_secret(lab, infra, caplog, old_token)
@@ -313,6 +315,7 @@ async def test_approval_is_void_when_main_changed_the_secrets_meanwhile(
     assert infra.repo.pulls == {}
     assert set((await infra.repo.git.branches()).keys()) == {"main"}
     assert lab.directory is not None
+    await bot.tasks.wait_idle()  # the click's task ends the job, then removes its clone
     assert not (lab.directory / "state" / "infra-worktrees" / f"job-{job_id}").exists()
 
 
@@ -326,6 +329,7 @@ async def test_a_rejected_change_leaves_no_clone_behind(
     assert (clone / ".git").is_dir()  # the prepared commit waits in the job's clone
     assert "You rejected" in await press(lab, lab.users.admin2, approval, "labbot:reject")
     await wait_final(lab, job_id, f"Job {job_id} cancelled")
+    await bot.tasks.wait_idle()  # the click's task ends the job, then removes its clone
     assert not clone.exists()
     assert infra.repo.pulls == {}
     assert set((await infra.repo.git.branches()).keys()) == {"main"}
