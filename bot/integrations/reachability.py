@@ -26,7 +26,7 @@ from pathlib import Path
 import asyncssh
 
 from bot.config import SshConfig
-from bot.integrations.ssh import SshTarget
+from bot.integrations.ssh import SshTarget, failure_reason, login
 
 
 class SshState(StrEnum):
@@ -102,22 +102,7 @@ async def probe_ssh(endpoint: SshTarget, ssh: SshConfig | None) -> Reachability:
     if ssh is None:
         return Reachability(endpoint.name, SshState.not_configured)
     try:
-        connection = await asyncio.wait_for(
-            asyncssh.connect(
-                endpoint.host,
-                endpoint.port,
-                username=endpoint.user,
-                client_keys=[str(ssh.key_file)],
-                known_hosts=str(ssh.known_hosts_file),
-                config=None,
-                agent_path=None,
-                password=None,
-                kbdint_auth=False,
-                connect_timeout=ssh.connect_timeout_seconds,
-                login_timeout=ssh.connect_timeout_seconds,
-            ),
-            ssh.connect_timeout_seconds * 2,
-        )
+        connection = await asyncio.wait_for(login(endpoint, ssh), ssh.connect_timeout_seconds * 2)
     except asyncssh.HostKeyNotVerifiable:
         state = (
             SshState.host_key_changed
@@ -132,7 +117,7 @@ async def probe_ssh(endpoint: SshTarget, ssh: SshConfig | None) -> Reachability:
     except (TimeoutError, asyncssh.TimeoutError):
         return Reachability(endpoint.name, SshState.timeout, "timed out")
     except (OSError, asyncssh.Error) as error:
-        return Reachability(endpoint.name, SshState.unreachable, _reason(error))
+        return Reachability(endpoint.name, SshState.unreachable, failure_reason(error))
     connection.close()
     await connection.wait_closed()
     return Reachability(endpoint.name, SshState.reachable)
@@ -180,7 +165,7 @@ async def scan_host_key(endpoint: SshTarget, *, timeout: float) -> HostKey:
             asyncssh.get_server_host_key(endpoint.host, endpoint.port, config=None), timeout
         )
     except (OSError, asyncssh.Error, TimeoutError) as error:
-        raise HostKeyScanFailed(_reason(error)) from None
+        raise HostKeyScanFailed(failure_reason(error)) from None
     if key is None:
         raise HostKeyScanFailed("the server sent no host key")
     public = key.export_public_key("openssh").decode().split()
@@ -288,12 +273,3 @@ def _listed(known_hosts: Path, endpoint: SshTarget) -> bool:
         return any(_names_endpoint(line, endpoint) for line in known_hosts.read_text().splitlines())
     except OSError:
         return False
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, TimeoutError | asyncssh.TimeoutError):
-        return "timed out"
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
-    text = str(error).strip() or type(error).__name__
-    return text.rstrip(".")

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import asyncssh
 
@@ -171,7 +172,7 @@ class SshPool:
             raise CommandTimedOut(node, command, seconds) from None
         except (OSError, asyncssh.Error) as exc:
             await self._forget(node)
-            raise NodeUnreachable(node, target.address, _reason(exc)) from None
+            raise NodeUnreachable(node, target.address, failure_reason(exc)) from None
         status = completed.exit_status
         if status is None:  # the session ended by a signal or the connection closed
             status = 255
@@ -198,19 +199,8 @@ class SshPool:
     async def _open(self, target: SshTarget) -> asyncssh.SSHClientConnection:
         config = self._config
         try:
-            return await asyncssh.connect(
-                target.host,
-                target.port,
-                username=target.user,
-                client_keys=[str(config.key_file)],
-                known_hosts=str(config.known_hosts_file),
-                config=None,
-                agent_path=None,
-                password=None,
-                kbdint_auth=False,
-                connect_timeout=config.connect_timeout_seconds,
-                login_timeout=config.connect_timeout_seconds,
-                keepalive_interval=max(config.connect_timeout_seconds, 5),
+            return await login(
+                target, config, keepalive_interval=max(config.connect_timeout_seconds, 5)
             )
         except asyncssh.HostKeyNotVerifiable:
             if _listed(config.known_hosts_file, target):
@@ -219,7 +209,7 @@ class SshPool:
         except asyncssh.PermissionDenied:
             raise LoginRefused(target.name, target.user) from None
         except (OSError, asyncssh.Error, TimeoutError) as exc:
-            raise NodeUnreachable(target.name, target.address, _reason(exc)) from None
+            raise NodeUnreachable(target.name, target.address, failure_reason(exc)) from None
 
     async def _forget(self, node: str) -> None:
         connection = self._connections.pop(node, None)
@@ -243,7 +233,29 @@ def _listed(known_hosts: Path, target: SshTarget) -> bool:
     return bool(trusted or authorities or revoked)
 
 
-def _reason(exc: BaseException) -> str:
+async def login(
+    target: SshTarget, config: SshConfig, **options: Any
+) -> asyncssh.SSHClientConnection:
+    """Log in the way labbot always does: the configured key only (no agent, password or
+    keyboard-interactive), known_hosts always checked, no ~/.ssh/config; `options` add to it."""
+    return await asyncssh.connect(
+        target.host,
+        target.port,
+        username=target.user,
+        client_keys=[str(config.key_file)],
+        known_hosts=str(config.known_hosts_file),
+        config=None,
+        agent_path=None,
+        password=None,
+        kbdint_auth=False,
+        connect_timeout=config.connect_timeout_seconds,
+        login_timeout=config.connect_timeout_seconds,
+        **options,
+    )
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A connection failure in a few words (for "NODE is unreachable: …")."""
     if isinstance(exc, TimeoutError | asyncssh.TimeoutError):
         return "timed out"
     if isinstance(exc, ConnectionRefusedError):
