@@ -36,7 +36,6 @@ from bot.integrations.ssh import NodeUnreachable, SshError, SshPool, SshTarget
 from bot.job_records import now_utc
 from bot.lab_facts import (
     BoardFacts,
-    DiskUse,
     JobFacts,
     LabSnapshot,
     NixpkgsFacts,
@@ -300,16 +299,7 @@ def _node_facts(
             "load": report.load,
             "system_state": report.system_state,
             "failed_units": report.failed_units,
-            "disks": tuple(
-                DiskUse(
-                    path=d.path,
-                    mount=d.mount,
-                    size_bytes=d.size_bytes,
-                    used_bytes=d.used_bytes,
-                    used_percent=d.used_percent,
-                )
-                for d in report.disks
-            ),
+            "disks": report.disks,
         }
     )
 

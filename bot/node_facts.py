@@ -21,22 +21,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.lab_facts import DiskUse
+
 MARKER = "@@labbot@@"
 ROOT = "/"
 _GENERATION_DATE = "%Y-%m-%d %H:%M:%S"
 _UNIT = re.compile(r"^[A-Za-z0-9@_.:\\-]+\.[a-z]+$")
 _PERCENT = re.compile(r"^(\d{1,3})%$")
-
-
-@dataclass(frozen=True)
-class DiskReading:
-    """One `df -P -B1` line: the mount holding the path, its size and how full it is."""
-
-    path: str
-    mount: str
-    size_bytes: int
-    used_bytes: int
-    used_percent: int
 
 
 @dataclass(frozen=True)
@@ -52,7 +43,7 @@ class NodeReport:
     load: tuple[float, float, float] | None = None
     system_state: str | None = None
     failed_units: tuple[str, ...] = ()
-    disks: tuple[DiskReading, ...] = ()
+    disks: tuple[DiskUse, ...] = ()
     k3s_ready: Mapping[str, bool] | None = None  # k3s node name → Ready, from a server
     missing: tuple[str, ...] = field(default=())  # sections that could not be read
 
@@ -201,7 +192,7 @@ def parse_failed_units(text: str) -> tuple[str, ...]:
     return tuple(units)
 
 
-def parse_df(path: str, text: str) -> DiskReading | None:
+def parse_df(path: str, text: str) -> DiskUse | None:
     """The last line of `df -P -B1 PATH`: filesystem, size, used, available, capacity, mount."""
     lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) < 2:
@@ -222,7 +213,8 @@ def parse_df(path: str, text: str) -> DiskReading | None:
         return None
     if min(size, used, available) < 0 or percent > 100:
         return None
-    return DiskReading(path, " ".join(words[5:])[:255], size, used, percent)
+    mount = " ".join(words[5:])[:255]
+    return DiskUse(path=path, mount=mount, size_bytes=size, used_bytes=used, used_percent=percent)
 
 
 def parse_k3s_ready(document: str) -> dict[str, bool] | None:
