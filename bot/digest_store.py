@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.job_state import JobState
@@ -72,8 +72,8 @@ class DigestStore:
     async def count(self) -> int:
         """How many snapshots are stored."""
         async with self._sessions() as session:
-            rows = await session.scalars(select(DigestSnapshotRow.id))
-            return len(rows.all())
+            counted = await session.scalar(select(func.count()).select_from(DigestSnapshotRow))
+            return int(counted or 0)
 
     async def prune(self, keep: int) -> int:
         """Delete all but the newest `keep` snapshots; returns how many went."""

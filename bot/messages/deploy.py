@@ -6,12 +6,8 @@ Part of `bot.messages`: plain mrkdwn strings, never handed a secret value.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from bot.messages.core import _names
-
-if TYPE_CHECKING:
-    pass
 
 # --- deploy and rollback (targets, colmena, SSH, health gate) ---------------------------------
 

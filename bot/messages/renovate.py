@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from bot.messages.core import _names
-
-if TYPE_CHECKING:
-    pass
 
 # --- Renovate cards -------------------------------------------------------------------------
 
@@ -289,11 +285,6 @@ def renovate_list_card(state: str | None, skipped: bool) -> str:
     if state is None:
         return "no card yet (`/lab renovate check` posts it)"
     return "card skipped" if skipped else "card posted"
-
-
-def renovate_rate_limited(seconds: float) -> str:
-    """The check stopped at a GitHub rate limit it will not wait out."""
-    return f"GitHub rate-limited the check for {seconds:.0f} s; the next check continues."
 
 
 # --- Renovate merge jobs --------------------------------------------------------------------
