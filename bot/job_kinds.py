@@ -14,12 +14,13 @@ from handlers.rollback import ROLLBACK_KIND
 from handlers.sops_changes import SOPS_KINDS
 from handlers.uart import UART_SEND_KIND
 
-JOB_KINDS: dict[str, JobKind] = {
-    "deploy": DEPLOY_KIND,
-    "rollback": ROLLBACK_KIND,
-    "power": POWER_KIND,
-    "flash": FLASH_KIND,
-    "uart-send": UART_SEND_KIND,
-    "renovate_merge": RENOVATE_MERGE_KIND,
-    **SOPS_KINDS,  # sops-rotate, sops-add-node, sops-remove-node, sops-rotate-k3s-token
-}
+_ALL: tuple[JobKind, ...] = (
+    DEPLOY_KIND,
+    ROLLBACK_KIND,
+    POWER_KIND,
+    FLASH_KIND,
+    UART_SEND_KIND,
+    RENOVATE_MERGE_KIND,
+    *SOPS_KINDS.values(),  # sops-rotate, sops-add-node, sops-remove-node, sops-rotate-k3s-token
+)
+JOB_KINDS: dict[str, JobKind] = {kind.name: kind for kind in _ALL}

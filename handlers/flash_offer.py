@@ -15,9 +15,11 @@ from bot.job_state import Job, JobState
 from bot.jobs import JobEngine
 from bot.locks import node_target
 from bot.policy import Actor
+from handlers.deploy import DEPLOY_KIND
+from handlers.flash import FLASH_KIND
 
-FLASH_KIND = "flash"
-DEPLOY_KIND = "deploy"
+FLASH = FLASH_KIND.name
+DEPLOY = DEPLOY_KIND.name
 
 
 def _node_of(job: Job) -> str:
@@ -32,12 +34,12 @@ class DeployOffer:
 
     def register(self) -> None:
         """Hook into the engine: after flash jobs, and on the offer's button."""
-        self._engine.on_finished(FLASH_KIND, self.after_flash)
+        self._engine.on_finished(FLASH, self.after_flash)
         self._engine.register_action(actions.DEPLOY_OFFER, self.on_click)
 
     async def after_flash(self, job: Job, outcome: Finished) -> None:
         """Post the offer when a flash succeeded and deploys exist."""
-        if outcome.state is not JobState.succeeded or not self._engine.has_kind(DEPLOY_KIND):
+        if outcome.state is not JobState.succeeded or not self._engine.has_kind(DEPLOY):
             return
         node = _node_of(job)
         await self._engine.chat.post(
@@ -50,22 +52,22 @@ class DeployOffer:
     async def on_click(self, actor: Actor, value: str) -> str:
         """Start the deploy the offer names, once."""
         flash = await self._engine.jobs.by_cancel_token(value)
-        if flash is None or flash.kind != FLASH_KIND or flash.state is not JobState.succeeded:
+        if flash is None or flash.kind != FLASH or flash.state is not JobState.succeeded:
             return messages.button_not_valid()
         if not actor.may(Role.operator):
             have = actor.role.name if actor.role else "no role"
-            return messages.role_too_low(DEPLOY_KIND, Role.operator.name, have)
+            return messages.role_too_low(DEPLOY, Role.operator.name, have)
         node = _node_of(flash)
-        text = f"{DEPLOY_KIND} {node}"
+        text = f"{DEPLOY} {node}"
         for job in await self._engine.jobs.recent(limit=50):
             if (
-                job.kind == DEPLOY_KIND
+                job.kind == DEPLOY
                 and job.text == text
                 and job.created_at >= (flash.finished_at or flash.created_at)
             ):
                 return messages.deploy_offer_taken(node, job.id)
         job = await self._engine.submit(
-            DEPLOY_KIND,
+            DEPLOY,
             text=text,
             requester=actor.user_id,
             channel_id=flash.channel_id,
