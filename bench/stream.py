@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import psutil
+from ack_latency import percentile  # bench/ is on sys.path when a benchmark runs
 
 from bot.redact import Redactor
 from labsim.bot_process import BotProcess
@@ -48,11 +49,6 @@ def max_per_second(times: list[float]) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 async def start_job(lab: Lab, text: str) -> int:

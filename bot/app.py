@@ -80,7 +80,8 @@ class LabBot:
         except LookupError as exc:
             raise ConfigError(f"slack: {exc}") from None
         try:
-            self.store = await Store.open(self.config.storage.resolved_database_url())
+            database_url = self.config.storage.resolved_database_url()  # may read a secret
+            self.store = await Store.open(database_url)
             self._stack.push_async_callback(self.store.close)
             services = Services(self.config, self.metrics)
             self._stack.push_async_callback(services.close)
@@ -111,9 +112,7 @@ class LabBot:
             )
             self._stack.push_async_callback(self.edge.stop)
             self._stack.push_async_callback(self.tasks.close)
-            self.scheduler = Scheduler(
-                self.config.storage.resolved_database_url(), self.config.schedules.timezone
-            )
+            self.scheduler = Scheduler(database_url, self.config.schedules.timezone)
             # Before recovery: the engine hooks registered here (a sops job's clone removed,
             # a Renovate card updated) must also see the jobs that recovery ends.
             schedules.register(

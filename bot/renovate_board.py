@@ -152,12 +152,9 @@ class RenovateBoard:
             return
         log.info("Renovate check%s: %s", " (late)" if run.late else "", summary)
 
-    async def refresh(
-        self, client: GitHubClient, number: int, facts: RenovateCard | None = None
-    ) -> CardChange:
-        """Read PR `number` (unless `facts` are given) and post or update its card."""
-        if facts is None:
-            facts = await wait_out_rate_limits(lambda: gather_card(client, number))
+    async def refresh(self, client: GitHubClient, number: int) -> CardChange:
+        """Read PR `number` and post or update its card."""
+        facts = await wait_out_rate_limits(lambda: gather_card(client, number))
         async with self._lock(number):
             record = await self.cards.by_pr(number)
             if record is None:

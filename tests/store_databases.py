@@ -65,9 +65,9 @@ class PostgresServer:
         if done.returncode != 0:
             raise RuntimeError(f"{Path(argv[0]).name} failed: {done.stderr.strip()}")
 
-    def url(self, database: str, driver: str = "asyncpg") -> str:
-        """An SQLAlchemy URL for `database` over the Unix socket."""
-        return f"postgresql+{driver}://{self.user}@/{database}?host={self.socket_dir}"
+    def url(self, database: str) -> str:
+        """labbot's (async) SQLAlchemy URL for `database` over the Unix socket."""
+        return f"postgresql+asyncpg://{self.user}@/{database}?host={self.socket_dir}"
 
     def admin(self) -> psycopg.Connection[tuple[object, ...]]:
         """A connection to the maintenance database, in autocommit (for CREATE/DROP DATABASE)."""
