@@ -199,8 +199,7 @@ class LabSnapshotCollector:
         except SshError as error:
             return _Failed(str(error))
         if not result.stdout.strip():
-            detail = (result.stderr.strip().splitlines() or [f"exit {result.exit_status}"])[0]
-            return _Failed(messages.digest_node_said_nothing(detail[:200]))
+            return _Failed(messages.digest_node_said_nothing(result.failure_line[:200]))
         return result.stdout
 
     async def _board(self, board: Board) -> tuple[BoardFacts, Mapping[int, bool | None] | _Failed]:

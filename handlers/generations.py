@@ -83,8 +83,7 @@ def parse_generations(text: str) -> list[GenerationEntry]:
 def _checked(node: str, what: str, result: CommandResult) -> str:
     value = result.stdout.strip()
     if not result.ok or not value:
-        detail = result.stderr.strip().splitlines()[:1] or [f"exit {result.exit_status}"]
-        raise NodeStateUnreadable(messages.node_state_unreadable(node, what, detail[0]))
+        raise NodeStateUnreadable(messages.node_state_unreadable(node, what, result.failure_line))
     return value
 
 

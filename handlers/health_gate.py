@@ -198,8 +198,7 @@ class HealthGate:
     async def _k3s(self, name: str) -> list[Problem]:
         result = await self._pool.run(name, ["kubectl", "get", "nodes", "-o", "json"], sudo=True)
         if not result.ok:
-            detail = result.stderr.strip().splitlines()[:1] or [f"exit {result.exit_status}"]
-            return [Problem(messages.gate_k3s_unavailable(name, detail[0]), True)]
+            return [Problem(messages.gate_k3s_unavailable(name, result.failure_line), True)]
         ready = k3s_node_ready(result.stdout, name)
         if ready is None:
             return [Problem(messages.gate_k3s_missing(name), True)]

@@ -43,8 +43,8 @@ async def fetch_node_recipient(ssh: SshConfig | None, node: Node) -> NodeRecipie
     async with SshPool(ssh, [SshTarget.of(node)]) as pool:
         result = await pool.run(node.name, ["cat", HOST_KEY_PUB])
     if not result.ok:
-        reason = (result.stderr.strip().splitlines() or [f"exit {result.exit_status}"])[0]
-        raise UserError(messages.sops_host_key_unreadable(node.name, HOST_KEY_PUB, reason[:200]))
+        reason = result.failure_line[:200]
+        raise UserError(messages.sops_host_key_unreadable(node.name, HOST_KEY_PUB, reason))
     keys = parse_ssh_public_keys(result.stdout)
     if len(keys) != 1:
         raise UserError(messages.sops_host_key_count(node.name, HOST_KEY_PUB, len(keys)))

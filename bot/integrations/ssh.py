@@ -116,6 +116,11 @@ class CommandResult:
         """Whether it exited 0."""
         return self.exit_status == 0
 
+    @property
+    def failure_line(self) -> str:
+        """Why it failed, in one line: the first line of stderr, or `exit N` when it said nothing."""
+        return (self.stderr.strip().splitlines() or [f"exit {self.exit_status}"])[0]
+
 
 def remote_command(argv: Sequence[str], *, sudo: bool = False) -> str:
     """The command line sent to sshd: each argument quoted, nothing interpreted by a shell."""
