@@ -94,7 +94,7 @@ def parse_report(stdout: str, disk_paths: Sequence[str]) -> NodeReport:
             missing.append(name)
         return text
 
-    version, revision = _version(section("version"))
+    version, revision = parse_nixos_version(section("version"))
     generation, date = _current_generation(section("generations"))
     uptime = _first_float(section("uptime"))
     load = _load(section("load"))
@@ -128,7 +128,8 @@ def _json(text: str) -> Any:
         return None
 
 
-def _version(text: str) -> tuple[str | None, str | None]:
+def parse_nixos_version(text: str) -> tuple[str | None, str | None]:
+    """`nixos-version --json`: the version and the configuration revision (None if absent)."""
     data = _json(text)
     if not isinstance(data, dict):
         return None, None

@@ -13,7 +13,6 @@ probe) are retried every `poll_interval_seconds` until `timeout_seconds`.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,6 +21,7 @@ from bot import messages
 from bot.config import HealthGateConfig, K3sRole, Node
 from bot.integrations.ssh import NodeUnreachable, SshError, SshPool
 from bot.job_run import JobCancelled
+from bot.node_facts import parse_failed_units, parse_k3s_ready, parse_nixos_version
 from handlers.generations import CURRENT_SYSTEM, PROFILE, generation_of_link, switch_to_generation
 
 Say = Callable[[str], Awaitable[None]]
@@ -175,7 +175,7 @@ class HealthGate:
             reachable=True,
             generation=generation_of_link(link.stdout) if link.ok else None,
             current_system=seen_current,
-            nixos_version=_nixos_version(version.stdout) if version.ok else None,
+            nixos_version=parse_nixos_version(version.stdout)[0] if version.ok else None,
         )
 
     async def _system_state(self, name: str, state: str) -> list[Problem]:
@@ -188,7 +188,7 @@ class HealthGate:
         listing = await self._pool.run(
             name, ["systemctl", "list-units", "--failed", "--plain", "--no-legend"]
         )
-        failed = [line.split()[0] for line in listing.stdout.splitlines() if line.strip()]
+        failed = parse_failed_units(listing.stdout)
         allowed = set(self._config.allowed_failed_units)
         bad = [unit for unit in failed if unit not in allowed]
         if failed and not bad:
@@ -209,24 +209,7 @@ class HealthGate:
 
 def k3s_node_ready(document: str, name: str) -> bool | None:
     """Whether node `name` is Ready in `kubectl get nodes -o json` output; None if absent."""
-    try:
-        items = json.loads(document).get("items", [])
-        for item in items:
-            if item.get("metadata", {}).get("name") != name:
-                continue
-            conditions = item.get("status", {}).get("conditions", [])
-            return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-    except (ValueError, AttributeError, TypeError):
-        return None
-    return None
-
-
-def _nixos_version(text: str) -> str | None:
-    try:
-        value = json.loads(text).get("nixosVersion")
-    except (ValueError, AttributeError):
-        return None
-    return str(value) if value else None
+    return (parse_k3s_ready(document) or {}).get(name)
 
 
 @dataclass(frozen=True)
