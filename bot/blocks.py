@@ -45,15 +45,7 @@ def header(text: str) -> Block:
 def command_list(allowed: Sequence[CommandSpec], hidden: Sequence[str], prefix: str) -> list[Block]:
     """`/lab help`: one line per command the user may run, then what needs a higher role."""
     lines = [f"`{spec.usage(prefix)}`\n{spec.summary}" for spec in allowed]
-    out: list[Block] = [section(messages.help_header(prefix))]
-    chunk = ""
-    for line in lines:  # several commands per section, each section under the limit
-        if len(chunk) + len(line) + 1 > SECTION_TEXT_LIMIT:
-            out.append(section(chunk))
-            chunk = ""
-        chunk = f"{chunk}\n{line}" if chunk else line
-    if chunk:
-        out.append(section(chunk))
+    out = [section(messages.help_header(prefix)), *packed_sections(lines)]
     if hidden:
         out.append(context(messages.help_needs_higher_role(hidden)))
     return out[:MAX_BLOCKS]
@@ -296,9 +288,14 @@ def line_sections(
         used += len(line) + 1
     if len(shown) < len(lines):
         shown.append(more(len(lines) - len(shown)))
+    return packed_sections(shown, first=heading)
+
+
+def packed_sections(lines: Sequence[str], first: str = "") -> list[Block]:
+    """`first` and the lines, one per line, in as few sections as the text limit allows."""
     out: list[Block] = []
-    chunk = heading
-    for line in shown:
+    chunk = first
+    for line in lines:
         if chunk and len(chunk) + len(line) + 1 > SECTION_TEXT_LIMIT:
             out.append(section(chunk))
             chunk = ""
