@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -53,7 +54,14 @@ class JobRecords:
         self._sessions = sessions
 
     async def create(
-        self, *, kind: str, text: str, requester: str, channel_id: str, targets: list[str]
+        self,
+        *,
+        kind: str,
+        text: str,
+        requester: str,
+        channel_id: str,
+        targets: list[str],
+        payload: Mapping[str, Any] | None = None,
     ) -> Job:
         """A new job in state `queued`."""
         row = JobRow(
@@ -65,7 +73,7 @@ class JobRecords:
             root_ts="",
             targets=json.dumps(targets),
             state=JobState.queued.value,
-            payload="{}",
+            payload=json.dumps(dict(payload or {}), sort_keys=True),
             result="",
             log_path="",
             cancel_token=secrets.token_urlsafe(16),

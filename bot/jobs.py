@@ -125,11 +125,13 @@ class JobEngine:
         """
         kind = self._kinds[kind_name]
         job = await self.jobs.create(
-            kind=kind_name, text=text, requester=requester, channel_id=channel_id, targets=targets
+            kind=kind_name,
+            text=text,
+            requester=requester,
+            channel_id=channel_id,
+            targets=targets,
+            payload=payload,
         )
-        if payload is not None:
-            await self.jobs.update_fields(job.id, payload=dict(payload))
-            job = await self._job(job.id)
         title = kind.title(job)
         try:
             ts = await self._chat.post(
