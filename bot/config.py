@@ -246,6 +246,16 @@ class InventoryConfig(Model):
         """The node called `name`, if any."""
         return next((n for n in self.nodes if n.name == name), None)
 
+    def board(self, name: str) -> Board | None:
+        """The board called `name`, if any."""
+        return next((b for b in self.boards if b.name == name), None)
+
+    def board_of(self, node: Node) -> Board:
+        """The board `node` sits on (`_consistent` made sure it exists)."""
+        board = self.board(node.board)
+        assert board is not None, node.board
+        return board
+
 
 def read_inventory_file(path: Path) -> list[dict[str, object]]:
     """Nodes from the shared inventory file: `{"nodes": {name: {...}}}` as JSON or TOML."""

@@ -32,7 +32,8 @@ class Services:
         """The client of the BMC that drives `board` (a board name from the inventory)."""
         from bot.integrations.bmc import BmcClient
 
-        bmc_name = next((b.bmc for b in self.config.inventory.boards if b.name == board), None)
+        found = self.config.inventory.board(board)
+        bmc_name = found.bmc if found is not None else None
         if bmc_name is None or bmc_name not in self.config.bmc:
             raise ConfigError(f"board {board} has no BMC in the config")
         if bmc_name not in self._bmcs:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from bot import messages
 from bot.errors import UnknownTarget, UsageError, UserError
 
 ALL = "all"
+N = TypeVar("N", bound="TargetNode")
 
 
 class TargetNode(Protocol):
@@ -65,6 +66,15 @@ class EmptyTargetRule(UsageError):
     def __init__(self, targets: str) -> None:
         super().__init__(messages.empty_target_rule(targets))
         self.targets = targets
+
+
+def named_node(name: str, nodes: Sequence[N]) -> N:
+    """The node called `name`; a `UserError` listing the known names if there is none (the
+    parser checks names, so only an inventory changed since gets here)."""
+    node = next((n for n in nodes if n.name == name), None)
+    if node is None:
+        raise UserError(messages.unknown_node(name, [n.name for n in nodes]))
+    return node
 
 
 def resolve_targets(targets: str, nodes: Sequence[TargetNode]) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from bot import messages
 from bot.command_spec import Approval, Command
-from bot.config import Config, Node, Role
+from bot.config import Role
 from bot.context import HandlerContext
 from bot.errors import IntegrationError, UserError
 from bot.integrations.bmc_protocol import FlashTransferring
@@ -33,6 +33,7 @@ from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
 from bot.job_state import Job, JobState
 from bot.locks import bmc_target, node_target
 from bot.outcome import Outcome, Reply
+from bot.targets import named_node
 from handlers.flash_apply import FlashPlan, apply_flash
 from handlers.flash_image import (
     build_problem,
@@ -46,7 +47,7 @@ async def flash_command(ctx: HandlerContext, command: Command) -> Outcome:
     """Check IMAGE (or that an image can be built), then start a job locking node and BMC."""
     name = command.arg("node")
     assert isinstance(name, str)
-    node = _node(ctx.config, name)
+    node = named_node(name, ctx.config.inventory.nodes)
     image = command.arg("image")
     if isinstance(image, str):
         problem = image_argument_problem(ctx.config, image)
@@ -54,7 +55,7 @@ async def flash_command(ctx: HandlerContext, command: Command) -> Outcome:
         problem = build_problem(ctx.config, node)
     if problem is not None:
         raise UserError(problem)
-    bmc = _bmc_of(ctx.config, node)
+    bmc = ctx.config.inventory.board_of(node).bmc
     job = await ctx.jobs.submit(
         "flash",
         text=f"flash {name}" + (f" {image}" if isinstance(image, str) else ""),
@@ -63,17 +64,6 @@ async def flash_command(ctx: HandlerContext, command: Command) -> Outcome:
         targets=[node_target(name), bmc_target(bmc)],
     )
     return Reply(messages.job_started(job.id))
-
-
-def _node(config: Config, name: str) -> Node:
-    node = config.inventory.node(name)
-    if node is None:  # the parser checks names, so only a changed inventory gets here
-        raise UserError(messages.unknown_node(name, [n.name for n in config.inventory.nodes]))
-    return node
-
-
-def _bmc_of(config: Config, node: Node) -> str:
-    return next(b.bmc for b in config.inventory.boards if b.name == node.board)
 
 
 class FlashKind:
@@ -92,7 +82,7 @@ class FlashKind:
         node = run.config.inventory.node(name)
         if node is None:
             return Finished(JobState.failed, messages.node_left_inventory(name))
-        bmc = _bmc_of(run.config, node)
+        bmc = run.config.inventory.board_of(node).bmc
         await run.stream.write(messages.flash_checking_bmc(bmc))
         try:
             client = await run.services.bmc(node.board)

@@ -25,7 +25,6 @@ from bot import messages
 from bot.command_spec import Approval, Command
 from bot.config import Config, Node, Role
 from bot.context import HandlerContext
-from bot.errors import UserError
 from bot.integrations.bmc_errors import BmcError
 from bot.integrations.bmc_failures import power_status_caveat
 from bot.integrations.reachability import Reachability, SshState, SshWant, probe_ssh, wait_for_ssh
@@ -35,6 +34,7 @@ from bot.job_state import Job, JobState
 from bot.locks import node_target
 from bot.outcome import Outcome, Reply
 from bot.services import Services
+from bot.targets import named_node
 
 ACTIONS = ("on", "off", "reset", "status")
 
@@ -57,7 +57,7 @@ async def power_command(ctx: HandlerContext, command: Command) -> Outcome:
     action = command.arg("action")
     assert isinstance(node, str) and isinstance(action, str)
     if action == "status":
-        return await _status_reply(ctx, [_node(ctx.config, node)])
+        return await _status_reply(ctx, [named_node(node, ctx.config.inventory.nodes)])
     job = await ctx.jobs.submit(
         "power",
         text=f"power {node} {action}",
@@ -71,15 +71,8 @@ async def power_command(ctx: HandlerContext, command: Command) -> Outcome:
 async def power_status_command(ctx: HandlerContext, command: Command) -> Outcome:
     """`power status [NODE]`: every slot of every board, or one node's."""
     node = command.arg("node")
-    nodes = [_node(ctx.config, node)] if isinstance(node, str) else None
+    nodes = [named_node(node, ctx.config.inventory.nodes)] if isinstance(node, str) else None
     return await _status_reply(ctx, nodes)
-
-
-def _node(config: Config, name: str) -> Node:
-    node = config.inventory.node(name)
-    if node is None:  # the parser checks names, so only a changed inventory gets here
-        raise UserError(messages.unknown_node(name, [n.name for n in config.inventory.nodes]))
-    return node
 
 
 async def _status_reply(ctx: HandlerContext, only: list[Node] | None) -> Reply:
@@ -97,7 +90,9 @@ async def _board_status(
     services: Services, config: Config, board: str, only: list[Node] | None
 ) -> str:
     """One board's slots: the BMC's record beside each node's SSH reachability."""
-    bmc_name = next(b.bmc for b in config.inventory.boards if b.name == board)
+    found = config.inventory.board(board)
+    assert found is not None, board  # a board of the inventory
+    bmc_name = found.bmc
     nodes = {n.slot: n for n in config.inventory.nodes if n.board == board}
     wanted = sorted({n.slot for n in only}) if only is not None else [1, 2, 3, 4]
     probes = await asyncio.gather(
@@ -164,7 +159,7 @@ class PowerKind:
         node = run.config.inventory.node(name)
         if node is None:
             return Finished(JobState.failed, messages.node_left_inventory(name))
-        board = next(b for b in run.config.inventory.boards if b.name == node.board)
+        board = run.config.inventory.board_of(node)
         plan = PowerPlan(node=name, action=action, board=board.name, bmc=board.bmc, slot=node.slot)
         if action == "on":
             return await self.apply(run, plan.model_dump(mode="json"))

@@ -40,6 +40,7 @@ from bot.locks import node_target
 from bot.outcome import Outcome, Reply
 from bot.redact import Redactor
 from bot.stream import strip_ansi
+from bot.targets import named_node
 
 MAX_LINE = 512
 """Longest line `uart send` types (a Linux tty's line buffer holds 4096 bytes)."""
@@ -61,7 +62,9 @@ class UartSendPlan(BaseModel):
 
 async def uart_command(ctx: HandlerContext, command: Command) -> Outcome:
     """Show the console lines that are new since the last read."""
-    node = _node(ctx.config, command.arg("node"))
+    name = command.arg("node")
+    assert isinstance(name, str)
+    node = named_node(name, ctx.config.inventory.nodes)
     wanted = command.arg("lines")
     limit = wanted if isinstance(wanted, int) and wanted > 0 else DEFAULT_LINES
     try:
@@ -81,7 +84,9 @@ async def uart_command(ctx: HandlerContext, command: Command) -> Outcome:
 
 async def uart_send_command(ctx: HandlerContext, command: Command) -> Outcome:
     """Check the line, then start a job that types it after approval."""
-    node = _node(ctx.config, command.arg("node"))
+    name = command.arg("node")
+    assert isinstance(name, str)
+    node = named_node(name, ctx.config.inventory.nodes)
     line = command.arg("text")
     assert isinstance(line, str)
     problem = line_problem(line)
@@ -146,14 +151,6 @@ def _save(path: Path, text: str) -> None:
         raise
 
 
-def _node(config: Config, name: object) -> Node:
-    assert isinstance(name, str)
-    node = config.inventory.node(name)
-    if node is None:  # the parser checks names, so only a changed inventory gets here
-        raise UserError(messages.unknown_node(name, [n.name for n in config.inventory.nodes]))
-    return node
-
-
 class UartSendKind:
     """The `uart_send` job kind: show the exact line, type it after approval."""
 
@@ -172,7 +169,7 @@ class UartSendKind:
         problem = line_problem(line)
         if problem is not None:
             return Finished(JobState.failed, problem)
-        board = next(b for b in run.config.inventory.boards if b.name == node.board)
+        board = run.config.inventory.board_of(node)
         plan = UartSendPlan(node=name, board=board.name, bmc=board.bmc, slot=node.slot, line=line)
         return NeedsApproval(
             summary=messages.uart_send_plan(name, node.slot, board.bmc, line),
