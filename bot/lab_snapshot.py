@@ -108,9 +108,24 @@ class LabSnapshotCollector:
                 targets = [SshTarget.of(n) for n in [*nodes, *extra_k3s]]
                 pool = await stack.enter_async_context(SshPool(config.ssh, targets))
             gate = asyncio.Semaphore(config.digest.concurrency)
-            node_work = asyncio.gather(*(self._node(pool, n, gate) for n in nodes))
+            disks = self.disk_paths
+            node_work = asyncio.gather(
+                *(
+                    self._ask(
+                        pool,
+                        n,
+                        gate,
+                        node_script(disks, k3s_server=n.k3s_role is K3sRole.server),
+                        disks,
+                    )
+                    for n in nodes
+                )
+            )
             k3s_work = asyncio.gather(
-                *(self._k3s_only(pool, n, gate) for n in (extra_k3s if needs_k3s else []))
+                *(
+                    self._ask(pool, n, gate, k3s_script(), ())
+                    for n in (extra_k3s if needs_k3s else [])
+                )
             )
             board_work = asyncio.gather(*(self._board(b) for b in boards))
             lab_work = self._lab_wide(taken_at) if only is None else _nothing()
@@ -165,26 +180,20 @@ class LabSnapshotCollector:
         except LabError as error:
             return _Failed(str(error))
 
-    async def _node(
-        self, pool: SshPool | None, node: Node, gate: asyncio.Semaphore
+    async def _ask(
+        self,
+        pool: SshPool | None,
+        node: Node,
+        gate: asyncio.Semaphore,
+        script: str,
+        disk_paths: Sequence[str],
     ) -> NodeReport | _Failed:
+        """Run one node's script (all its facts, or only k3s readiness) and read the report."""
         if pool is None:
             return _Failed(messages.digest_ssh_not_configured())
-        script = node_script(self.disk_paths, k3s_server=node.k3s_role is K3sRole.server)
         async with gate:  # the node's timeout starts when its turn comes
             outcome = await self._ssh(pool, node.name, script)
-        if isinstance(outcome, _Failed):
-            return outcome
-        return parse_report(outcome, self.disk_paths)
-
-    async def _k3s_only(
-        self, pool: SshPool | None, node: Node, gate: asyncio.Semaphore
-    ) -> NodeReport | _Failed:
-        if pool is None:
-            return _Failed(messages.digest_ssh_not_configured())
-        async with gate:
-            outcome = await self._ssh(pool, node.name, k3s_script())
-        return outcome if isinstance(outcome, _Failed) else parse_report(outcome, ())
+        return outcome if isinstance(outcome, _Failed) else parse_report(outcome, disk_paths)
 
     async def _ssh(self, pool: SshPool, node: str, script: str) -> str | _Failed:
         seconds = self._config.digest.ssh_timeout_seconds
