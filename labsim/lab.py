@@ -23,8 +23,6 @@ from bot.config import Config
 from labsim.bmc import BmcEmulator, FlashedImage, PowerCallback, PowerReason
 from labsim.github import GitHubEmulator
 from labsim.nodes import NodeSpec, SimCluster
-from labsim.nodes.hostkeys import write_ed25519_keypair
-from labsim.nodes.node import HOST_KEY
 from labsim.slack import SlackEmulator
 from labsim.sops_seed import bot_key_path, seed_sops
 
@@ -134,7 +132,7 @@ class Lab:
         await self.github.start()
         self._stack.push_async_callback(self.github.stop)
         os.environ[GITHUB_TOKEN_ENV] = GITHUB_TOKEN
-        sops_files = (await seed_sops(self.directory, self.cluster.nodes)).files
+        sops_files = await seed_sops(self.directory, self.cluster.nodes)
         await self.github.seed_infra_repo(
             {**infra_files(self.node_specs), **sops_files}, repo=INFRA_REPO
         )
@@ -318,8 +316,7 @@ def follow_bmc_power(bmc: BmcEmulator, cluster: SimCluster) -> PowerCallback:
                 seen[node] = image
                 for sim in cluster.nodes:
                     if sim.spec.slot == node + 1:
-                        pair = write_ed25519_keypair(sim.state_dir / HOST_KEY, f"root@{sim.name}")
-                        sim.host_key_public = pair.public_line
+                        sim.new_host_key()
         cluster.on_bmc_power_change(node, on, reason)
 
     return follow

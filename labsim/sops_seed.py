@@ -15,7 +15,6 @@ import os
 import secrets
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyrage
@@ -28,15 +27,6 @@ SOPS_YAML = ".sops.yaml"
 SECRETS_FILE = "secrets/secrets.yaml"
 BOT_KEY_FILE = "sops/labbot-age.key"
 ADMIN_KEY_FILE = "sops/admin-age.key"
-
-
-@dataclass(frozen=True)
-class SopsSeed:
-    """The seeded files (path → text) and where the lab keeps the test identities."""
-
-    files: dict[str, str]
-    bot_key_path: Path
-    admin_key_path: Path
 
 
 def bot_key_path(directory: Path) -> Path:
@@ -61,7 +51,7 @@ def render_sops_yaml(keys: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def seed_sops(directory: Path, nodes: Iterable[SimNode]) -> SopsSeed:
+async def seed_sops(directory: Path, nodes: Iterable[SimNode]) -> dict[str, str]:
     """Write fresh admin and bot identities under `directory`; return the encrypted repo files.
 
     The started CM4 `nodes` get keys derived from their host keys; RK1 nodes do not (yet).
@@ -82,7 +72,7 @@ async def seed_sops(directory: Path, nodes: Iterable[SimNode]) -> SopsSeed:
         sops = Sops(root, identity=str(bot), config=Path(SOPS_YAML), timeout=30)
         await sops.encrypt_new(Path(SECRETS_FILE), {"k3s_token": token})
         encrypted = (root / SECRETS_FILE).read_text()
-    return SopsSeed({SOPS_YAML: sops_yaml, SECRETS_FILE: encrypted}, bot_path, admin_path)
+    return {SOPS_YAML: sops_yaml, SECRETS_FILE: encrypted}
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -140,10 +140,15 @@ class SimNode:
         keys.chmod(0o600)
         await self.power_on()
 
-    def _create(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+    def new_host_key(self) -> None:
+        """Make a new SSH host key (as NixOS does on the first boot of a fresh image); sshd
+        presents it from its next start."""
         pair = write_ed25519_keypair(self.state_dir / HOST_KEY, f"root@{self.name}")
         self.host_key_public = pair.public_line
+
+    def _create(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.new_host_key()
         identity = NodeIdentity(
             name=self.name,
             slot=self.spec.slot,
