@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot import messages
@@ -128,6 +129,18 @@ async def system_version(pool: SshPool, node: str, system: str) -> str | None:
     result = await pool.run(node, ["cat", f"{system}/nixos-version"])
     version = result.stdout.strip()
     return version if result.ok and version else None
+
+
+async def switch_and_echo(
+    pool: SshPool, node: str, number: int, say: Callable[[str], Awaitable[None]]
+) -> SwitchResult:
+    """Say so, switch to generation `number`, and echo the switch's output as `NODE | line`
+    (an `SshError` when the node cannot be reached)."""
+    await say(messages.rolling_back(node, number))
+    switched = await switch_to_generation(pool, node, number)
+    for line in switched.output:
+        await say(f"{node} | {line}")
+    return switched
 
 
 async def switch_to_generation(pool: SshPool, node: str, number: int) -> SwitchResult:

@@ -22,7 +22,7 @@ from bot.config import HealthGateConfig, K3sRole, Node
 from bot.integrations.ssh import NodeUnreachable, SshError, SshPool
 from bot.job_run import JobCancelled
 from bot.node_facts import parse_failed_units, parse_k3s_ready, parse_nixos_version
-from handlers.generations import CURRENT_SYSTEM, PROFILE, generation_of_link, switch_to_generation
+from handlers.generations import CURRENT_SYSTEM, PROFILE, generation_of_link, switch_and_echo
 
 Say = Callable[[str], Awaitable[None]]
 
@@ -230,13 +230,10 @@ async def roll_back(
     say: Say,
 ) -> RollbackOutcome:
     """Switch the node back to `generation`, then gate it again against `expect`."""
-    await say(messages.rolling_back(node.name, generation))
     try:
-        switched = await switch_to_generation(pool, node.name, generation)
+        switched = await switch_and_echo(pool, node.name, generation, say)
     except SshError as exc:
         return RollbackOutcome(Verdict.failed, messages.rollback_impossible(str(exc)), None)
-    for line in switched.output:
-        await say(f"{node.name} | {line}")
     if not switched.ok and switched.step.startswith("nix-env"):
         text = messages.rollback_step_failed(switched.step, switched.exit_status)
         return RollbackOutcome(Verdict.failed, text, None)

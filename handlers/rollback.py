@@ -35,7 +35,7 @@ from handlers.generations import (
     list_generations,
     node_pool,
     read_system,
-    switch_to_generation,
+    switch_and_echo,
     system_version,
 )
 from handlers.health_gate import Expectation, HealthGate
@@ -177,13 +177,10 @@ class RollbackKind:
         if config.ssh is None or node is None:
             return Finished(JobState.failed, messages.rollback_not_configured())
         async with node_pool(config.ssh, config, [plan.node]) as pool:
-            await run.stream.write(messages.rolling_back(plan.node, plan.generation))
             try:
-                switched = await switch_to_generation(pool, plan.node, plan.generation)
+                switched = await switch_and_echo(pool, plan.node, plan.generation, run.stream.write)
             except IntegrationError as exc:
                 return Finished(JobState.failed, messages.rollback_apply_failed(str(exc)))
-            for line in switched.output:
-                await run.stream.write(f"{plan.node} | {line}")
             gate = HealthGate(pool, config.deploy.health_gate, run.stream.write, run.cancel)
             result = await gate.check(node, Expectation(plan.path, plan.path))
         reasons = result.reasons()
