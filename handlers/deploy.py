@@ -19,7 +19,7 @@ The flow, as design.md §5 lays it out:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot import messages
@@ -106,23 +106,25 @@ class DeployKind:
             before = await _record(config.ssh, config, names)
             await run.say(messages.deploy_recorded(_generations(before)))
             built = await colmena.build(names)
-            diffs = await _diffs(config.colmena, run, goal, before, built)
+            planned = [
+                PlannedNode(
+                    name=name,
+                    built=built[name],
+                    generation=before[name].generation,
+                    current_system=before[name].current_system,
+                    profile_system=before[name].profile_system,
+                )
+                for name in names
+            ]
+            changed = [
+                n
+                for n in planned
+                if n.built != base_system(goal, n.current_system, n.profile_system)
+            ]
+            diffs = await _diffs(config.colmena, run, goal, changed)
         except IntegrationError as exc:
             run.check_cancelled()
             return Finished(JobState.failed, messages.deploy_plan_failed(str(exc)))
-        planned = [
-            PlannedNode(
-                name=name,
-                built=built[name],
-                generation=before[name].generation,
-                current_system=before[name].current_system,
-                profile_system=before[name].profile_system,
-            )
-            for name in names
-        ]
-        changed = [
-            n for n in planned if n.built != base_system(goal, n.current_system, n.profile_system)
-        ]
         if not changed:
             return Finished(JobState.succeeded, messages.deploy_nothing_to_do(names))
         plan = DeployPlan(
@@ -185,30 +187,20 @@ def _generations(before: Mapping[str, NodeSystem]) -> dict[str, int]:
 
 
 async def _diffs(
-    config: ColmenaConfig,
-    run: JobRun,
-    goal: Goal,
-    before: Mapping[str, NodeSystem],
-    built: Mapping[str, str],
+    config: ColmenaConfig, run: JobRun, goal: Goal, changed: Sequence[PlannedNode]
 ) -> dict[str, ClosureDiff | str]:
     """Closure diff per changed node, or why there is none (the old system is not local)."""
     nix = Nix(config.nix_binary, timeout=DIFF_TIMEOUT_SECONDS, cancel=run.cancel)
 
-    async def one(name: str) -> ClosureDiff | str:
-        old = base_system(goal, before[name].current_system, before[name].profile_system)
+    async def one(node: PlannedNode) -> ClosureDiff | str:
+        old = base_system(goal, node.current_system, node.profile_system)
         try:
-            return await nix.diff_closures(old, built[name])
+            return await nix.diff_closures(old, node.built)
         except NixFailed as exc:
             return str(exc)
 
-    names = [
-        name
-        for name, system in before.items()
-        if built.get(name)
-        not in (None, base_system(goal, system.current_system, system.profile_system))
-    ]
-    results = await asyncio.gather(*(one(name) for name in names))
-    return dict(zip(names, results, strict=True))
+    results = await asyncio.gather(*(one(node) for node in changed))
+    return {node.name: result for node, result in zip(changed, results, strict=True)}
 
 
 def _diff_text(diff: ClosureDiff | str | None) -> str:
