@@ -46,9 +46,8 @@ class HealthServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._config.host, self._config.port)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self._config.port
+        addresses = self._runner.addresses  # (host, port, ...) of each listening socket
+        self.port = addresses[0][1] if addresses else self._config.port
 
     async def stop(self) -> None:
         """Stop listening."""
