@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import LabBot
+from bot.capabilities import CAPABILITIES
+from bot.capability import Capability
 from bot.command_spec import Arg, ArgKind, Command, CommandSpec
-from bot.commands import COMMANDS
 from bot.config import Role
 from bot.config_file import load_config
 from bot.context import HandlerContext
@@ -71,20 +72,24 @@ async def bench_command(ctx: HandlerContext, command: Command) -> Outcome:
     return Reply(f"Started job {job.id}.")
 
 
-TABLE = COMMANDS.extended(
-    CommandSpec(
-        name="bench",
-        summary="print lines",
-        role=Role.operator,
-        handler=bench_command,
-        args=(Arg("count", ArgKind.integer, "lines"), Arg("key", ArgKind.word, "lock key")),
-        example="bench 1000 a",
-    )
+BENCH = Capability(
+    name="bench",
+    job_kinds=(BenchKind(),),
+    commands=(
+        CommandSpec(
+            name="bench",
+            summary="print lines",
+            role=Role.operator,
+            handler=bench_command,
+            args=(Arg("count", ArgKind.integer, "lines"), Arg("key", ArgKind.word, "lock key")),
+            example="bench 1000 a",
+        ),
+    ),
 )
 
 
 async def main(path: Path) -> None:
-    async with LabBot(load_config(path), TABLE, {"bench": BenchKind()}) as bot:
+    async with LabBot(load_config(path), [*CAPABILITIES, BENCH]) as bot:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, bot.request_stop)
         print("ready", flush=True)
         await bot.wait_stopped()

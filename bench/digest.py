@@ -36,8 +36,8 @@ import psutil
 
 from bot.app import LabBot
 from bot.config import Config
-from bot.lab_snapshot import LabSnapshotCollector
-from handlers.digest import SCHEDULE_NAME
+from handlers.status.digest import SCHEDULE_NAME
+from handlers.status.lab_snapshot import LabSnapshotCollector
 from labsim.bmc import BmcEmulator
 from labsim.lab import BMC_PASSWORD, BMC_PASSWORD_ENV, LAB_CHANNEL, Lab
 from labsim.nodes import NodeSpec

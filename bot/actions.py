@@ -1,4 +1,5 @@
-"""The action_ids of labbot's buttons; every one starts with `labbot:` so the Slack edge routes it."""
+"""The action_ids of the engine's buttons. Every labbot button starts with `PREFIX`, so the Slack edge
+routes it; a capability names its own buttons with it (`handlers/renovate/card_blocks.py`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,3 @@ PREFIX = "labbot:"
 APPROVE = PREFIX + "approve"
 REJECT = PREFIX + "reject"
 CANCEL = PREFIX + "cancel"
-RENOVATE_MERGE = PREFIX + "renovate-merge"
-RENOVATE_DEPLOY = PREFIX + "renovate-deploy"
-RENOVATE_SKIP = PREFIX + "renovate-skip"
-DEPLOY_OFFER = PREFIX + "deploy-offer"

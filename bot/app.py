@@ -7,25 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 
-from bot import schedules
+from bot.capability import Capability, CapabilityContext, command_table, job_kinds, start_all
 from bot.command_spec import CommandTable
-from bot.commands import COMMANDS
+from bot.commands import ENGINE_COMMANDS
 from bot.config import Config, SecretSource, SlackMode
 from bot.dispatch import Dispatcher
 from bot.errors import ConfigError
 from bot.health import HealthChecks, HealthServer
-from bot.job_kinds import JOB_KINDS
 from bot.job_run import JobKind
 from bot.jobs import JobEngine
 from bot.metrics import Metrics
 from bot.policy import Policy
 from bot.redact import Redactor
 from bot.scheduler import Scheduler
-from bot.schedules import ScheduleContext
 from bot.services import Services
 from bot.slack_app import SlackChat, SlackEdge, SlackUsergroups, make_web_client
 from bot.store import Store
@@ -35,17 +33,23 @@ log = logging.getLogger(__name__)
 
 
 class LabBot:
-    """labbot as a whole. Usage: `async with LabBot(config) as bot: await bot.wait_stopped()`."""
+    """labbot as a whole. Usage: `async with LabBot(config) as bot: await bot.wait_stopped()`.
 
-    def __init__(
-        self,
-        config: Config,
-        commands: CommandTable = COMMANDS,
-        kinds: Mapping[str, JobKind] | None = None,
-    ) -> None:
+    Runs with every capability of `bot/capabilities.py` unless given its own list (tests and
+    benchmarks run the engine with exercise capabilities).
+    """
+
+    def __init__(self, config: Config, capabilities: Sequence[Capability] | None = None) -> None:
+        if capabilities is None:
+            # The composition module is read here, at run time, so that importing the engine
+            # never imports a capability (tests/test_layout.py checks it).
+            from bot.capabilities import CAPABILITIES
+
+            capabilities = CAPABILITIES
         self.config = config
-        self.commands = commands
-        self.kinds = dict(JOB_KINDS if kinds is None else kinds)
+        self.capabilities = tuple(capabilities)
+        self.commands: CommandTable = command_table(ENGINE_COMMANDS, self.capabilities)
+        self.kinds: Mapping[str, JobKind] = job_kinds(self.capabilities)
         self.tasks = TaskSet()
         self.ready = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -115,9 +119,11 @@ class LabBot:
             self.scheduler = Scheduler(database_url, self.config.schedules.timezone)
             # Before recovery: the engine hooks registered here (a sops job's clone removed,
             # a Renovate card updated) must also see the jobs that recovery ends.
-            schedules.register(
-                self.scheduler,
-                ScheduleContext(self.config, self.store, chat, services, self.jobs),
+            start_all(
+                self.capabilities,
+                CapabilityContext(
+                    self.config, self.store, chat, services, self.jobs, self.scheduler
+                ),
             )
             await self.jobs.recover()
             self.tasks.spawn(self.jobs.expiry_loop(), name="approval expiry", daemon=True)

@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {problem}", file=sys.stderr)
             return 1
     if args.command == "ssh-to-age":
-        from bot.age_keys import ssh_to_age_main
+        from bot.integrations.age_keys import ssh_to_age_main
 
         return ssh_to_age_main(sys.stdin, sys.stdout, sys.stderr)
     if args.command == "demo":

@@ -1,6 +1,9 @@
 """labbot's configuration: the YAML file's schema, validated by pydantic.
 
 Holds no secret values: secrets are referenced (`SecretSource`) and read only when used.
+
+Long because: it is the config file's whole schema, one small pydantic model per YAML section,
+so the reference in the README and this file can be read side by side.
 """
 
 from __future__ import annotations

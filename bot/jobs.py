@@ -3,6 +3,10 @@
 Flow of a job: queued (waiting for its locks) → running (plan) → awaiting_approval → running
 (apply) → a final state. Locks are released on every exit path; approvals are durable, so a
 button still works after a restart. Job kinds (`bot/job_run.py`) never see Slack or the store.
+
+Long because: a job's whole life (submit, locks, plan, approval clicks, apply, cancel, recovery)
+is one state machine, and reading it in one file is what lets a reviewer check every exit path
+releases its locks.
 """
 
 from __future__ import annotations

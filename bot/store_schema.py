@@ -129,7 +129,7 @@ class RenovateCardRow(Base):
 
 
 class DigestSnapshotRow(Base):
-    """One digest's `LabSnapshot` (`bot/lab_facts.py`) as JSON, for day-over-day changes."""
+    """One digest's `LabSnapshot` (`handlers/status/lab_facts.py`) as JSON, for day-over-day changes."""
 
     __tablename__ = "digest_snapshots"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,7 @@ from typing import Any
 import yaml
 
 from bot.app import LabBot
-from bot.command_spec import CommandTable
-from bot.commands import COMMANDS
+from bot.capability import Capability
 from bot.config import Config
 from labsim.bmc import BmcEmulator, FlashedImage, PowerCallback, PowerReason
 from labsim.github import GitHubEmulator
@@ -270,9 +270,10 @@ class Lab:
         """The validated labbot config for this lab."""
         return Config.model_validate(self.config_data())
 
-    def bot(self, commands: CommandTable = COMMANDS) -> LabBot:
-        """A labbot wired to this lab (use as `async with lab.bot() as bot`)."""
-        return LabBot(self.config(), commands)
+    def bot(self, capabilities: Sequence[Capability] | None = None) -> LabBot:
+        """A labbot wired to this lab (use as `async with lab.bot() as bot`), with every
+        capability unless given its own list."""
+        return LabBot(self.config(), capabilities)
 
 
 def infra_files(specs: tuple[NodeSpec, ...]) -> dict[str, str]:

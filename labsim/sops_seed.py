@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pyrage
 
-from bot.age_keys import ssh_ed25519_to_age_recipient
+from bot.integrations.age_keys import ssh_ed25519_to_age_recipient
 from bot.integrations.sops import Sops
 from labsim.nodes.node import SimNode
 

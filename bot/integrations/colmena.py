@@ -24,9 +24,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot import messages
-from bot.colmena_output import ColmenaOutput, ColmenaReport, ExitMeaning, Goal, exit_meaning
 from bot.config import NAME_PATTERN, ColmenaConfig
 from bot.errors import IntegrationError
+from bot.integrations.colmena_output import (
+    ColmenaOutput,
+    ColmenaReport,
+    ExitMeaning,
+    Goal,
+    exit_meaning,
+)
 from bot.integrations.process import ProcessResult, Stream
 from bot.integrations.tool_env import tool_environment
 

@@ -1,6 +1,6 @@
 """Running git for the infra repo: argv lists, a fixed environment, bounded output, errors translated.
 
-The one git runner; `bot/infra_worktree.py` (a job's clone) and `bot/infra_checkout.py` (the
+The one git runner; `bot/integrations/infra_worktree.py` (a job's clone) and `bot/integrations/infra_checkout.py` (the
 operator's checkout) both go through it. Never prompts for credentials.
 """
 

@@ -11,6 +11,9 @@ identity comes from `SOPS_AGE_KEY` or `SOPS_AGE_KEY_FILE` only. Values for `set`
 sops runs here rather than through `process.run_process`, which gives a process no stdin and
 splits output into lines; sops' output is small and must arrive byte for byte.
 
+Long because: each sops operation is a short method, and they share the one careful way of
+running sops above; splitting them would spread that care over files.
+
 Usage::
 
     sops = Sops(worktree, identity=age_key, config=Path(".sops.yaml"))

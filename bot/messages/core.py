@@ -354,3 +354,32 @@ def job_interrupted(job_id: int) -> str:
         f":warning: labbot restarted while job {job_id} was running, so it was interrupted. "
         "The lab may be part-way through the change: check `/lab status` before running it again."
     )
+
+
+# --- jobs started and targets (every capability that starts jobs) ----------------------
+
+
+def job_started(job_id: int) -> str:
+    """Ephemeral answer when a command started a job."""
+    return f"Started job {job_id}."
+
+
+def unknown_tag(target: str, known_tags: Sequence[str]) -> str:
+    """An `@tag` target matches no node's tags."""
+    listed = ", ".join(f"`@{tag}`" for tag in known_tags) or "(no node has tags)"
+    return f"`{target}` matches no node's tags. Known tags: {listed}."
+
+
+def empty_selection(targets: str, deferred: Sequence[str]) -> str:
+    """The targets select nothing (colmena would exit 0 and deploy nothing)."""
+    hint = (
+        f" `all` leaves out deferred nodes ({_names(deferred)}); name them to include them."
+        if deferred
+        else ""
+    )
+    return f"`{targets}` selects no node, so nothing would be deployed.{hint}"
+
+
+def empty_target_rule(targets: str) -> str:
+    """A comma list with an empty entry."""
+    return f"`{targets}` has an empty entry; separate targets with single commas."

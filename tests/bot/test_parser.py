@@ -6,6 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.capabilities import CAPABILITIES
+from bot.capability import command_table
 from bot.command_spec import (
     Approval,
     Arg,
@@ -16,11 +18,13 @@ from bot.command_spec import (
     Flag,
     RoleRule,
 )
-from bot.commands import COMMANDS
+from bot.commands import ENGINE_COMMANDS
 from bot.config import Role
 from bot.outcome import Outcome, Reply
 from bot.parser import parse
 
+# The table the running bot has: the engine's commands and every capability's.
+COMMANDS = command_table(ENGINE_COMMANDS, CAPABILITIES)
 NODES = ["tp-node1", "tp-node2", "tp-node3"]
 
 

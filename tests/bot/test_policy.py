@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bot.capabilities import CAPABILITIES
+from bot.capability import command_table
 from bot.command_spec import CommandTable
-from bot.commands import COMMANDS
+from bot.commands import ENGINE_COMMANDS
 from bot.config import Role, RoleGrant, RolesConfig
 from bot.parser import parse
 from bot.policy import Policy
@@ -28,6 +30,9 @@ ROLES = RolesConfig(
     admin=RoleGrant(users=["U0ADMIN"], usergroups=["S0ADMINS"]),
     usergroup_cache_seconds=60,
 )
+
+# The table the running bot has: the engine's commands and every capability's.
+COMMANDS = command_table(ENGINE_COMMANDS, CAPABILITIES)
 
 
 def make(directory: Directory, now: list[float]) -> Policy:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.colmena_output import Goal, Stage
 from bot.config import ColmenaConfig
 from bot.integrations.colmena import Colmena, ColmenaFailed, NodeListCache
+from bot.integrations.colmena_output import Goal, Stage
 from bot.integrations.process import ProcessResult, Stream
 
 PATH = "/nix/store/kb9y1xg624qs3aqx1fv67majr3qw091d-nixos-system-tp-node3-24.11.20250114.2ba7ed3"

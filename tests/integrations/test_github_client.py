@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bot.config import GitHubConfig, SecretSource
-from bot.flake_lock import ChangeKind
+from bot.integrations.flake_lock import ChangeKind
 from bot.integrations.github import (
     CiVerdict,
     GitHubClient,
@@ -24,7 +24,7 @@ from bot.integrations.github import (
     GitHubTuning,
     MergeRefused,
 )
-from bot.renovate_pr import ChangeSource, gather_card
+from handlers.renovate.pull_request import ChangeSource, gather_card
 from labsim.github import GitHubEmulator
 
 REPO = "homelab/thelab-infra"

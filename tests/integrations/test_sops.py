@@ -19,7 +19,7 @@ from bot.integrations.sops import (
     resolve_sops_binary,
 )
 from bot.redact import Redactor
-from bot.sops_yaml import add_recipient, remove_recipient
+from handlers.secrets.sops_yaml import add_recipient, remove_recipient
 
 SECRETS = Path("secrets/secrets.yaml")
 TOKEN = "K10deadbeefcafe0123456789abcdef0123456789::server:s3cr3t-first-token"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from exercise import EXERCISE_COMMANDS, EXERCISE_KINDS
+from exercise import EXERCISE_CAPABILITIES
 
 from bot.app import LabBot
 from bot.config_file import load_config
@@ -21,7 +21,7 @@ from bot.config_file import load_config
 
 async def main(path: Path) -> None:
     logging.basicConfig(level=logging.INFO)
-    async with LabBot(load_config(path), EXERCISE_COMMANDS, EXERCISE_KINDS) as bot:
+    async with LabBot(load_config(path), EXERCISE_CAPABILITIES) as bot:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, bot.request_stop)
         print("ready", flush=True)
         await bot.wait_stopped()

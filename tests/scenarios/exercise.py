@@ -14,11 +14,12 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from bot.command_spec import Approval, Arg, ArgKind, Command, CommandSpec, CommandTable
-from bot.commands import COMMANDS
+from bot.capabilities import CAPABILITIES
+from bot.capability import Capability
+from bot.command_spec import Approval, Arg, ArgKind, Command, CommandSpec
 from bot.config import Role
 from bot.context import HandlerContext
-from bot.job_run import Finished, JobKind, JobRun, NeedsApproval, PlanResult
+from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
 from bot.job_state import Job, JobState
 from bot.locks import node_target
 from bot.outcome import Outcome, Reply
@@ -84,19 +85,27 @@ async def exercise_command(ctx: HandlerContext, command: Command) -> Outcome:
     return Reply(f"Started job {job.id}.")
 
 
-EXERCISE_KINDS: dict[str, JobKind] = {"exercise": ExerciseKind()}
-EXERCISE_COMMANDS: CommandTable = COMMANDS.extended(
-    CommandSpec(
-        name="exercise",
-        summary="test job",
-        role=Role.operator,
-        handler=exercise_command,
-        args=(
-            Arg(
-                "mode", ArgKind.choice, "mode", choices=("print", "foureyes", "hang", "now", "void")
+EXERCISE = Capability(
+    name="exercise",
+    job_kinds=(ExerciseKind(),),
+    commands=(
+        CommandSpec(
+            name="exercise",
+            summary="test job",
+            role=Role.operator,
+            handler=exercise_command,
+            args=(
+                Arg(
+                    "mode",
+                    ArgKind.choice,
+                    "mode",
+                    choices=("print", "foureyes", "hang", "now", "void"),
+                ),
+                Arg("count", ArgKind.integer, "lines", optional=True),
             ),
-            Arg("count", ArgKind.integer, "lines", optional=True),
+            example="exercise print 3",
         ),
-        example="exercise print 3",
-    )
+    ),
 )
+# Every real capability and the exercise job, as the scenario tests run the bot.
+EXERCISE_CAPABILITIES: tuple[Capability, ...] = (*CAPABILITIES, EXERCISE)

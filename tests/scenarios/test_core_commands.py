@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from bot.app import LabBot
+from bot.capabilities import CAPABILITIES
+from bot.capability import Capability
 from bot.command_spec import Command, CommandSpec
-from bot.commands import COMMANDS
 from bot.config import Role
 from bot.outcome import Outcome, Reply
 from bot.store import AuditKind
@@ -110,12 +111,10 @@ async def test_ack_comes_before_slow_work(lab: Lab) -> None:
         finished.set()
         return Reply("slow work done")
 
-    table = COMMANDS.extended(
-        CommandSpec(
-            name="slow", summary="takes 5 s", role=Role.viewer, handler=slow, example="slow"
-        )
+    slow_spec = CommandSpec(
+        name="slow", summary="takes 5 s", role=Role.viewer, handler=slow, example="slow"
     )
-    async with lab.bot(table):
+    async with lab.bot([*CAPABILITIES, Capability(name="slow", commands=(slow_spec,))]):
         await lab.slack.wait_connected()
         result = await lab.slack.user(lab.users.admin).slash("slow", channel=LAB_CHANNEL)
         ack = await result.acked(timeout=1)
@@ -133,10 +132,10 @@ async def test_internal_error_is_one_sentence_and_logged(lab: Lab) -> None:
     async def broken(ctx: object, command: Command) -> Outcome:
         raise RuntimeError("secret detail that must not reach Slack")
 
-    table = COMMANDS.extended(
-        CommandSpec(name="broken", summary="fails", role=Role.viewer, handler=broken, example="x")
+    broken_spec = CommandSpec(
+        name="broken", summary="fails", role=Role.viewer, handler=broken, example="x"
     )
-    async with lab.bot(table) as bot:
+    async with lab.bot([*CAPABILITIES, Capability(name="broken", commands=(broken_spec,))]) as bot:
         await lab.slack.wait_connected()
         reply = await ask(lab, lab.users.admin, "broken")
         assert "Something went wrong inside labbot" in reply.text

@@ -12,6 +12,7 @@ from jobflow import approval_message, ask, press, root_of, start, wait_final
 from bot import messages
 from bot.app import LabBot
 from bot.job_state import JobState
+from handlers.deploy import messages as deploy_messages
 from labsim.lab import LAB_CHANNEL, Lab
 
 
@@ -49,7 +50,7 @@ async def test_deploy_switches_the_node_and_passes_the_health_gate() -> None:
         assert job is not None and job.state is JobState.succeeded
         again = await start(lab, lab.users.operator, "deploy tp-node3")
         text = await wait_final(lab, again, f"Job {again} succeeded")
-        assert messages.deploy_nothing_to_do(["tp-node3"]) in text  # no approval asked
+        assert deploy_messages.deploy_nothing_to_do(["tp-node3"]) in text  # no approval asked
         assert await bot.jobs.approvals.for_job(again) == []
 
 

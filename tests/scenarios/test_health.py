@@ -38,11 +38,11 @@ async def test_healthz_and_metrics(lab: Lab) -> None:
 
 
 async def test_metrics_count_jobs_and_slack_errors(lab: Lab) -> None:
-    from exercise import EXERCISE_COMMANDS, EXERCISE_KINDS
+    from exercise import EXERCISE_CAPABILITIES
     from jobflow import start, wait_final
 
     lab.config_overrides["health"] = {"enabled": True, "host": "127.0.0.1", "port": 0}
-    async with LabBot(lab.config(), EXERCISE_COMMANDS, EXERCISE_KINDS) as bot:
+    async with LabBot(lab.config(), EXERCISE_CAPABILITIES) as bot:
         await lab.slack.wait_connected()
         job_id = await start(lab, lab.users.operator, "exercise now 1")
         await wait_final(lab, job_id, "succeeded")

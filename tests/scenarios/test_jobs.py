@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import psutil
 import pytest
-from exercise import EXERCISE_COMMANDS, EXERCISE_KINDS
+from exercise import EXERCISE_CAPABILITIES
 from jobflow import approval_message, ask, press, root_of, start, thread_text, wait_final
 from store_databases import Databases
 
@@ -31,7 +31,7 @@ async def lab(databases: Databases) -> AsyncIterator[Lab]:
 
 @pytest.fixture
 async def ebot(lab: Lab) -> AsyncIterator[LabBot]:
-    async with LabBot(lab.config(), EXERCISE_COMMANDS, EXERCISE_KINDS) as bot:
+    async with LabBot(lab.config(), EXERCISE_CAPABILITIES) as bot:
         await lab.slack.wait_connected()
         yield bot
 
@@ -183,7 +183,7 @@ async def test_second_job_on_a_locked_node_queues(lab: Lab, ebot: LabBot) -> Non
 
 async def test_lock_refused_when_configured(lab: Lab) -> None:
     lab.config_overrides["jobs"] = {"lock_policy": "refuse"}
-    async with LabBot(lab.config(), EXERCISE_COMMANDS, EXERCISE_KINDS):
+    async with LabBot(lab.config(), EXERCISE_CAPABILITIES):
         await lab.slack.wait_connected()
         first = await start(lab, lab.users.operator, "exercise print 1")
         await approval_message(lab, first)

@@ -9,8 +9,8 @@ from jobflow import ask, press
 
 import bot.integrations.github as github_client
 from bot.app import LabBot
-from bot.infra_checkout import InfraCheckout
 from bot.integrations.github import GitHubTuning
+from bot.integrations.infra_checkout import InfraCheckout
 from bot.job_state import JobState
 from labsim.github import RenovatePr
 from labsim.lab import LAB_CHANNEL, Lab

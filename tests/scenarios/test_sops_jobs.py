@@ -20,13 +20,16 @@ from pathlib import Path
 import pytest
 from jobflow import approval_message, ask, press, start, wait_final
 
-from bot.age_keys import ssh_ed25519_private_to_age_identity, ssh_ed25519_to_age_recipient
 from bot.app import LabBot
 from bot.config import SopsConfig
+from bot.integrations.age_keys import (
+    ssh_ed25519_private_to_age_identity,
+    ssh_ed25519_to_age_recipient,
+)
 from bot.integrations.sops import Sops
-from bot.sops_yaml import recipients
-from handlers.sops_files import encrypted_files, unmatched_files
-from handlers.sops_node_key import known_ed25519_keys
+from handlers.secrets.files import encrypted_files, unmatched_files
+from handlers.secrets.node_key import known_ed25519_keys
+from handlers.secrets.sops_yaml import recipients
 from labsim.github.model import PullRequest, Repository
 from labsim.lab import INFRA_REPO, Lab
 from labsim.nodes import NodeSpec

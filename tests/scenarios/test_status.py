@@ -18,12 +18,12 @@ from jobflow import ask
 
 import bot.integrations.github as github_client
 from bot.app import LabBot
-from bot.digest import local_time
-from bot.digest_store import DigestStore
 from bot.integrations.github import GitHubTuning
 from bot.scheduler import sync_database_url
-from handlers.digest import SCHEDULE_NAME
-from handlers.generations import node_pool, switch_to_generation
+from handlers.deploy.generations import node_pool, switch_to_generation
+from handlers.status.digest import SCHEDULE_NAME
+from handlers.status.digest_report import local_time
+from handlers.status.digest_store import DigestStore
 from labsim.lab import LAB_CHANNEL, Lab
 from labsim.nodes import NodeSpec
 from labsim.slack import Message

@@ -1,0 +1,101 @@
+"""After a successful flash, offer the node's first deploy as a button in the flash's thread.
+
+1. When a flash job succeeds, post "Deploy NODE" with a button carrying the flash job's opaque
+   token (no node name, no command in the button).
+2. A click by someone with the operator role starts `deploy NODE` as a normal deploy job (its
+   own plan and approval); a second click says which job it already started.
+"""
+
+from __future__ import annotations
+
+from bot import blocks
+from bot import messages as engine_messages
+from bot.actions import PREFIX
+from bot.capability import CapabilityContext
+from bot.chat import Block
+from bot.config import Role
+from bot.job_run import Finished
+from bot.job_state import Job, JobState
+from bot.jobs import JobEngine
+from bot.locks import node_target
+from bot.policy import Actor
+from handlers.bmc import messages
+from handlers.bmc.flash import FLASH_KIND
+
+FLASH = FLASH_KIND.name
+# The deploy capability's job kind, started through the engine by its name (capabilities do not
+# import each other); `has_kind` tells whether it is there.
+DEPLOY = "deploy"
+
+DEPLOY_OFFER = PREFIX + "deploy-offer"
+
+
+def _node_of(job: Job) -> str:
+    return job.text.split()[1]  # `flash NODE [IMAGE]`, validated by the parser
+
+
+def start(context: CapabilityContext) -> None:
+    """At start: the offer's hook after flash jobs, and its button."""
+    DeployOffer(context.jobs).register()
+
+
+class DeployOffer:
+    """The button after a flash, and what its click does."""
+
+    def __init__(self, engine: JobEngine) -> None:
+        self._engine = engine
+
+    def register(self) -> None:
+        """Hook into the engine: after flash jobs, and on the offer's button."""
+        self._engine.on_finished(FLASH, self.after_flash)
+        self._engine.register_action(DEPLOY_OFFER, self.on_click)
+
+    async def after_flash(self, job: Job, outcome: Finished) -> None:
+        """Post the offer when a flash succeeded and deploys exist."""
+        if outcome.state is not JobState.succeeded or not self._engine.has_kind(DEPLOY):
+            return
+        node = _node_of(job)
+        await self._engine.chat.post(
+            job.channel_id,
+            messages.deploy_offer(node),
+            deploy_offer_blocks(messages.deploy_offer(node), node, job.cancel_token),
+            thread_ts=job.thread_ts,
+        )
+
+    async def on_click(self, actor: Actor, value: str) -> str:
+        """Start the deploy the offer names, once."""
+        flash = await self._engine.jobs.by_cancel_token(value)
+        if flash is None or flash.kind != FLASH or flash.state is not JobState.succeeded:
+            return engine_messages.button_not_valid()
+        if not actor.may(Role.operator):
+            have = actor.role.name if actor.role else "no role"
+            return engine_messages.role_too_low(DEPLOY, Role.operator.name, have)
+        node = _node_of(flash)
+        text = f"{DEPLOY} {node}"
+        for job in await self._engine.jobs.recent(limit=50):
+            if (
+                job.kind == DEPLOY
+                and job.text == text
+                and job.created_at >= (flash.finished_at or flash.created_at)
+            ):
+                return messages.deploy_offer_taken(node, job.id)
+        job = await self._engine.submit(
+            DEPLOY,
+            text=text,
+            requester=actor.user_id,
+            channel_id=flash.channel_id,
+            targets=[node_target(node)],
+        )
+        return messages.deploy_offer_started(node, job.id)
+
+
+def deploy_offer_blocks(text: str, node: str, token: str) -> list[Block]:
+    """The offer after a flash: a sentence and a Deploy button carrying an opaque token."""
+    return [
+        blocks.section(text),
+        {
+            "type": "actions",
+            "block_id": f"deploy-offer-{node}",
+            "elements": [blocks.button(f"Deploy {node}", DEPLOY_OFFER, token, "primary")],
+        },
+    ]

@@ -1,0 +1,58 @@
+"""Deploy and roll back: colmena build, closure diff, approval, apply, health gate, auto-rollback.
+
+This package's one export is `CAPABILITY`, listed in `bot/capabilities.py`.
+"""
+
+from __future__ import annotations
+
+from bot.capability import Capability
+from bot.command_spec import Approval, Arg, ArgKind, CommandSpec, Flag
+from bot.config import Role
+from handlers.deploy import deploy, rollback
+
+CAPABILITY = Capability(
+    name="deploy",
+    commands=(
+        CommandSpec(
+            name="deploy",
+            summary="colmena build, closure diff, approval, apply, health gate, auto-rollback.",
+            role=Role.operator,
+            handler=deploy.deploy_command,
+            args=(
+                Arg(
+                    "targets",
+                    ArgKind.targets,
+                    "node names, globs, @tags, comma lists, or `all` (not deferred nodes)",
+                ),
+            ),
+            flags=(
+                Flag(
+                    "goal",
+                    "what colmena does on the nodes (default switch)",
+                    choices=("switch", "boot", "test", "dry-activate"),
+                    default="switch",
+                ),
+            ),
+            approval=Approval.approval,
+            example="deploy tp-node3",
+        ),
+        CommandSpec(
+            name="rollback",
+            summary="Switch a node back to a previous generation, then check its health.",
+            role=Role.operator,
+            handler=rollback.rollback_command,
+            args=(
+                Arg("node", ArgKind.node, "the node"),
+                Arg(
+                    "generation",
+                    ArgKind.integer,
+                    "the generation to switch to (default: the one before the current)",
+                    optional=True,
+                ),
+            ),
+            approval=Approval.approval,
+            example="rollback tp-node3 41",
+        ),
+    ),
+    job_kinds=(deploy.DEPLOY_KIND, rollback.ROLLBACK_KIND),
+)

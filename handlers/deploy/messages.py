@@ -1,0 +1,377 @@
+"""Deploy and rollback: targets, colmena, SSH, the health gate and verdicts.
+
+The capability's own sentences, beside the engine's in `bot.messages`: plain mrkdwn strings,
+never handed a secret value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.messages.core import _names
+from bot.messages.integrations import colmena_exit
+
+# --- deploy and rollback (targets, colmena, SSH, health gate) ---------------------------------
+
+
+def colmena_finished(exit_code: int, timed_out: bool) -> str:
+    """After `colmena apply`: what its exit status means; the health gate follows."""
+    if timed_out:
+        return "colmena ran past its timeout and was stopped; checking every node's health now."
+    return f"{colmena_exit(exit_code)} Checking every node's health now."
+
+
+def colmena_no_result(node: str, timed_out: bool) -> str:
+    """colmena's output said neither success nor failure for a node."""
+    why = "colmena timed out" if timed_out else "colmena's output did not say"
+    return f"{why} whether {node} reached its goal"
+
+
+def node_state_unreadable(node: str, what: str, detail: str) -> str:
+    """A node's generation state could not be read."""
+    return f"Could not read {what} on {node}: {detail}."
+
+
+def _clauses(sentences: Sequence[str]) -> str:
+    """Sentences joined as clauses of one sentence (`a; b`), without their full stops."""
+    return "; ".join(s.strip().rstrip(".") for s in sentences if s.strip())
+
+
+def gate_passed(node: str) -> str:
+    """Log line: a node passed the health gate."""
+    return f"{node}: health gate passed (fresh SSH login, expected system, running)."
+
+
+def gate_failed(node: str, reasons: Sequence[str]) -> str:
+    """Log line: a node failed the health gate."""
+    return f"{node}: health gate failed: {_clauses(reasons)}."
+
+
+def gate_waiting(node: str, reasons: Sequence[str]) -> str:
+    """Log line: the gate waits for a problem that may clear."""
+    return f"{node}: waiting: {_clauses(reasons)}."
+
+
+def gate_wrong_system(node: str, seen: str | None, expected: str) -> str:
+    """`/run/current-system` is not the expected system."""
+    return f"/run/current-system on {node} is {seen or 'unreadable'}, not {expected}"
+
+
+def gate_wrong_profile(node: str, seen: str | None, expected: str) -> str:
+    """The system profile does not point at the expected system."""
+    return f"the system profile on {node} points at {seen or 'nothing readable'}, not {expected}"
+
+
+def gate_system_state(node: str, state: str) -> str:
+    """`systemctl is-system-running` is neither running nor degraded."""
+    return f"systemctl is-system-running on {node} says `{state}`"
+
+
+def gate_units_failed(node: str, units: Sequence[str]) -> str:
+    """Units failed that are not allowed to."""
+    listed = _names(units) if units else "(systemd did not list them)"
+    return f"{node} is degraded: failed units {listed}"
+
+
+def gate_k3s_unavailable(node: str, detail: str) -> str:
+    """kubectl on a k3s server failed."""
+    return f"kubectl on {node} failed ({detail})"
+
+
+def gate_k3s_missing(node: str) -> str:
+    """The k3s server does not list itself."""
+    return f"k3s on {node} does not list {node} as a node"
+
+
+def gate_k3s_not_ready(node: str) -> str:
+    """The k3s node is not Ready."""
+    return f"k3s node {node} is not Ready"
+
+
+def gate_probe_failed(node: str, probe: Sequence[str], status: int, detail: Sequence[str]) -> str:
+    """A configured probe exited non-zero."""
+    said = f": {detail[0]}" if detail else ""
+    return f"probe `{' '.join(probe)}` on {node} exited {status}{said}"
+
+
+def rolling_back(node: str, generation: int) -> str:
+    """Log line: a rollback starts."""
+    return f"{node}: switching back to generation {generation}."
+
+
+def rollback_impossible(detail: str) -> str:
+    """The rollback could not even start."""
+    return f"could not roll back: {detail}"
+
+
+def rollback_step_failed(step: str, status: int) -> str:
+    """A rollback command failed."""
+    return f"`{step}` exited {status} during the rollback"
+
+
+def deploy_not_configured() -> str:
+    """Deploys need the colmena and ssh sections."""
+    return "Deploying needs the `colmena` and `ssh` sections in labbot's config. Nothing was run."
+
+
+def deploy_title(nodes: Sequence[str], goal: str) -> str:
+    """A deploy job's title."""
+    shown = ", ".join(nodes[:6]) + (f" and {len(nodes) - 6} more" if len(nodes) > 6 else "")
+    return f"Deploy {shown}" + ("" if goal == "switch" else f" ({goal})")
+
+
+def nodes_left_inventory(nodes: Sequence[str]) -> str:
+    """Nodes of a queued job were removed from the inventory."""
+    return f"{_names(nodes)} are no longer in the inventory. Nothing was deployed."
+
+
+def nodes_not_in_hive(nodes: Sequence[str], known: Sequence[str]) -> str:
+    """Inventory nodes that colmena's hive does not declare."""
+    return (
+        f"{_names(nodes)} are in labbot's inventory but not in the colmena hive "
+        f"(it declares {_names(known) or 'no nodes'}). Nothing was deployed."
+    )
+
+
+def deploy_recorded(generations: dict[str, int]) -> str:
+    """What the nodes run before anything changes."""
+    listed = ", ".join(f"{node} on generation {gen}" for node, gen in generations.items())
+    return f"Recorded before building: {listed}."
+
+
+def deploy_plan_failed(detail: str) -> str:
+    """The plan (check, record, build) failed; nothing changed."""
+    return f"Nothing was deployed: {detail}"
+
+
+def deploy_nothing_to_do(nodes: Sequence[str]) -> str:
+    """Every node already runs what colmena built."""
+    return f"Nothing to deploy: {_names(nodes)} already run exactly what colmena built."
+
+
+def closure_diff_summary(
+    changes: Sequence[tuple[str, Sequence[str], Sequence[str]]], size_delta: int
+) -> str:
+    """A closure diff in one or two lines: version changes and the size delta."""
+    shown = [
+        f"{name} {', '.join(old) or '∅'} → {', '.join(new) or '∅'}"
+        for name, old, new in changes[:8]
+    ]
+    more = f" and {len(changes) - 8} more" if len(changes) > 8 else ""
+    versions = (
+        f"{len(changes)} version change(s): {'; '.join(shown)}{more}"
+        if changes
+        else "no version changes"
+    )
+    return f"{versions}; size {_size(size_delta)}"
+
+
+def closure_diff_unavailable(reason: str) -> str:
+    """No closure diff (e.g. the running system is not in the local store)."""
+    return (
+        "no closure diff"
+        + (f" ({reason.rstrip('.')})" if reason else "")
+        + "; the store paths differ"
+    )
+
+
+def _size(delta: int) -> str:
+    sign = "+" if delta >= 0 else "-"
+    value = abs(delta)
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= scale:
+            return f"{sign}{value / scale:.1f} {unit}"
+    return f"{sign}{value} B"
+
+
+def deploy_plan_row(node: str, generation: int, old: str, new: str, diff: str) -> str:
+    """One node of the deploy plan."""
+    return f"• *{node}* (generation {generation})\n  `{old}`\n  → `{new}`\n  {diff}"
+
+
+def deploy_plan(goal: str, rows: Sequence[str], unchanged: Sequence[str]) -> str:
+    """The approval text of a deploy."""
+    same = f"\nUnchanged (skipped): {_names(unchanged)}." if unchanged else ""
+    return (
+        f"*Plan*: `colmena apply {goal}` on {len(rows)} node(s), then the health gate.\n"
+        + "\n".join(rows)
+        + same
+    )
+
+
+def deploy_button(goal: str) -> str:
+    """The approve button of a deploy."""
+    return "Deploy" if goal == "switch" else f"Deploy ({goal})"
+
+
+def deploy_rechecking(nodes: Sequence[str]) -> str:
+    """Before applying: rebuild to check the approval still holds."""
+    return f"Approved; rebuilding {_names(nodes)} to check the build is still the one approved."
+
+
+def deploy_recheck_failed(detail: str) -> str:
+    """The re-check before applying failed."""
+    return f"the check before applying failed ({detail.rstrip('.')})"
+
+
+def deploy_build_changed(node: str, approved: str, now: str | None) -> str:
+    """A rebuild yields another path than the approved one."""
+    return f"the build of {node} changed since the plan (approved `{approved}`, now `{now or 'nothing'}`)"
+
+
+def deploy_node_moved(node: str, planned: int, now: int) -> str:
+    """The node changed between plan and apply."""
+    return f"{node} changed since the plan (generation {planned} then, {now} now)"
+
+
+def deploy_progress(job_id: int, phases: dict[str, str]) -> str:
+    """The live output's title while colmena runs."""
+    return f"Job {job_id} output: " + ", ".join(f"{node} {phase}" for node, phase in phases.items())
+
+
+def deploy_apply_failed(detail: str) -> str:
+    """colmena did nothing (usage error, panic, nothing selected, could not start)."""
+    return f"Nothing was deployed: {detail}"
+
+
+def deploy_not_activated(stage: str, error: str) -> str:
+    """A node failed before activation: it was not changed."""
+    return f"{stage} failed ({error}); the node was not changed"
+
+
+_SWITCH_EXITS = {
+    1: "usage error or the boot loader install failed",
+    2: "the activation script or the systemd re-exec failed",
+    3: "daemon-reload or tmpfiles failed",
+    4: "units failed to start or failed after the switch",
+    100: "the new init is incompatible; a reboot is needed",
+    255: "SSH to the node failed",
+}
+
+
+def activation_failed(stage: str, error: str, exit_code: int | None, units: Sequence[str]) -> str:
+    """colmena reported a failure at or after activation."""
+    meaning = _SWITCH_EXITS.get(exit_code or -1)
+    because = f" ({meaning})" if meaning else ""
+    failed = f"; failed units: {_names(units)}" if units else ""
+    return f"{stage} failed: {error}{because}{failed}"
+
+
+def auto_rollback_off(node: str, generation: int | None) -> str:
+    """A failed node is left as it is because auto_rollback is off."""
+    where = f" on generation {generation}" if generation is not None else ""
+    return f"auto_rollback is off for {node}, so it stays{where}"
+
+
+def deploy_node_result(
+    node: str,
+    old: int,
+    new: int | None,
+    verdict: str,
+    reasons: Sequence[str],
+    version: str | None,
+    seconds: float,
+) -> str:
+    """One node's line in the deploy summary."""
+    if new is None:
+        arrow = f"generation {old} → ?"
+    else:
+        arrow = f"generation {old} → {new}" if new != old else f"generation {old}"
+    back = f", back on generation {old}" if verdict.startswith("rolled back") else ""
+    why = f": {_clauses(reasons)}" if reasons else ""
+    nixos = f"NixOS {version}, " if version else ""
+    return f"*{node}*: {arrow}, {verdict}{back}{why} ({nixos}{seconds:.1f} s)"
+
+
+def deploy_summary(lines: Sequence[str], unchanged: Sequence[str]) -> str:
+    """The deploy's verdict, one line per node."""
+    same = f"\nUnchanged: {_names(unchanged)}." if unchanged else ""
+    lead = "\n" if len(lines) > 1 or unchanged else ""
+    return lead + "\n".join(lines) + same
+
+
+def rollback_not_configured() -> str:
+    """Rollbacks need the ssh section."""
+    return "Rolling back needs the `ssh` section in labbot's config. Nothing was run."
+
+
+def rollback_title(node: str, generation: int | None) -> str:
+    """A rollback job's title."""
+    return f"Roll back {node}" + (f" to generation {generation}" if generation is not None else "")
+
+
+def rollback_no_previous(node: str, current: int) -> str:
+    """No generation older than the current one."""
+    return f"{node} has no generation older than {current}. Nothing was changed."
+
+
+def rollback_no_such_generation(node: str, generation: int, known: Sequence[int]) -> str:
+    """The requested generation does not exist."""
+    listed = ", ".join(str(n) for n in known)
+    return f"{node} has no generation {generation} (it has {listed}). Nothing was changed."
+
+
+def rollback_already_there(node: str, generation: int) -> str:
+    """The node already runs the requested generation."""
+    return f"{node} already runs generation {generation}. Nothing was changed."
+
+
+def rollback_plan_failed(detail: str) -> str:
+    """Listing the generations failed."""
+    return f"Nothing was changed: {detail}"
+
+
+def rollback_plan(
+    node: str,
+    generations: Sequence[tuple[int, str, bool]],
+    current: int,
+    current_version: str | None,
+    target: int,
+    target_version: str | None,
+    path: str,
+) -> str:
+    """The approval text of a rollback, with the node's generations."""
+    listed = "\n".join(
+        f"{'→' if number == target else '•'} {number}  {date}{'  (current)' if now else ''}"
+        for number, date, now in generations[-10:]
+    )
+    return (
+        f"*Plan*: switch *{node}* from generation {current} (NixOS {current_version or '?'}) "
+        f"to generation {target} (NixOS {target_version or '?'}), then the health gate.\n"
+        f"`{path}`\nGenerations:\n{listed}"
+    )
+
+
+def rollback_button() -> str:
+    """The approve button of a rollback."""
+    return "Roll back"
+
+
+def rollback_recheck_failed(detail: str) -> str:
+    """The re-check before a rollback failed."""
+    return f"the check before switching failed ({detail.rstrip('.')})"
+
+
+def rollback_path_changed(node: str, generation: int) -> str:
+    """The generation's path is not the approved one."""
+    return f"generation {generation} of {node} is no longer the approved system"
+
+
+def rollback_apply_failed(detail: str) -> str:
+    """The switch could not run."""
+    return f"The rollback could not run: {detail}"
+
+
+def rollback_result(
+    node: str,
+    old: int,
+    new: int,
+    healthy: bool,
+    reasons: Sequence[str],
+    version: str | None,
+) -> str:
+    """The rollback's verdict."""
+    state = "healthy" if healthy else "unhealthy"
+    why = f": {_clauses(reasons)}" if reasons else ""
+    nixos = f" (NixOS {version})" if version else ""
+    return f"*{node}*: generation {old} → {new}, {state}{why}{nixos}"

@@ -1,0 +1,127 @@
+"""The lab at one moment (`LabSnapshot`): per node, per board and lab-wide facts, JSON-ready.
+
+Must not gather or judge anything: `handlers/status/lab_snapshot.py` fills these, `handlers/status/digest_report.py` reads them.
+An unreachable node or a failed source is a value here (a `problem` sentence), never an error.
+Snapshots are stored as JSON (`handlers/status/digest_store.py`), so fields are only ever added with defaults.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from bot.integrations.node_facts import DiskUse
+
+
+class Fact(BaseModel):
+    """Base of the snapshot's parts: frozen; unknown fields (from a newer labbot) are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class NodeFacts(Fact):
+    """One inventory node: the BMC's power record and what the node said over SSH.
+
+    Example: ``facts.reachable and facts.generation == 42 and not facts.failed_units``.
+    """
+
+    name: str
+    board: str
+    slot: int
+    k3s_role: str = "none"
+    deferred: bool = False
+    power: bool | None = None  # the BMC's record of the slot; None: unknown
+    power_problem: str = ""  # why the power is unknown
+    reachable: bool = False
+    problem: str = ""  # why SSH gave nothing: unreachable, timed out, host key changed
+    nixos_version: str | None = None
+    configuration_revision: str | None = None
+    generation: int | None = None
+    generation_date: datetime | None = None
+    boot_id: str | None = None
+    uptime_seconds: float | None = None
+    load: tuple[float, float, float] | None = None
+    system_state: str | None = None  # `systemctl is-system-running`: running, degraded, ...
+    failed_units: tuple[str, ...] = ()
+    disks: tuple[DiskUse, ...] = ()
+    k3s_ready: bool | None = None  # None: not a k3s node, or no server answered
+    unreachable_since: datetime | None = None  # first digest that found it unreachable
+
+    def disk(self, path: str) -> DiskUse | None:
+        """The reading for `path`, if the node gave one."""
+        return next((d for d in self.disks if d.path == path), None)
+
+
+class BoardFacts(Fact):
+    """One board's BMC: its firmware, or why it could not be read."""
+
+    name: str
+    bmc: str
+    firmware: str | None = None
+    problem: str = ""
+
+
+class PullFacts(Fact):
+    """An open Renovate pull request and its CI verdict (`unknown` if CI could not be read)."""
+
+    number: int
+    title: str
+    url: str
+    ci: str
+    created_at: datetime
+
+
+class RenovateFacts(Fact):
+    """Open Renovate pull requests; `configured` is False without a `github` section."""
+
+    configured: bool = True
+    pulls: tuple[PullFacts, ...] = ()
+    problem: str = ""
+
+
+class JobFacts(Fact):
+    """A finished job, for the digest's last-24-hours section."""
+
+    id: int
+    kind: str
+    text: str
+    state: str
+    requester: str
+    finished_at: datetime | None = None
+    result: str = ""
+
+
+class NixpkgsFacts(Fact):
+    """The nixpkgs input locked in the infra flake's flake.lock."""
+
+    rev: str | None = None
+    locked_at: datetime | None = None
+    problem: str = ""
+
+
+class SopsFacts(Fact):
+    """The last sops data-key rotation labbot ran (a succeeded `sops-rotate`/`sops-remove-node`
+    job); rotations made outside labbot are not seen."""
+
+    rotated_at: datetime | None = None
+    job_id: int | None = None
+    problem: str = ""
+
+
+class LabSnapshot(Fact):
+    """Everything one digest or `/lab status` gathered; lab-wide parts are None when not asked."""
+
+    taken_at: datetime
+    seconds: float = 0.0  # how long gathering took
+    partial: bool = False  # only some nodes were looked at (`/lab status NODE`)
+    nodes: tuple[NodeFacts, ...] = ()
+    boards: tuple[BoardFacts, ...] = ()
+    renovate: RenovateFacts | None = None
+    jobs: tuple[JobFacts, ...] | None = None  # finished in the 24 h before taken_at
+    nixpkgs: NixpkgsFacts | None = None
+    sops: SopsFacts | None = None
+
+    def node(self, name: str) -> NodeFacts | None:
+        """The facts of node `name`, if it was looked at."""
+        return next((n for n in self.nodes if n.name == name), None)
