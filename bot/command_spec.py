@@ -1,6 +1,8 @@
 """The shape of a `/lab` command: its arguments, flags, role and approval rule, and a parsed command.
 
-Holds types only; the table of real commands is `bot/commands.py`, the parser `bot/parser.py`.
+Holds types only; the engine's commands are in `bot/commands.py`, each capability's in its package
+(`handlers/<capability>/__init__.py`), joined by `bot.capability.command_table`; the parser is
+`bot/parser.py`.
 """
 
 from __future__ import annotations

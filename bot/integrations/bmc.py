@@ -17,13 +17,14 @@ import aiohttp
 from bot.config import BmcConfig
 from bot.integrations.bmc_errors import (
     BmcBusy,
+    BmcBusyUploading,
     BmcCommandFailed,
     BmcError,
     BmcUnsupported,
     FlashFailed,
 )
 from bot.integrations.bmc_failures import explain_flash_error
-from bot.integrations.bmc_flash import FlashEvent, FlashHandle, FlashMonitor
+from bot.integrations.bmc_flash import FlashEvent, FlashHandle, FlashMonitor, Transferring
 from bot.integrations.bmc_image import FlashImage, ImageSource
 from bot.integrations.bmc_protocol import (
     BmcGeneration,
@@ -68,6 +69,7 @@ class BmcClient:
         self._transport = BmcTransport(config, name=name, session=session)
         self._info: tuple[int, BmcInfo] | None = None
         self._monitor: FlashMonitor | None = None
+        self._upload: UploadCheck | None = None
 
     @property
     def name(self) -> str:
@@ -154,6 +156,27 @@ class BmcClient:
         monitor = self._monitor
         return monitor.handle if monitor is not None and not monitor.finished else None
 
+    @property
+    def uploading(self) -> Transferring | None:
+        """The image upload under way, as bytes the BMC has taken so far; None when none runs.
+
+        While it runs the BMC serves nothing else (see `BmcTransport`): callers can say the BMC
+        is busy flashing instead of waiting silently.
+        """
+        check = self._upload
+        if check is None:
+            return None
+        return Transferring(check.sent, check.handle.size or 0)
+
+    def refuse_while_uploading(self) -> None:
+        """Raise `BmcBusyUploading` while an upload holds the BMC, for questions that should
+        be answered now or not at all (`/lab power status`, `/lab uart`); jobs wait instead."""
+        check = self._upload
+        if check is not None:
+            total = check.handle.size or 0
+            percent = min(100, check.sent * 100 // total) if total else 0
+            raise BmcBusyUploading(self.name, check.handle.slot, percent)
+
     def flash_monitor(self, handle: FlashHandle) -> FlashMonitor:
         """The monitor following `handle` (the latest flash this client started)."""
         monitor = self._monitor
@@ -225,8 +248,16 @@ class BmcClient:
             raise ValueError(f"{handle.describe()} takes no upload")
         self.flash_monitor(handle)
         check = UploadCheck(source, handle)
+        self._upload = check
+        try:
+            await self._send_upload(handle, check, handle.size)
+        finally:
+            self._upload = None
+        self.flash_monitor(handle).uploaded(check.sent)
+
+    async def _send_upload(self, handle: FlashHandle, check: UploadCheck, size: int) -> None:
         form = aiohttp.MultipartWriter("form-data")
-        part = form.append_payload(SizedStream(check.chunks(), handle.size))
+        part = form.append_payload(SizedStream(check.chunks(), size))
         part.set_content_disposition("form-data", name="file")
         seconds = self.timeout
         reply = await watch_upload(

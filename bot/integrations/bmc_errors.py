@@ -136,6 +136,18 @@ class BmcBusy(BmcError):
         self.running = running
 
 
+class BmcBusyUploading(BmcError):
+    """Raised for a quick question while an image upload holds the BMC: bmcd serves one
+    request at a time, so the answer would come only after the upload."""
+
+    def __init__(self, bmc: str, slot: int, percent: int) -> None:
+        super().__init__(
+            bmc,
+            f"BMC {bmc} is busy flashing slot {slot} ({percent}% sent) and answers nothing else "
+            "until the image is uploaded; ask again in a few minutes.",
+        )
+
+
 class FlashFailed(BmcError):
     """Raised when a flash cannot start, its upload fails or the job ends in an error.
 

@@ -37,7 +37,10 @@ _PATTERNS: tuple[tuple[str, FieldFailure], ...] = (
     ("cancelled by user", FieldFailure.cancelled),
     ("missing ", FieldFailure.short_upload),
     ("no such file or directory", FieldFailure.file_missing),
-    ("failed to download", FieldFailure.download_failed),
+    # bmcd v2.3.4 src/streaming_data_service/data_transfer.rs, through anyhow's context:
+    # `Failed to http file request error: …`, `Failed to no content-length field in http …`.
+    ("http file request error", FieldFailure.download_failed),
+    ("no content-length field", FieldFailure.download_failed),
 )
 
 

@@ -27,6 +27,11 @@ from bot.integrations.bmc_protocol import (
 
 #: Polls showing no sign of this job before the monitor gives up on it.
 UNCONFIRMED_LIMIT = 10
+#: How far bmcd's write may trail the bytes it took from the upload: the upload handler queues
+#: up to 16 multipart chunks for the worker (`mpsc::channel(16)`) and the worker writes through a
+#: 512 KiB buffer (turing-machines/bmcd v2.3.4 src/api/legacy.rs, src/app/upgrade_worker.rs).
+#: 4 MiB bounds that; a status further behind than this after the upload is the CRC read-back.
+UPLOAD_SLACK_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,8 @@ class FlashMonitor:
         self._seen = False
         self._phase: Literal["writing", "verifying"] = "writing"
         self._last: Transferring | None = None
+        self._polled: int | None = None  # bytes_written of the last status of this job
+        self._uploaded: int | None = None  # bytes the BMC took from the upload
         self.outcome: Done | Failed | None = None
 
     @property
@@ -143,6 +150,21 @@ class FlashMonitor:
                 )
         return None
 
+    def sending(self, sent: int) -> Transferring | None:
+        """Progress while the upload runs (the BMC answers no status meanwhile): the bytes it
+        took, which run ahead of the write by what network buffers hold (a few MB)."""
+        event = Transferring(sent, self.handle.size or 0, "writing")
+        if self._last is not None and sent <= self._last.bytes_written:
+            return None
+        self._last = event
+        return event
+
+    def uploaded(self, sent: int) -> None:
+        """The BMC took the whole upload for this job's handle: the job is running (its id
+        need not be seen in a status first), and the write trails `sent` by little."""
+        self._seen = True
+        self._uploaded = sent
+
     def cancelled(self) -> Failed:
         """Record that labbot cancelled the job; returns the final event."""
         if isinstance(self.outcome, Failed):
@@ -170,12 +192,24 @@ class FlashMonitor:
 
     def _progress(self, status: FlashTransferring) -> Transferring | None:
         previous = self._last
-        if (
-            previous is not None
-            and self._phase == "writing"
-            and status.bytes_written < previous.bytes_written
+        # bmcd restarts `bytes_written` at 0 for the CRC read-back; there is no separate
+        # "Verifying" state (bmcd v2.3.4 src/app/upgrade_worker.rs, a new WriteMonitor).
+        if self._phase == "writing" and (
+            (self._polled is not None and status.bytes_written < self._polled)
+            or (
+                self._polled is None
+                and self._uploaded is not None
+                and status.bytes_written + UPLOAD_SLACK_BYTES < self._uploaded
+            )
         ):
             self._phase = "verifying"
+        self._polled = status.bytes_written
+        if (
+            self._phase == "writing"
+            and previous is not None
+            and status.bytes_written < previous.bytes_written
+        ):
+            return None  # the write has not yet caught up with what the upload showed
         event = Transferring(status.bytes_written, status.size, self._phase)
         if event == previous:
             return None

@@ -84,6 +84,13 @@ class BmcTransport:
         self._ssl = _ssl_setting(config)
         self._token: str | None = None
         self._login_lock = asyncio.Lock()
+        # bmcd serves one request at a time: one mutex is held from the start of a request until
+        # its handler returns, an image upload included (turing-machines/bmcd v2.3.4,
+        # src/authentication/authentication_service.rs). Sending one request at a time, in order,
+        # makes each timeout count from when the BMC can actually serve the request: a power
+        # query waits here for an upload instead of timing out at the BMC and looking like an
+        # outage.
+        self._one_at_a_time = asyncio.Lock()
         self._locked_until = 0.0
         self._lock_detail = ""
         self._refused_password: bytes | None = None
@@ -309,15 +316,18 @@ class BmcTransport:
             url += "?" + urlencode(list(query), quote_via=quote, safe="")
         session = self._open_session()
         try:
-            async with session.request(
-                method,
-                yarl.URL(url, encoded=True),
-                headers=all_headers,
-                data=data,
-                ssl=self._ssl,
-                allow_redirects=False,
-                timeout=client_timeout or aiohttp.ClientTimeout(total=self.timeout),
-            ) as response:
+            async with (
+                self._one_at_a_time,
+                session.request(
+                    method,
+                    yarl.URL(url, encoded=True),
+                    headers=all_headers,
+                    data=data,
+                    ssl=self._ssl,
+                    allow_redirects=False,
+                    timeout=client_timeout or aiohttp.ClientTimeout(total=self.timeout),
+                ) as response,
+            ):
                 text = await response.text(errors="replace")
                 reply = Reply(response.status, text, response.content_type)
         except aiohttp.ServerFingerprintMismatch as error:

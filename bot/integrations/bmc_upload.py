@@ -19,6 +19,10 @@ from bot.integrations.bmc_flash import FlashHandle
 
 T = TypeVar("T")
 
+#: After the last byte is sent, how long the BMC may take to write what is still buffered (socket
+#: buffers of a few MB, bmcd's queue and its 512 KiB write buffer) before it answers the upload.
+FINAL_WRITE_SECONDS = 60.0
+
 
 class SizedStream(AsyncIterablePayload):
     """A streamed multipart part of known length, so the request carries a Content-Length
@@ -113,7 +117,12 @@ async def watch_upload(request: Awaitable[T], check: UploadCheck, *, stall_secon
             done, _ = await asyncio.wait({task}, timeout=stall_seconds)
             if done:
                 break
-            if check.idle_seconds() >= stall_seconds:
+            allowed = stall_seconds
+            if check.sent == (check.handle.size or 0):
+                # Everything is handed to the socket; what sits in the kernel's buffers and
+                # bmcd's 16-chunk queue is written to the module before bmcd answers.
+                allowed += FINAL_WRITE_SECONDS
+            if check.idle_seconds() >= allowed:
                 handle = check.handle
                 raise UploadAborted(
                     handle.bmc,

@@ -102,6 +102,7 @@ async def _board_status(
     seen = {p.node: p for p in probes}
     try:
         client = await services.bmc(board)
+        client.refuse_while_uploading()
         record: Mapping[int, bool | None] = await client.power_status()
     except BmcError as error:
         lines = [

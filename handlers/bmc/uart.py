@@ -70,6 +70,7 @@ async def uart_command(ctx: HandlerContext, command: Command) -> Outcome:
     limit = wanted if isinstance(wanted, int) and wanted > 0 else DEFAULT_LINES
     try:
         client = await ctx.services.bmc(node.board)
+        client.refuse_while_uploading()
         new = await read_new_console(client, node, console_file(ctx.config, node.name))
     except BmcError as error:
         return Reply(str(error))

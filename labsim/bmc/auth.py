@@ -57,8 +57,10 @@ class _Refused(Exception):
 class BanPatrol:
     """Per-peer count of consecutive failures; bans from the Nth failure on, doubling each time.
 
-    Like bmcd, the ban deadline counts from the peer's *first* recorded failure
-    (deadline = first + 60 s × 2^(failures − N), capped at 2^10).
+    As turing-machines/bmcd v2.3.4 src/authentication/ban_patrol.rs: `penalize` counts a failure
+    and, from the `max_attempts`th on, sets the deadline to *now* + 60 s × 2^min(n − N, 10);
+    `patrole_ban` is checked first, so attempts refused while banned are not counted (and a
+    right password is refused too). The count survives the ban's end: only a success clears it.
     """
 
     def __init__(self, max_attempts: int, clock: Clock) -> None:
@@ -66,19 +68,24 @@ class BanPatrol:
             raise ValueError("authentication_attempts must be at least 1")
         self._max_attempts = max_attempts
         self._clock = clock
-        self._penalties: dict[str, tuple[int, float]] = {}
+        self._penalties: dict[str, tuple[int, float]] = {}  # peer → (failures, ban deadline)
 
     def check(self, peer: str) -> None:
         """Raise `_Refused` with the ban message if `peer` is banned right now."""
         entry = self._penalties.get(peer)
         if entry is not None:
-            self._raise_if_banned(*entry)
+            self._raise_if_banned(entry[1])
 
     def penalize(self, peer: str) -> None:
         """Count a failure; raise `_Refused` with the ban message if it means a ban."""
-        attempts, first = self._penalties.get(peer, (0, self._clock()))
-        self._penalties[peer] = (attempts + 1, first)
-        self._raise_if_banned(attempts + 1, first)
+        attempts, deadline = self._penalties.get(peer, (0, self._clock()))
+        attempts += 1
+        if attempts >= self._max_attempts:
+            severity = 1 << min(attempts - self._max_attempts, BAN_LEVELS)
+            deadline = self._clock() + BAN_SECONDS * severity
+        self._penalties[peer] = (attempts, deadline)
+        if attempts >= self._max_attempts:
+            self._raise_if_banned(deadline)
 
     def clear(self, peer: str) -> None:
         """Forget the failures of `peer` (after a success)."""
@@ -88,11 +95,8 @@ class BanPatrol:
         """Forget everything (bans live only in daemon memory)."""
         self._penalties.clear()
 
-    def _raise_if_banned(self, attempts: int, first: float) -> None:
-        if attempts < self._max_attempts:
-            return
-        severity = 1 << min(attempts - self._max_attempts, BAN_LEVELS)
-        remaining = first + BAN_SECONDS * severity - self._clock()
+    def _raise_if_banned(self, deadline: float) -> None:
+        remaining = deadline - self._clock()
         if remaining > 0:
             raise _Refused(
                 "Exceeded allowed authentication attempts. "

@@ -55,6 +55,7 @@ class BmcEmulator:
         token_expires: float = 10800,
         firmware: str = "2.1.0",
         authentication_attempts: int = 5,
+        serialize_requests: bool = True,
         upload_start_timeout: float = 10.0,
         reset_off_seconds: float = 0.05,
         flash_prepare_seconds: float = 0.0,
@@ -96,7 +97,9 @@ class BmcEmulator:
         flash_api = FlashApi(
             self._flash, local_files=self._local_files, http_session=self._http_session
         )
-        self._router = BmcRouter(self._auth, legacy, flash_api, self._board)
+        self._router = BmcRouter(
+            self._auth, legacy, flash_api, self._board, serialize_requests=serialize_requests
+        )
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.ServerRunner | None = None
         self._reserved: socket.socket | None = None

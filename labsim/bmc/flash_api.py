@@ -6,6 +6,7 @@ Errors are plain text with HTTP 500, as actix renders bmcd's error type there (i
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncGenerator, Callable, Mapping
 
 import aiohttp
@@ -137,7 +138,15 @@ class FlashApi:
     async def _download(
         self, url: str
     ) -> tuple[int, AsyncGenerator[bytes, None], Callable[[], None]]:
-        """Open the URL and wait for its headers, as bmcd does (error wording inferred)."""
+        """Open the URL and wait for its headers, as bmcd does.
+
+        turing-machines/bmcd v2.3.4 src/streaming_data_service/data_transfer.rs:
+        `reqwest::get(url).await.context("http file request error")?` and, for the size,
+        `.get(CONTENT_LENGTH).context("no content-length field in http response")`; an anyhow
+        error becomes `Failed to {e}: {e.root_cause()}` (src/api/into_legacy_response.rs).
+        reqwest::get does not fail on an HTTP error status, so neither does this: a 404 page
+        with a Content-Length is what gets written.
+        """
         parsed = yarl.URL(url)
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise FlashApiError(
@@ -148,14 +157,24 @@ class FlashApi:
                 parsed, timeout=aiohttp.ClientTimeout(sock_connect=URL_HEADERS_TIMEOUT_SECONDS)
             )
         except (TimeoutError, aiohttp.ClientError) as error:
-            raise FlashApiError(f"Failed to download {url}: {error}") from None
-        if response.status >= 400:
-            response.release()
-            raise FlashApiError(f"Failed to download {url}: HTTP status {response.status}")
+            raise FlashApiError(
+                f"Failed to http file request error: {_root_cause(error)}"
+            ) from None
         if response.content_length is None:
             response.release()
-            raise FlashApiError(f"Failed to download {url}: content-length header missing")
+            missing = "no content-length field in http response"
+            raise FlashApiError(f"Failed to {missing}: {missing}")
         return response.content_length, _stream(response), response.close
+
+
+def _root_cause(error: BaseException) -> str:
+    """The innermost error as Rust prints it: an OS error is `Connection refused (os error 111)`."""
+    os_error = getattr(error, "os_error", None)
+    if isinstance(os_error, OSError) and os_error.errno is not None:
+        return f"{os.strerror(os_error.errno)} (os error {os_error.errno})"
+    if isinstance(error, TimeoutError):
+        return "operation timed out"
+    return str(error) or type(error).__name__
 
 
 def _parse_sha256(text: str | None) -> bytes | None:

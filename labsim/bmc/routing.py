@@ -24,9 +24,22 @@ class BmcRouter:
     """The one request handler of the emulated BMC's HTTPS server."""
 
     def __init__(
-        self, auth: Authenticator, legacy: LegacyApi, flash_api: FlashApi, board: Board
+        self,
+        auth: Authenticator,
+        legacy: LegacyApi,
+        flash_api: FlashApi,
+        board: Board,
+        *,
+        serialize_requests: bool = True,
     ) -> None:
         self._auth = auth
+        # bmcd serves every /api/bmc request, the login included, under one mutex held until the
+        # handler returns: turing-machines/bmcd v2.3.4, src/authentication/authentication_service.rs
+        # (`let mut context = context.lock().await;` lives across `service.call(request).await`),
+        # shared by both HTTP workers (src/main.rs, `.workers(2)`, one `authentication` value).
+        # A long upload POST therefore holds up every other API request. tokio's Mutex is fair
+        # (FIFO), like asyncio.Lock. `serialize_requests=False` is for tests that need it off.
+        self._serialized = asyncio.Lock() if serialize_requests else None
         self._legacy = legacy
         self._flash_api = flash_api
         self._board = board
@@ -49,6 +62,14 @@ class BmcRouter:
         path = request.rel_url.raw_path
         if path != API_ROOT and not path.startswith(API_ROOT + "/"):
             return index_page()
+        if self._serialized is None:
+            return await self._api(request, path)
+        async with self._serialized:
+            return await self._api(request, path)
+
+    async def _api(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
+        # Not emulated: bmcd skips authentication (and the mutex) for loopback peers; a real
+        # client is never on the BMC's own loopback, so every peer here counts as remote.
         peer = request.remote or ""
         if path == LOGIN_PATH:  # any method; the body is JSON whatever the content type says
             outcome = self._auth.login(peer, await request.read())

@@ -14,7 +14,13 @@ from aiohttp import web
 from test_bmc_kit import open_client, pinned
 
 from bot.integrations.bmc import BmcClient
-from bot.integrations.bmc_errors import BmcBusy, FlashFailed, FlashImageError, UploadAborted
+from bot.integrations.bmc_errors import (
+    BmcBusy,
+    BmcBusyUploading,
+    FlashFailed,
+    FlashImageError,
+    UploadAborted,
+)
 from bot.integrations.bmc_flash import Done, Failed, FlashEvent, Transferring
 from bot.integrations.bmc_flash_run import flash_node
 from bot.integrations.bmc_image import FlashImage, prepare_image
@@ -300,3 +306,46 @@ async def test_unreadable_image_mid_upload_is_reported_as_such(
     with pytest.raises(FlashImageError, match="Input/output error"):
         await client.upload(handle, breaks_halfway())
     assert bmc.flashed_image(1) is None
+
+
+async def test_a_long_upload_to_a_one_request_at_a_time_bmc_succeeds_beside_a_power_query(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # bmcd serves one request at a time and takes the upload only as fast as it writes it
+    # (bmcd v2.3.4 authentication_service.rs, legacy.rs); the emulator does both by default.
+    # The write lasts ~3 s, the client's per-request timeout is 1 s: a client that polled during
+    # the upload, or sent the power query beside it, would see timeouts and lose the flash.
+    # 24 MB: many 64 KiB chunks, past bmcd's 16-chunk queue and the loopback socket buffers.
+    data = os.urandom(24_000_000)
+    path = tmp_path / "nixos-cm4.img"
+    path.write_bytes(data)
+    events: list[FlashEvent] = []
+    async with (
+        BmcEmulator(flash_bytes_per_sec=8_000_000) as bmc,
+        open_client(pinned(bmc, timeout=1.0), monkeypatch) as (client, _),
+    ):
+        bmc.set_power(0, True)
+        image = await prepare_image(path)
+        flash = asyncio.create_task(
+            flash_node(
+                client, 3, image, on_event=events.append, poll_interval=0.2, unreachable_grace=1.5
+            )
+        )
+        halfway = asyncio.Event()
+        bmc.on_flash_progress(
+            lambda p: halfway.set() if p.phase == "write" and p.bytes_written >= 4_000_000 else None
+        )
+        await asyncio.wait_for(halfway.wait(), 30)  # the BMC is writing, the upload under way
+        with pytest.raises(BmcBusyUploading, match=r"busy flashing slot 3 \(\d+% sent\)"):
+            client.refuse_while_uploading()  # for questions that must be answered now
+        power = await client.power_status()  # slot 1, beside the flash of slot 3: waits its turn
+        done = await flash
+
+    assert power[1] is True
+    assert isinstance(done, Done) and done.size == len(data)
+    writing = [
+        e.bytes_written for e in events if isinstance(e, Transferring) and e.phase == "writing"
+    ]
+    assert len(writing) >= 3 and writing == sorted(writing)
+    assert any(isinstance(e, Transferring) and e.phase == "verifying" for e in events)
+    assert bmc.flashed_image(2) is not None

@@ -110,9 +110,10 @@ async def test_fifth_failure_bans_the_peer_for_a_minute(
     assert (api_call.status, api_call.text) == (401, ban)
 
 
-async def test_ban_doubles_from_the_first_failure(
+async def test_each_failure_past_the_fifth_bans_anew_from_now_doubling(
     bmc_factory: Any, connect: Any, clock: Any
 ) -> None:
+    # bmcd v2.3.4 src/authentication/ban_patrol.rs: deadline = now + 60 s × 2^(n − 5).
     bmc = await bmc_factory(clock=clock)
     helper = connect(bmc)
     for _ in range(5):
@@ -120,13 +121,22 @@ async def test_ban_doubles_from_the_first_failure(
 
     clock.advance(61)
     sixth = await helper.login(password="wrong")
-    still_banned = await helper.login()
     clock.advance(60)
+    still_banned = await helper.login()
+    refused_while_banned = await helper.login(password="wrong")  # not counted
+    clock.advance(61)
+    seventh = await helper.login(password="wrong")
+    clock.advance(241)
     after_ban = await helper.login()
 
-    # 6th failure: 2 × 60 s counted from the first failure, 61 s ago → 59 s left.
-    assert sixth.text == "Exceeded allowed authentication attempts. Access blocked for 59s"
-    assert still_banned.status == 403
+    assert sixth.text == "Exceeded allowed authentication attempts. Access blocked for 2m"
+    assert (still_banned.status, still_banned.text) == (
+        403,
+        "Exceeded allowed authentication attempts. Access blocked for 1m",
+    )
+    assert refused_while_banned.text.endswith("Access blocked for 1m")
+    # The 7th counted failure, not the 8th: 4 minutes, from now.
+    assert seventh.text == "Exceeded allowed authentication attempts. Access blocked for 4m"
     assert after_ban.status == 200
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import lzma
+import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -152,7 +153,12 @@ async def test_sha256_mismatch_ends_in_error(api: Any, bmc: BmcEmulator) -> None
     assert bmc.power_state(1) is False
 
 
-async def test_cancel_stops_the_job_and_the_upload(api: Any, bmc: BmcEmulator) -> None:
+async def test_cancel_stops_the_job_and_the_upload(bmc_factory: Any, connect: Any) -> None:
+    # On bmcd the cancel request waits behind the upload (one mutex for every request), so it
+    # can only reach a running upload with the serialisation turned off, as here.
+    bmc = await bmc_factory(serialize_requests=False)
+    api = connect(bmc)
+    assert (await api.login()).status == 200
     big = bytes(4 * 1024 * 1024)
     gate = FlashGate(bmc, lambda p: p.phase == "write")
     events = power_log(bmc)
@@ -344,3 +350,75 @@ async def test_back_to_back_flash_oom_kills_the_api(api: Any, bmc: BmcEmulator) 
     assert listening_while_down is False
     assert await flash_status(api) == "Ready"
     assert bmc.power_state(1) is True  # killed mid-flash: the node stays in flash mode
+
+
+async def test_url_that_cannot_be_reached_fails_with_bmcds_wording(api: Any) -> None:
+    # bmcd v2.3.4 data_transfer.rs: reqwest::get(url).context("http file request error").
+    with contextlib.closing(socket.socket()) as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # closed again before the BMC connects: refused
+    reply = await api.get(f"opt=set&type=flash&node=3&file=http://127.0.0.1:{port}/node.img")
+
+    assert reply.status == 500
+    assert reply.text == ("Failed to http file request error: Connection refused (os error 111)")
+
+
+async def test_url_without_content_length_fails_with_bmcds_wording(api: Any) -> None:
+    async def chunked(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(IMAGE[:1024])
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/node.img", chunked)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        reply = await api.get(f"opt=set&type=flash&node=3&file=http://127.0.0.1:{port}/node.img")
+    finally:
+        await runner.cleanup()
+
+    missing = "no content-length field in http response"
+    assert (reply.status, reply.text) == (500, f"Failed to {missing}: {missing}")
+
+
+async def test_requests_wait_for_a_running_upload_as_on_bmcd(api: Any, bmc: BmcEmulator) -> None:
+    # One mutex around every /api/bmc request (bmcd v2.3.4 authentication_service.rs): a power
+    # query sent while an upload is being written is answered only after the upload returns.
+    big = IMAGE * 16  # 4 MiB: far more than bmcd's 16-chunk queue holds
+    gate = FlashGate(bmc, lambda p: p.phase == "write" and p.bytes_written >= len(IMAGE))
+    handle = await request_flash(api, 2, big)
+    upload = asyncio.create_task(api.upload(handle, big))
+    await gate.wait()
+    power = asyncio.create_task(api.get("opt=get&type=power"))
+    await asyncio.sleep(0)  # let the query reach the server (it must not be answered yet)
+    done, _ = await asyncio.wait({power}, timeout=0.3)
+    waited = not done
+    gate.release.set()
+    await upload
+    answered = await power
+
+    assert waited
+    assert answered.status == 200
+
+
+async def test_serialization_can_be_turned_off_for_a_test(bmc_factory: Any, connect: Any) -> None:
+    bmc = await bmc_factory(serialize_requests=False)
+    api = connect(bmc)
+    assert (await api.login()).status == 200
+    gate = FlashGate(bmc, lambda p: p.phase == "write" and p.bytes_written >= len(IMAGE) // 2)
+    handle = await request_flash(api, 2, IMAGE + IMAGE)
+    upload = asyncio.create_task(api.upload(handle, IMAGE + IMAGE))
+    await gate.wait()
+
+    power = await asyncio.wait_for(api.get("opt=get&type=power"), 5)
+
+    gate.release.set()
+    await upload
+    assert power.status == 200
