@@ -23,7 +23,8 @@ async def demo(
 ) -> None:
     """Start the lab and the bot, run the terminal until the user quits, then tear down."""
     directory = Path(tempfile.mkdtemp(prefix="labbot-demo-"))
-    lab = Lab(directory=directory, full=True, flash_bytes_per_sec=20_000_000)
+    # Nodes take a few seconds to boot, so power actions and flashes look as they would.
+    lab = Lab(directory=directory, full=True, boot_seconds=3.0)
     try:
         async with lab:
             out.write(f"Simulated lab in {directory}\n")

@@ -21,7 +21,9 @@ from bot.app import LabBot
 from bot.capability import Capability
 from bot.config import Config
 from labsim.bmc import BmcEmulator, FlashedImage, PowerCallback, PowerReason
+from labsim.bmc.emulator import REALISTIC_FLASH_BYTES_PER_SEC
 from labsim.github import GitHubEmulator
+from labsim.nixtool.image import system_in_image
 from labsim.nodes import NodeSpec, SimCluster
 from labsim.slack import SlackEmulator
 from labsim.sops_seed import bot_key_path, seed_sops
@@ -65,7 +67,9 @@ class Lab:
     config_overrides: dict[str, Any] = field(default_factory=dict)
     full: bool = False
     node_specs: tuple[NodeSpec, ...] = DEFAULT_NODES
-    flash_bytes_per_sec: int = 50_000_000
+    flash_bytes_per_sec: int = REALISTIC_FLASH_BYTES_PER_SEC
+    #: How long a simulated node takes from power-on to SSH (0: at once, for fast tests).
+    boot_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         self._stack = AsyncExitStack()
@@ -122,12 +126,17 @@ class Lab:
         await self.bmc.start()
         self._stack.push_async_callback(self.bmc.stop)
         os.environ[BMC_PASSWORD_ENV] = BMC_PASSWORD
-        self.cluster = SimCluster(list(self.node_specs), directory=self.directory / "cluster")
+        self.cluster = SimCluster(
+            list(self.node_specs),
+            directory=self.directory / "cluster",
+            boot_delay=self.boot_seconds,
+        )
         await self.cluster.start()
         self._stack.push_async_callback(self.cluster.stop)
         for spec in self.node_specs:  # the BMC's record: populated slots are powered
             self.bmc.set_power(spec.slot - 1, True)
         self.bmc.on_power_change(follow_bmc_power(self.bmc, self.cluster))
+        wire_consoles(self.bmc, self.cluster)
         self.github = GitHubEmulator(tokens=frozenset({GITHUB_TOKEN}))
         await self.github.start()
         self._stack.push_async_callback(self.github.stop)
@@ -297,14 +306,29 @@ async def _git(*args: str) -> None:
         raise RuntimeError(f"git {args[0]} failed: {err.decode(errors='replace').strip()}")
 
 
+def wire_consoles(bmc: BmcEmulator, cluster: SimCluster) -> None:
+    """Each node's serial console is its slot's UART on the BMC: what it prints fills the BMC's
+    buffer, what `uart send` types reaches it."""
+    by_slot = {sim.spec.slot - 1: sim for sim in cluster.nodes}
+    for index, sim in by_slot.items():
+        bmc.attach_console(index, sim.console.take_new)
+
+    def typed(node: int, line: str) -> None:
+        sim = by_slot.get(node)
+        if sim is not None:
+            sim.typed_on_console(line)
+
+    bmc.on_uart_line(typed)
+
+
 def follow_bmc_power(bmc: BmcEmulator, cluster: SimCluster) -> PowerCallback:
     """The nodes follow their slots' power, with two details of flashing added.
 
     In USB flash mode a module runs the BMC's loader, not its OS, so a flash's power-on boots
-    nothing (SSH stays refused). A successful flash leaves a fresh image, simulated by a new SSH
-    host key (NixOS makes one on first boot), written while the node is off: the next boot
-    presents it, and known_hosts lines from before the flash no longer match. Generations and
-    the rest of the node's state are kept; only the host key stands for "fresh image".
+    nothing (SSH stays refused). A successful flash leaves a fresh image, written while the node
+    is off (bmcd powers it off afterwards): the next boot is the image's first, with a new SSH
+    host key (known_hosts lines from before no longer match) and, for an image the nix double
+    built, exactly the system the image holds as generation 1 (`SimNode.reimage`).
     """
     seen: dict[int, FlashedImage] = {}
 
@@ -317,7 +341,7 @@ def follow_bmc_power(bmc: BmcEmulator, cluster: SimCluster) -> PowerCallback:
                 seen[node] = image
                 for sim in cluster.nodes:
                     if sim.spec.slot == node + 1:
-                        sim.new_host_key()
+                        sim.reimage(system_in_image(image.head))
         cluster.on_bmc_power_change(node, on, reason)
 
     return follow

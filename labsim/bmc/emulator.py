@@ -25,6 +25,10 @@ from labsim.bmc.legacy_api import BmcFacts, LegacyApi
 from labsim.bmc.routing import BmcRouter
 from labsim.bmc.uart import UartLineCallback, UartPorts
 
+#: How fast the emulated BMC writes an image: an estimate of USB 2.0 mass-storage writes to a
+#: module's eMMC through the BMC (not measured here; bmcd's own limit is the USB link).
+REALISTIC_FLASH_BYTES_PER_SEC = 15_000_000
+
 #: How long in-flight requests may finish when the daemon goes down (restart, crash, stop).
 SHUTDOWN_GRACE_SECONDS = 0.2
 
@@ -51,7 +55,7 @@ class BmcEmulator:
         username: str = "root",
         password: str = "turing",
         nodes: int = 4,
-        flash_bytes_per_sec: int = 50_000_000,
+        flash_bytes_per_sec: int = REALISTIC_FLASH_BYTES_PER_SEC,
         token_expires: float = 10800,
         firmware: str = "2.1.0",
         authentication_attempts: int = 5,
@@ -236,6 +240,11 @@ class BmcEmulator:
     def uart_input(self, node: int) -> bytes:
         """Raw bytes written to a slot's serial input (CR LF included)."""
         return self._uart.input_bytes(_slot(node))
+
+    def attach_console(self, node: int, console: Callable[[], bytes]) -> None:
+        """Fill `node`'s UART buffer from `console()`, which returns what the node printed since
+        its last call (0-based node index)."""
+        self._uart.attach(_slot(node), console)
 
     def on_uart_line(self, callback: UartLineCallback) -> None:
         """Call `callback(node, line)` for every command sent to a node."""

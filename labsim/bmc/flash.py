@@ -17,6 +17,7 @@ from typing import Any
 
 from labsim.bmc.board import Board, PowerReason, UsbConfig, UsbMode, UsbRoute
 from labsim.bmc.flash_job import (
+    HEAD_BYTES,
     MODULE_NOT_FOUND,
     SENDER_TAKEN,
     Done,
@@ -233,6 +234,7 @@ class FlashService:
             await self._enter_flash_mode(job, request.node)
         source_hash = hashlib.sha256()
         disk_hash = hashlib.sha256()
+        head = bytearray()
         received = 0
         decompressor = lzma.LZMADecompressor() if request.file_name.endswith(".xz") else None
         self._start_phase(job)
@@ -248,6 +250,8 @@ class FlashService:
                     except lzma.LZMAError as error:
                         raise _FlashFailed(f"xz decoding failed: {error}") from None  # inferred
                 disk_hash.update(data)
+                if len(head) < HEAD_BYTES:
+                    head += data[: HEAD_BYTES - len(head)]
                 await self._advance(job, len(data), "write")
                 if job.crash_daemon:
                     raise _DaemonCrashed
@@ -276,6 +280,7 @@ class FlashService:
                 source_size=received,
                 source_sha256=source_hash.hexdigest(),
                 verified=request.verify_crc,
+                head=bytes(head),
             )
 
     async def _enter_flash_mode(self, job: FlashJob, node: int) -> None:

@@ -21,6 +21,9 @@ SENDER_TAKEN = (
 )
 
 
+HEAD_BYTES = 64 * 1024
+
+
 @dataclass(frozen=True)
 class FlashedImage:
     """What a successful flash left on a node: bytes on the module and bytes received."""
@@ -32,6 +35,9 @@ class FlashedImage:
     source_size: int
     source_sha256: str
     verified: bool
+    #: The first bytes written (up to `HEAD_BYTES`): what a booting module reads first, so the
+    #: lab can tell which system the image holds.
+    head: bytes = b""
 
 
 @dataclass(frozen=True)

@@ -34,21 +34,38 @@ class UartPorts:
         self._input = [bytearray() for _ in range(SLOTS)]
         self._sent: list[list[str]] = [[] for _ in range(SLOTS)]
         self._observers: list[UartLineCallback] = []
+        self._consoles: dict[int, Callable[[], bytes]] = {}
+
+    def attach(self, node: int, console: Callable[[], bytes]) -> None:
+        """Read the node's serial output from `console()` (what it printed since the last call),
+        as bmcd's reader task moves UART bytes into the ring buffer."""
+        self._consoles[node] = console
 
     def subscribe(self, callback: UartLineCallback) -> None:
         """Call `callback(node, line)` for every `opt=set&type=uart` command."""
         self._observers.append(callback)
 
     def write_output(self, node: int, data: bytes) -> None:
-        """Append console output of a node; the oldest bytes drop beyond 16 KiB."""
+        """Append console output of a node (after what its console printed before); the oldest
+        bytes drop beyond 16 KiB."""
+        self._pull(node)
+        self._append(node, data)
+
+    def output(self, node: int) -> bytes:
+        """The whole ring buffer of a node (reading never drains it)."""
+        self._pull(node)
+        return bytes(self._output[node])
+
+    def _pull(self, node: int) -> None:
+        console = self._consoles.get(node)
+        if console is not None:
+            self._append(node, console())
+
+    def _append(self, node: int, data: bytes) -> None:
         buffer = self._output[node]
         buffer.extend(data)
         if len(buffer) > RING_BUFFER_BYTES:
             del buffer[: len(buffer) - RING_BUFFER_BYTES]
-
-    def output(self, node: int) -> bytes:
-        """The whole ring buffer of a node (reading never drains it)."""
-        return bytes(self._output[node])
 
     def read_text(self, node: int, encoding: str) -> str:
         """Decode the whole buffer lossily (invalid bytes become U+FFFD)."""

@@ -16,10 +16,14 @@ from pathlib import Path
 
 from labsim.colmena.build import derivation_path, local_path
 from labsim.colmena.hive import content_hash, nixpkgs_lock
-from labsim.nodes.storepaths import nixos_version_for, store_path
+from labsim.nodes.storepaths import SystemClosure, build_system, nixos_version_for, store_path
 
 DEFAULT_IMAGE_SIZE = 2 * 1024 * 1024
 SECTOR = 512
+#: Where the image says which system it holds (the simulated rootfs), after the boot sector.
+SYSTEM_MARK = b"LABSIM-SYSTEM\n"
+#: An image's own hostname: nixos-generators' images set none, so NixOS calls itself "nixos".
+IMAGE_HOSTNAME = "nixos"
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class ImageBuild:
     messages: list[str]
     build_log: list[str]
     drv: str
+    system: SystemClosure  # what a module flashed with the image boots: generation 1
 
 
 def plan_image(flake_dir: Path, attribute: str) -> ImageBuild:
@@ -66,7 +71,16 @@ def plan_image(flake_dir: Path, attribute: str) -> ImageBuild:
     ]
     if compressed:
         lines.append(f"{short}> zstd -T0 --rm {name}")
-    return ImageBuild(attribute, out, image_name, messages, lines, drv)
+    system = build_system(
+        IMAGE_HOSTNAME,
+        content_hash=seed,
+        release=lock.release,
+        last_modified_date=lock.date,
+        nixpkgs_revision=lock.revision,
+        configuration_revision=None,
+        k3s=False,
+    )
+    return ImageBuild(attribute, out, image_name, messages, lines, drv, system)
 
 
 def _zstd_available() -> bool:
@@ -78,15 +92,34 @@ def _zstd_available() -> bool:
 
 
 def image_bytes(plan: ImageBuild, size: int) -> bytes:
-    """A deterministic disk image: an MBR-ish header naming the build, then filler sectors."""
+    """A deterministic disk image: an MBR-ish header naming the build, the system it holds,
+    then filler sectors."""
     header = f"LABSIM-SD-IMAGE\n{plan.attribute}\n{plan.out_path}\n".encode()
+    system = SYSTEM_MARK + plan.system.to_json().encode() + b"\n"
     seed = hashlib.sha256(plan.out_path.encode()).digest()
-    body = bytearray(max(size, SECTOR * 4))
+    system_sectors = -(-len(system) // SECTOR)
+    body = bytearray(max(size, SECTOR * (2 + system_sectors)))
     body[: len(header)] = header
     body[SECTOR - 2 : SECTOR] = b"\x55\xaa"
-    for offset in range(SECTOR, len(body), SECTOR):
+    body[SECTOR : SECTOR + len(system)] = system
+    for offset in range(SECTOR * (1 + system_sectors), len(body), SECTOR):
         body[offset : offset + 32] = seed
     return bytes(body)
+
+
+def system_in_image(head: bytes) -> SystemClosure | None:
+    """The system an image built by the nix double holds, read from its first bytes; None for
+    any other image (labsim cannot tell what it would boot)."""
+    start = head.find(SYSTEM_MARK, SECTOR, SECTOR * 2)
+    if start != SECTOR:
+        return None
+    end = head.find(b"\n", start + len(SYSTEM_MARK))
+    if end < 0:
+        return None
+    try:
+        return SystemClosure.from_json(head[start + len(SYSTEM_MARK) : end].decode())
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def realise_image(plan: ImageBuild, store_dir: Path) -> tuple[Path, bool]:

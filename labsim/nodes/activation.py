@@ -8,22 +8,12 @@ from __future__ import annotations
 
 import time
 
+from labsim.nodes.console import NodeConsole
 from labsim.nodes.invocation import Invocation
 from labsim.nodes.nodestate import BrokenSystem, NodeState
+from labsim.nodes.units import describe_unit
 
 GOALS = ("switch", "boot", "test", "dry-activate")
-UNIT_DESCRIPTIONS = {
-    "k3s.service": "k3s service",
-    "sshd.service": "SSH Daemon",
-    "nginx.service": "Nginx Web Server",
-    "longhorn-iscsi.service": "iSCSI initiator for Longhorn",
-    "systemd-networkd-wait-online.service": "Wait for Network to be Configured",
-}
-
-
-def describe_unit(unit: str) -> str:
-    """The unit's Description= (the unit name itself when unknown, as systemd does)."""
-    return UNIT_DESCRIPTIONS.get(unit, unit)
 
 
 def format_timespan(seconds: float) -> str:
@@ -126,6 +116,7 @@ def _activate(inv: Invocation, state: NodeState, system: str, previous: str | No
     state.failed_units = sorted(broken.units)
     if broken.exit_code == 0 or not broken.units:
         return 0
+    NodeConsole(inv.files.root).failed_units(sorted(broken.units))
     inv.warn(f"warning: the following units failed: {', '.join(sorted(broken.units))}")
     for unit in sorted(broken.units):
         inv.warn("")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labsim.nodes.console import NodeConsole
 from labsim.nodes.hostkeys import write_ed25519_keypair
 from labsim.nodes.nodestate import BrokenSystem, NodeFiles, NodeIdentity, default_mounts
 from labsim.nodes.rootfs import Generation, NodeRoot
@@ -93,6 +94,7 @@ class SimNode:
         self._seed_count = seed_generations
         self.root = NodeRoot(state_dir)
         self.files = NodeFiles(state_dir)
+        self.console = NodeConsole(state_dir)
         self._shells = shells
         self._sshd = SshdProcess(
             SshdConfig(
@@ -145,6 +147,20 @@ class SimNode:
         presents it from its next start."""
         pair = write_ed25519_keypair(self.state_dir / HOST_KEY, f"root@{self.name}")
         self.host_key_public = pair.public_line
+
+    def reimage(self, system: SystemClosure | None) -> None:
+        """The BMC wrote a fresh image while the node was off: its next boot is that image's
+        first. A new SSH host key (NixOS makes one on first boot) and, when labsim can read what
+        the image holds, only that system: generation 1, booted, failed units and armed faults
+        gone. Any other image changes only the host key."""
+        self.new_host_key()
+        if system is None:
+            return
+        self.root.reimage(system)
+        with self.files.editing() as state:
+            state.failed_units = []
+            state.pending_fault = None
+            state.broken_systems = {}
 
     def _create(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -212,10 +228,32 @@ class SimNode:
                 self.root.set_booted_system(default)
                 broken = state.broken_systems.get(default)
                 state.failed_units = sorted(broken.units) if broken else []
+            failed = list(state.failed_units)
         if self.boot_delay > 0:
             # A simulated boot takes time; nothing to wait for but the clock.
             await asyncio.sleep(self.boot_delay)
+        system = self._running_system()
+        self.console.boot(
+            system.node if system else self.name,
+            self.spec.module,
+            system.nixos_version if system else "unknown",
+            system.kernel_version if system else "unknown",
+            failed,
+        )
         await self._sshd.start(self._sshd.port)
+
+    def _running_system(self) -> SystemClosure | None:
+        current = self.root.current_system()
+        return self.root.system_info(current) if current else None
+
+    def typed_on_console(self, line: str) -> None:
+        """A line typed on the serial console (the BMC's `uart send`): echoed and answered as
+        the login prompt would; nothing when the node is off."""
+        if not self.powered:
+            return
+        system = self._running_system()
+        hostname = system.node if system else self.name
+        self.console.typed(line, hostname, system.nixos_version if system else "unknown")
 
     async def _halt(self) -> None:
         await self._end_ssh()

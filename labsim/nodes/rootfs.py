@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,6 +254,18 @@ class NodeRoot:
                 init = stripped.split()[1].removeprefix("init=")
                 return init.removesuffix("/init")
         return None
+
+    def reimage(self, closure: SystemClosure) -> None:
+        """A freshly written image: the store holds only `closure`, the one generation (1),
+        current, booted and the boot default."""
+        for generation in self.generations():
+            self.delete_generation(generation.number)
+        self.host_path(SYSTEM_PROFILE).unlink(missing_ok=True)
+        store = self.host_path(STORE_DIR)
+        if store.is_dir():
+            shutil.rmtree(store)
+        store.mkdir(parents=True)
+        self.seed([closure], [time.time()])
 
     def seed(self, closures: list[SystemClosure], created: list[float]) -> None:
         """Install closures as generations 1..N (the last current, booted and boot default)."""

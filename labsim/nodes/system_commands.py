@@ -11,9 +11,10 @@ import math
 import os
 import time
 
-from labsim.nodes.activation import describe_unit, unit_status
+from labsim.nodes.activation import unit_status
 from labsim.nodes.invocation import Handler, Invocation
 from labsim.nodes.nodestate import Mount, NodeState
+from labsim.nodes.units import describe_unit
 
 _DEFAULT_DISK_USE = {"/": 0.23, "/var/lib/longhorn": 0.08}
 

@@ -24,6 +24,7 @@ from bot.integrations.reachability import SshTarget, probe_ssh
 from bot.job_state import JobState
 from labsim.bmc import FlashProgress
 from labsim.lab import BMC_PASSWORD_ENV, LAB_CHANNEL, Lab
+from labsim.nixtool.image import system_in_image
 from labsim.slack import Message
 
 SETTINGS = {
@@ -120,6 +121,15 @@ async def test_built_image_is_flashed_verified_and_the_node_comes_back(
     assert "Written; the BMC is verifying tp-node3 (reading everything back)." in text
 
     assert node.powered and lab.bmc.power_state(2)
+    # The node came back as the image: its one system as generation 1, nothing older.
+    image_system = system_in_image(flashed.head)
+    assert image_system is not None
+    assert [g.number for g in node.generations()] == [1]
+    assert node.current_system() == image_system.toplevel
+    assert image_system.toplevel.endswith(f"-nixos-system-nixos-{image_system.nixos_version}")
+    console = await ask(lab, lab.users.admin, "uart tp-node3")  # the image's first boot
+    assert f"Welcome to NixOS {image_system.nixos_version} (aarch64)" in console.text
+    assert console.text.rstrip("`\n ").endswith("nixos login:")
     known_hosts = lab.cluster.known_hosts_path.read_text()
     assert node.known_hosts_line() in known_hosts and old_key_line not in known_hosts
     assert "This is trust on first use" in text and "(replacing its old key)" in text
@@ -146,7 +156,10 @@ async def test_built_image_is_flashed_verified_and_the_node_comes_back(
     again = await press(lab, lab.users.operator2, offer, "labbot:deploy-offer")
     assert "already deploys `tp-node3`" in again
     deploy_id = int(started.split()[2].rstrip(":"))
-    await approval_message(lab, deploy_id)  # a normal deploy: its own plan and approval
+    deploy_plan = await approval_message(lab, deploy_id)  # its own plan and approval
+    assert "*tp-node3* (generation 1)" in deploy_plan.all_text()
+    image_hash = image_system.toplevel.removeprefix("/nix/store/")[:8]
+    assert f"/nix/store/{image_hash}" in deploy_plan.all_text()  # from the image's system
 
 
 async def test_url_image_is_measured_and_downloaded_by_the_bmc(lab: Lab, bot: LabBot) -> None:

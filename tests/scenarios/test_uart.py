@@ -36,6 +36,7 @@ async def test_reads_show_only_what_is_new(lab: Lab, bot: LabBot) -> None:
 
 async def test_lines_limits_what_is_shown(lab: Lab, bot: LabBot) -> None:
     assert lab.bmc is not None
+    await ask(lab, lab.users.admin, "uart tp-node3")  # the boot log, read once
     lab.bmc.uart_write(2, b"".join(f"line {i}\r\n".encode() for i in range(10)))
     shown = await ask(lab, lab.users.admin, "uart tp-node3 --lines 3")
     assert "line 7\nline 8\nline 9" in shown.text and "line 6" not in shown.text
@@ -57,6 +58,12 @@ async def test_send_types_exactly_the_approved_line(lab: Lab, bot: LabBot) -> No
     assert f"Typed the approved line ({len(line)} characters) on `tp-node3`'s console" in text
     assert lab.bmc.uart_sent(2) == [line]
     assert lab.bmc.uart_input(2) == line.encode() + b"\r\n"
+    # The node's console echoes it at its login prompt, which takes it as a user name.
+    console = await ask(lab, lab.users.admin, "uart tp-node3")
+    assert "tp-node3 login: echo $HOME; ls -l /etc | head -n 3 &gt; /dev/null &amp;&amp; true" in (
+        console.text
+    )
+    assert console.text.rstrip("`\n ").endswith("Password:")
 
 
 async def test_send_refuses_control_characters_and_oversize_lines(lab: Lab, bot: LabBot) -> None:
@@ -78,3 +85,42 @@ async def test_send_refuses_control_characters_and_oversize_lines(lab: Lab, bot:
     assert lab.bmc.uart_sent(2) == []
     jobs = await bot.jobs.jobs.recent(limit=5)
     assert jobs == []
+
+
+async def test_the_console_shows_the_boot_at_power_on_and_after_a_power_cycle(
+    lab: Lab, bot: LabBot
+) -> None:
+    assert lab.bmc is not None and lab.cluster is not None
+    booted = await ask(lab, lab.users.admin, "uart tp-node3")
+    version = lab.cluster["tp-node3"].root.system_info(lab.cluster["tp-node3"].current_system())
+    assert version is not None
+    assert "Linux version 6." in booted.text
+    assert "Machine model: Raspberry Pi Compute Module 4" in booted.text
+    welcome = (
+        f"&lt;&lt;&lt; Welcome to NixOS {version.nixos_version} (aarch64) - ttyS0 &gt;&gt;&gt;"
+    )
+    assert welcome in booted.text  # escaped: console text is outside text
+    assert booted.text.rstrip("`\n ").endswith("tp-node3 login:")
+
+    lab.bmc.set_power(2, False)
+    lab.bmc.set_power(2, True)
+    await lab.cluster["tp-node3"].settle()
+    again = await ask(lab, lab.users.admin, "uart tp-node3")
+    assert "Booting Linux" in again.text and "tp-node3 login:" in again.text
+
+
+async def test_a_failed_activation_prints_systemds_failure_on_the_console(
+    lab: Lab, bot: LabBot
+) -> None:
+    assert lab.cluster is not None
+    await ask(lab, lab.users.admin, "uart tp-node3")  # the boot log, read once
+    node = lab.cluster["tp-node3"]
+    node.fail_activation(["k3s.service"])
+    async with await lab.cluster.connect(node) as ssh:
+        result = await ssh.run(
+            f"sudo {node.current_system()}/bin/switch-to-configuration test", check=False
+        )
+    assert result.exit_status == 4
+    shown = await ask(lab, lab.users.admin, "uart tp-node3")
+    assert "[FAILED] Failed to start k3s service." in shown.text
+    assert "See 'systemctl status k3s.service' for details." in shown.text
