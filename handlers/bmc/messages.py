@@ -437,9 +437,10 @@ def flash_succeeded(node: str, sha256: str, seconds: float, fingerprint: str, pr
     """A flash's verdict, with the next steps."""
     return (
         f"`{node}` was flashed (sha256 `{sha256[:12]}…`, {seconds:.0f} s), powered on and answers "
-        f"SSH with host key `{fingerprint}`. Next: `{prefix} deploy {node}` installs its full "
-        f"configuration, and `{prefix} sops add-node {node}` re-encrypts the secrets for it (its "
-        "age key follows the new host key)."
+        f"SSH with host key `{fingerprint}`. Its age key follows the new host key, so first "
+        f"`{prefix} sops add-node {node}`: it replaces the node's key in .sops.yaml and "
+        f"re-encrypts the secrets for it (a PR to merge); then `{prefix} deploy {node}` installs "
+        "its full configuration."
     )
 
 

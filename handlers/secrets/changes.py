@@ -30,6 +30,7 @@ from handlers.secrets.sops_yaml import (
     add_recipient,
     recipients,
     remove_recipient,
+    replace_recipient,
     rule_files,
     validate_recipient,
 )
@@ -66,7 +67,8 @@ class RotateKind(SopsJobKind):
 
 
 class AddNodeKind(SopsJobKind):
-    """`/lab sops add-node NODE [AGE_KEY]`: the node's key joins .sops.yaml and every file."""
+    """`/lab sops add-node NODE [AGE_KEY]`: the node's key joins .sops.yaml and every file, or,
+    for a node already there whose key changed (a reflash makes a new host key), replaces it."""
 
     name = "sops-add-node"
     action = "add-node"
@@ -77,6 +79,9 @@ class AddNodeKind(SopsJobKind):
         found = await _recipient(work, node, args[1] if len(args) > 1 else None)
         await work.say(messages.sops_log_recipient(node.name, found.recipient, found.source))
         text = work.read_sops_yaml()
+        old = recipients(text).get(node.name)
+        if old is not None:
+            return await _replace_key(work, node, found, old)
         rules = work.settings.node_rules
         work.write_sops_yaml(add_recipient(text, node.name, found.recipient, rules))
         chosen = rule_files(text) if rules == "all" else list(rules)
@@ -95,6 +100,31 @@ class AddNodeKind(SopsJobKind):
         if len(lines) == 1:
             raise UserError(messages.sops_node_no_files(node.name, chosen))
         return SopsChange(messages.sops_title_add(node.name), tuple(lines), deploy=(node.name,))
+
+
+async def _replace_key(work: SopsWork, node: Node, found: NodeRecipient, old: str) -> SopsChange:
+    """The node's key in `.sops.yaml` gets its new recipient; each file it opened is
+    re-encrypted for the new key (`sops updatekeys`) with a new data key, so the old key opens
+    nothing written from now on."""
+    if old == found.recipient:
+        raise UserError(messages.sops_key_unchanged(node.name, old))
+    text = work.read_sops_yaml()
+    work.write_sops_yaml(replace_recipient(text, node.name, found.recipient))
+    lines = [messages.sops_line_key_replaced(node.name, old, found.recipient, found.source)]
+    for path in await work.files():
+        if old not in work.sops.file_recipients(path):
+            continue
+        await work.say(messages.sops_log_step("Replacing the node's key in", path.as_posix()))
+        digest = await work.sops.digest(path)
+        await work.sops.updatekeys(path)
+        fingerprints = await _rotate_checked(work, path, digest)
+        now = work.sops.file_recipients(path)
+        if old in now or found.recipient not in now:
+            raise SopsCheckFailed(messages.sops_check_not_recipient(path.as_posix(), node.name))
+        lines.append(
+            messages.sops_line_recipient_replaced(path.as_posix(), node.name, fingerprints)
+        )
+    return SopsChange(messages.sops_title_replace(node.name), tuple(lines), deploy=(node.name,))
 
 
 class RemoveNodeKind(SopsJobKind):

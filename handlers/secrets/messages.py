@@ -189,6 +189,33 @@ def sops_line_key_added(node: str, recipient: str, source: str, rules: Sequence[
     )
 
 
+def sops_key_unchanged(node: str, recipient: str) -> str:
+    """add-node for a node whose key in .sops.yaml already is the one it has."""
+    return (
+        f"`{node}` already has its current key in .sops.yaml (`{recipient}`); there is nothing "
+        "to replace. Nothing was changed."
+    )
+
+
+def sops_title_replace(node: str) -> str:
+    """Commit/PR title of add-node replacing a node's key."""
+    return f"sops: replace {node}'s key (new host key) and rotate"
+
+
+def sops_line_key_replaced(node: str, old: str, new: str, source: str) -> str:
+    """The .sops.yaml edit of a key replacement: old → new."""
+    return f"`.sops.yaml`: key `{node}` replaced: `{old}` → `{new}` (from {source})"
+
+
+def sops_line_recipient_replaced(path: str, node: str, fingerprints: tuple[str, str]) -> str:
+    """One file re-encrypted for a node's new key, with a new data key."""
+    before, after = fingerprints
+    return (
+        f"`{path}`: `{node}`'s old key replaced by its new one (sops updatekeys), data key "
+        f"rotated `{before}` → `{after}`; values unchanged"
+    )
+
+
 def sops_line_recipient_added(path: str, node: str) -> str:
     """One file re-encrypted for a new node."""
     return f"`{path}`: `{node}` added as a recipient (sops updatekeys); values unchanged"

@@ -330,6 +330,34 @@ def add_recipient(text: str, name: str, recipient: str, rules: RuleSelection) ->
     return result
 
 
+def replace_recipient(text: str, name: str, recipient: str) -> str:
+    """Give the key `&name` a new recipient in `keys`; every `*name` in the rules follows it.
+
+    The one line is edited in place, comments and layout kept.
+    """
+    validate_recipient(recipient)
+    layout = _layout(text)
+    defined = [
+        item for item in layout.keys.items if isinstance(item, _Scalar) and item.anchor == name
+    ]
+    if not defined:
+        known = ", ".join(f"`{n}`" for n in recipients(text)) or "(none)"
+        raise SopsYamlError(f"No key named `{name}` in .sops.yaml. Known: {known}.")
+    for existing, value in recipients(text).items():
+        if value == recipient and existing != name:
+            raise SopsYamlError(f"That recipient is already in .sops.yaml as `{existing}`.")
+    old = defined[0].value
+    lines = _lines(text)
+    line = lines[defined[0].line]
+    if line.count(old) != 1:
+        raise SopsYamlError(f"The key `{name}` must be on one line of its own; edit it by hand.")
+    lines[defined[0].line] = line.replace(old, recipient)
+    result = "".join(lines)
+    if recipients(result).get(name) != recipient:
+        raise SopsYamlError(f"Internal error: `{name}` did not get its new recipient.")
+    return result
+
+
 def remove_recipient(text: str, name: str) -> str:
     """Remove the `&name` item from `keys` and every `*name` alias; refuse to empty an age list."""
     layout = _layout(text)

@@ -133,7 +133,8 @@ async def test_built_image_is_flashed_verified_and_the_node_comes_back(
     known_hosts = lab.cluster.known_hosts_path.read_text()
     assert node.known_hosts_line() in known_hosts and old_key_line not in known_hosts
     assert "This is trust on first use" in text and "(replacing its old key)" in text
-    assert "Next: `/lab deploy tp-node3`" in text
+    assert "so first `/lab sops add-node tp-node3`: it replaces the node's key" in text
+    assert "then `/lab deploy tp-node3`" in text
     config = lab.config()
     node_config = config.inventory.node("tp-node3")
     assert node_config is not None

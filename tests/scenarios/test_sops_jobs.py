@@ -230,6 +230,68 @@ async def test_add_node_derives_the_key_over_ssh_and_keeps_sops_yaml_intact(
     await assert_no_secret(lab, infra, caplog, (await after.decrypt(after_file))["k3s_token"])
 
 
+async def reflash_host_key(lab: Lab, name: str) -> None:
+    """What a reflash does to a node's identity (tests/scenarios/test_flash.py shows the flash
+    doing it): a new host key, presented from the next boot, and recorded in known_hosts."""
+    assert lab.cluster is not None and lab.bmc is not None
+    node = lab.cluster[name]
+    old_line = node.known_hosts_line()
+    node.new_host_key()
+    lab.bmc.set_power(node.spec.slot - 1, False)
+    lab.bmc.set_power(node.spec.slot - 1, True)
+    await node.settle()
+    known_hosts = lab.cluster.known_hosts_path
+    known_hosts.write_text(known_hosts.read_text().replace(old_line, node.known_hosts_line()))
+
+
+async def test_add_node_after_a_reflash_replaces_the_key_and_the_old_key_opens_nothing(
+    lab: Lab, bot: LabBot, infra: Infra, caplog: pytest.LogCaptureFixture
+) -> None:
+    main = await infra.repo.git.resolve("refs/heads/main")
+    assert main is not None
+    old_identity = infra.node_identity("tp-node3")
+    old_recipient = infra.node_recipient("tp-node3")
+    before, before_file = await infra.sops_at(main)
+    assert await before.can_decrypt(before_file, old_identity)
+    await reflash_host_key(lab, "tp-node3")
+    new_identity = infra.node_identity("tp-node3")
+    new_recipient = infra.node_recipient("tp-node3")
+    assert not await before.can_decrypt(before_file, new_identity)  # why the node needs this
+
+    job_id = await start(lab, lab.users.admin, "sops add-node tp-node3")
+    plan = await approve_four_eyes(lab, job_id)
+    assert f"key `tp-node3` replaced: `{old_recipient}` → `{new_recipient}`" in plan
+    await wait_final(lab, job_id, f"Job {job_id} succeeded")
+
+    pr = infra.only_pr()
+    assert pr.title == "sops: replace tp-node3's key (new host key) and rotate"
+    after, after_file = await infra.sops_at(pr.head_sha)
+    # Checked with the real sops: the new key opens the secrets, the old one does not.
+    assert await after.can_decrypt(after_file, new_identity)
+    assert not await after.can_decrypt(after_file, old_identity)
+    assert await after.digest(after_file) == await before.digest(before_file)
+    assert await after.data_key_fingerprint(after_file) != await before.data_key_fingerprint(
+        before_file
+    )
+    old_yaml = await infra.text(main, SOPS_YAML)
+    new_yaml = await infra.text(pr.head_sha, SOPS_YAML)
+    assert recipients(new_yaml)["tp-node3"] == new_recipient
+    assert new_yaml.splitlines() == [
+        line.replace(old_recipient, new_recipient) for line in old_yaml.splitlines()
+    ]  # one value changed; comments, anchors and aliases as they were
+    await assert_no_secret(lab, infra, caplog, (await after.decrypt(after_file))["k3s_token"])
+
+
+async def test_add_node_refuses_to_replace_a_key_that_did_not_change(
+    lab: Lab, bot: LabBot, infra: Infra
+) -> None:
+    job_id = await start(lab, lab.users.admin, "sops add-node tp-node3")
+    thread = await wait_final(lab, job_id, f"Job {job_id} failed")
+    assert "`tp-node3` already has its current key in .sops.yaml" in thread
+    assert "Nothing was changed." in thread
+    assert infra.repo.pulls == {}
+
+
 async def test_remove_node_locks_it_out_after_a_rotation(
     lab: Lab, bot: LabBot, infra: Infra, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -13,6 +13,7 @@ from handlers.secrets.sops_yaml import (
     add_recipient,
     recipients,
     remove_recipient,
+    replace_recipient,
     rule_files,
 )
 
@@ -202,3 +203,28 @@ def test_adding_then_removing_in_reverse_restores_the_text(seeds: list[int]) -> 
         history.pop()
         text = remove_recipient(text, f"node-{seed}")
         assert text == history[-1]
+
+
+def test_replace_changes_only_the_keys_value_and_the_aliases_follow() -> None:
+    new = recipient(33)
+    result = replace_recipient(PLAN, "node3", new)
+
+    assert result.splitlines() == [line.replace(NODE3, new) for line in PLAN.splitlines()]
+    assert "# Node 3's age key (generated on node)" in result  # the comment stays
+    rule = yaml.safe_load(result)["creation_rules"][0]["key_groups"][0]["age"]
+    assert rule == [ADMIN, new]  # `*node3` now resolves to the new key
+
+
+@pytest.mark.parametrize(
+    ("name", "new", "problem"),
+    [
+        ("node9", recipient(33), "No key named `node9` in .sops.yaml. Known: `admin`, `node3`."),
+        ("node3", ADMIN, "That recipient is already in .sops.yaml as `admin`."),
+        ("node3", "age1notakey", "is not an age recipient"),
+    ],
+)
+def test_replace_refuses_bad_input_and_changes_nothing(name: str, new: str, problem: str) -> None:
+    text = PLAN
+    with pytest.raises(SopsYamlError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        replace_recipient(text, name, new)
+    assert text == PLAN
