@@ -45,15 +45,28 @@ class Decision:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class ClickOrigin:
+    """Where a click came from: the channel and the message whose button was pressed (Slack's
+    `container`). A button is honoured only from the message it was posted in."""
+
+    channel_id: str
+    message_ts: str
+
+
 def decide_click(
     approval: ApprovalRecord | None,
     job: Job | None,
     actor: Actor,
     approve: bool,
     now: datetime,
+    origin: ClickOrigin,
 ) -> Decision:
     """Apply the rules of design.md §4 to one click on Apply (approve) or Reject."""
     if approval is None or job is None:
+        return Decision(Verdict.refuse, messages.button_not_valid())
+    if origin != ClickOrigin(job.channel_id, approval.message_ts):
+        # A hand-built payload naming another message's approval, or another channel.
         return Decision(Verdict.refuse, messages.button_not_valid())
     if approval.state is not ApprovalState.pending:
         return Decision(

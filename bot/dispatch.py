@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot import messages
+from bot.approvals import ClickOrigin
 from bot.command_spec import Command, CommandTable
 from bot.config import Config
 from bot.context import HandlerContext
@@ -141,7 +142,11 @@ class Dispatcher:
                 text=click.value[:16],  # enough to correlate, not the whole opaque id
             )
             answer = await self.jobs.click(
-                click.user_id, click.action_id, click.value, user_name=click.user_name
+                click.user_id,
+                click.action_id,
+                click.value,
+                ClickOrigin(click.channel_id, click.message_ts),
+                user_name=click.user_name,
             )
         except Exception:  # the boundary, as for commands
             reference = uuid.uuid4().hex[:8]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import actions, blocks, messages
-from bot.approvals import Verdict, binding_digest, decide_click
+from bot.approvals import ClickOrigin, Verdict, binding_digest, decide_click
 from bot.chat import Chat, ChatError, PosterRateLimited
 from bot.config import Config, LockPolicy, Role
 from bot.errors import UserError
@@ -37,7 +37,7 @@ from bot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
-ActionHandler = Callable[[Actor, str], Awaitable[str]]
+ActionHandler = Callable[[Actor, str, ClickOrigin], Awaitable[str]]
 """A registered button: gets the clicker and the button's value, returns the answer."""
 FinishListener = Callable[[Job, Finished], Awaitable[None]]
 """Told about a job's end: the job as stored and the outcome it ended with."""
@@ -241,15 +241,24 @@ class JobEngine:
 
     # --- clicks ----------------------------------------------------------------------------
 
-    async def click(self, user_id: str, action_id: str, value: str, *, user_name: str = "") -> str:
-        """Handle a button; returns the sentence for the clicker (ephemeral)."""
+    async def click(
+        self,
+        user_id: str,
+        action_id: str,
+        value: str,
+        origin: ClickOrigin,
+        *,
+        user_name: str = "",
+    ) -> str:
+        """Handle a button pressed on the message `origin` names; returns the sentence for the
+        clicker (ephemeral). A button is honoured only from the message it was posted in."""
         extra = self._actions.get(action_id)
         if extra is not None:
             actor = replace(await self._policy.actor(user_id), name=user_name)
-            return await extra(actor, value)
+            return await extra(actor, value, origin)
         if action_id == actions.CANCEL:
             job = await self.jobs.by_cancel_token(value)
-            if job is None:
+            if job is None or origin.channel_id != job.channel_id:
                 return messages.button_not_valid()
             return await self.cancel(job.id, user_id)
         if action_id not in (actions.APPROVE, actions.REJECT):
@@ -257,7 +266,9 @@ class JobEngine:
         approval = await self.approvals.get(value)
         job = await self.jobs.get(approval.job_id) if approval else None
         actor = await self._policy.actor(user_id)
-        decision = decide_click(approval, job, actor, action_id == actions.APPROVE, self._clock())
+        decision = decide_click(
+            approval, job, actor, action_id == actions.APPROVE, self._clock(), origin
+        )
         if job is not None:
             await self._store.audit(
                 AuditKind.decision,

@@ -58,6 +58,10 @@ def parse(
         words = ["help"]
     spec, used = table.match(words)
     if spec is None:
+        group = [s for s in table if s.name.split()[0] == words[0] and " " in s.name]
+        if group:  # `/lab sops` alone, or with a subcommand that does not exist
+            lines = [f"`{s.usage(prefix)}`: {s.summary}" for s in group]
+            return Reply(messages.command_group(words[0], lines, prefix))
         return Reply(messages.unknown_command(words[0], table.suggest(words[0]), prefix))
     try:
         args = _bind(spec, words[used:], text, nodes)

@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -176,6 +176,23 @@ async def _translated(
         raise ChatError(f"Slack could not be reached for {method}: {type(exc).__name__}.") from None
 
 
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")
+
+
+@web.middleware
+async def _refuse_malformed_signature_headers(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """401 for a request whose signing headers cannot even be checked (bolt's verifier raises
+    on a timestamp that is not a number, which would be a 500): Slack always sends a decimal
+    Unix time and `v0=` with 64 hex digits (api.slack.com/authentication/verifying-requests)."""
+    timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+    signature = request.headers.get("X-Slack-Signature", "")
+    if not (timestamp.isascii() and timestamp.isdigit()) or not _SIGNATURE.fullmatch(signature):
+        return web.Response(status=401, text="invalid request signature")
+    return await handler(request)
+
+
 def make_web_client(config: SlackConfig, bot_token: str) -> AsyncWebClient:
     """The Web API client: the configured base URL, and 429s retried after their Retry-After."""
     client = AsyncWebClient(token=bot_token, base_url=config.api_url)
@@ -235,6 +252,7 @@ class SlackEdge:
             server = AsyncSlackAppServer(
                 port=self._config.http_port, path="/slack/events", app=self.app
             )
+            server.web_app.middlewares.append(_refuse_malformed_signature_headers)
             self._http = web.AppRunner(server.web_app)
             await self._http.setup()
             await web.TCPSite(self._http, port=self._config.http_port).start()

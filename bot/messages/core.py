@@ -40,6 +40,12 @@ def unknown_command(word: str, suggestion: str | None, prefix: str) -> str:
     return f"Unknown command `{word}`.{hint} Type `{prefix} help` for the list."
 
 
+def command_group(group: str, lines: Sequence[str], prefix: str) -> str:
+    """`/lab sops` without (or with an unknown) subcommand: the group's commands."""
+    listed = "\n".join(f"• {line}" for line in lines)
+    return f"`{prefix} {group}` needs one of these:\n{listed}"
+
+
 def usage_error(problem: str, usage: str) -> str:
     """The arguments do not fit the command."""
     return f"{problem}\nUsage: `{usage}`"

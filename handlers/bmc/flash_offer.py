@@ -11,6 +11,7 @@ from __future__ import annotations
 from bot import blocks
 from bot import messages as engine_messages
 from bot.actions import PREFIX
+from bot.approvals import ClickOrigin
 from bot.capability import CapabilityContext
 from bot.chat import Block
 from bot.config import Role
@@ -62,10 +63,15 @@ class DeployOffer:
             thread_ts=job.thread_ts,
         )
 
-    async def on_click(self, actor: Actor, value: str) -> str:
+    async def on_click(self, actor: Actor, value: str, origin: ClickOrigin) -> str:
         """Start the deploy the offer names, once."""
         flash = await self._engine.jobs.by_cancel_token(value)
-        if flash is None or flash.kind != FLASH or flash.state is not JobState.succeeded:
+        if (
+            flash is None
+            or flash.kind != FLASH
+            or flash.state is not JobState.succeeded
+            or origin.channel_id != flash.channel_id  # the offer is in the flash's thread
+        ):
             return engine_messages.button_not_valid()
         if not actor.may(Role.operator):
             have = actor.role.name if actor.role else "no role"

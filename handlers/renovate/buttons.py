@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from bot import messages as engine_messages
+from bot.approvals import ClickOrigin
 from bot.chat import ChatError, PosterRateLimited
 from bot.config import Config, Role
 from bot.errors import UserError
@@ -53,16 +54,25 @@ class RenovateButtons:
         self._store = store
         self._jobs = jobs
 
-    async def on_merge_click(self, actor: Actor, token: str) -> str:
+    async def on_merge_click(self, actor: Actor, token: str, origin: ClickOrigin) -> str:
         """Approve & merge: the click is the approval of the head sha the card shows."""
-        return await self._merge_click(actor, token, deploy=False)
+        return await self._merge_click(actor, token, origin, deploy=False)
 
-    async def on_deploy_click(self, actor: Actor, token: str) -> str:
+    async def on_deploy_click(self, actor: Actor, token: str, origin: ClickOrigin) -> str:
         """Merge & deploy: as Approve & merge, then a deploy job in the card's thread."""
-        return await self._merge_click(actor, token, deploy=True)
+        return await self._merge_click(actor, token, origin, deploy=True)
 
-    async def _merge_click(self, actor: Actor, token: str, *, deploy: bool) -> str:
+    async def _card(self, token: str, origin: ClickOrigin) -> CardRecord | None:
+        """The card whose button this is, if the click came from that card's message."""
         card = await self._board.cards.by_token(token)
+        if card is None or origin != ClickOrigin(card.channel_id, card.message_ts):
+            return None
+        return card
+
+    async def _merge_click(
+        self, actor: Actor, token: str, origin: ClickOrigin, *, deploy: bool
+    ) -> str:
+        card = await self._card(token, origin)
         if card is None:
             return engine_messages.button_not_valid()
         refusal = self._refusal(card, actor)
@@ -109,9 +119,9 @@ class RenovateButtons:
         await self._board.merge_started(card.id, job.id, facts)
         return messages.renovate_merge_started(card.pr_number, card.head_sha, job.id, deploy)
 
-    async def on_skip_click(self, actor: Actor, token: str) -> str:
+    async def on_skip_click(self, actor: Actor, token: str, origin: ClickOrigin) -> str:
         """Skip: note who skipped the head sha shown; the Skip button returns with a new head."""
-        card = await self._board.cards.by_token(token)
+        card = await self._card(token, origin)
         if card is None:
             return engine_messages.button_not_valid()
         refusal = self._refusal(card, actor)

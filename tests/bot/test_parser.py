@@ -190,3 +190,14 @@ def test_every_command_has_a_handler_and_help_text() -> None:
     for spec in COMMANDS:
         assert callable(spec.handler), spec.name
         assert spec.summary and spec.example, spec.name
+
+
+@pytest.mark.parametrize("text", ["sops", "sops rotat", "sops  "])
+def test_a_command_group_alone_lists_its_commands(text: str) -> None:
+    reply = parse(text, COMMANDS, NODES)
+
+    assert isinstance(reply, Reply)
+    assert reply.text.startswith("`/lab sops` needs one of these:")
+    assert "• `/lab sops rotate`: New data keys" in reply.text
+    assert "`/lab sops remove-node NODE`" in reply.text
+    assert "Did you mean" not in reply.text

@@ -52,6 +52,14 @@ async def test_signed_requests_only(lab: Lab, monkeypatch: pytest.MonkeyPatch) -
         forged = {**headers, "X-Slack-Signature": "v0=" + "0" * 64}
         async with http.post(url, data=body, headers=forged) as response:
             assert response.status == 401
+        for malformed in (
+            {**headers, "X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": signature},
+            {**headers, "X-Slack-Request-Timestamp": "", "X-Slack-Signature": signature},
+            {**headers, "X-Slack-Signature": "v0=not-hex"},
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        ):
+            async with http.post(url, data=body, headers=malformed) as response:
+                assert response.status == 401, malformed
         assert await bot.store.audit_entries() == []  # a forged request changes nothing
         async with http.post(
             url, data=body, headers={**headers, "X-Slack-Signature": signature}

@@ -3,6 +3,7 @@ each on SQLite and on PostgreSQL (the store holding jobs, approvals and locks)."
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -276,3 +277,24 @@ async def test_dropped_socket_redelivery_starts_one_job(lab: Lab, ebot: LabBot) 
     await lab.slack.wait_for(lambda: lab.slack.ack(result.envelope_id) is not None, timeout=15)
     await ask(lab, lab.users.viewer, "jobs")  # a later command has been handled
     assert len(await ebot.jobs.jobs.recent()) == 1
+
+
+async def test_an_approval_click_from_another_message_changes_nothing(
+    lab: Lab, ebot: LabBot
+) -> None:
+    job_id = await start(lab, lab.users.operator, "exercise print 2")
+    approval = await approval_message(lab, job_id)
+    root = root_of(lab, job_id)
+    # A hand-built payload: the approval's button and id, sent as if from the job's root message.
+    forged = dataclasses.replace(approval, ts=root.ts, thread_ts=None)
+    answer = await press(lab, lab.users.operator2, forged, "labbot:approve", stale=True)
+
+    assert answer == "That button is no longer valid. Nothing was done."
+    job = await ebot.jobs.jobs.get(job_id)
+    assert job is not None and job.state is JobState.awaiting_approval
+    clicks = [e for e in await ebot.store.audit_entries() if e.kind is AuditKind.click]
+    assert clicks and clicks[-1].user_id == lab.users.operator2  # refused, and audited
+    # The real button still works.
+    assert await press(lab, lab.users.operator2, approval, "labbot:approve") == (
+        f"You approved job {job_id}; it is running now."
+    )
