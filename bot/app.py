@@ -21,6 +21,7 @@ from bot.health import HealthChecks, HealthServer
 from bot.job_run import JobKind
 from bot.jobs import JobEngine
 from bot.metrics import Metrics
+from bot.outbound import OutboundChat
 from bot.policy import Policy
 from bot.redact import Redactor
 from bot.scheduler import Scheduler
@@ -87,11 +88,17 @@ class LabBot:
             database_url = self.config.storage.resolved_database_url()  # may read a secret
             self.store = await Store.open(database_url)
             self._stack.push_async_callback(self.store.close)
+            redactor = Redactor(configured_secrets(self.config))
+            self.store.redact_audit = redactor.redact  # every audit row, in one place
             services = Services(self.config, self.metrics)
             self._stack.push_async_callback(services.close)
             client = make_web_client(slack, bot_token)
-            chat = SlackChat(
-                client, self.config.jobs.stream_interval_seconds, self.metrics.slack_error
+            # The one way out for messages: redacted, then fitted to Block Kit's limits.
+            chat = OutboundChat(
+                SlackChat(
+                    client, self.config.jobs.stream_interval_seconds, self.metrics.slack_error
+                ),
+                redactor,
             )
             policy = Policy(self.config.roles, slack.allowed_channels, SlackUsergroups(client))
             self.jobs = JobEngine(
@@ -100,7 +107,7 @@ class LabBot:
                 chat=chat,
                 policy=policy,
                 tasks=self.tasks,
-                redactor=Redactor(configured_secrets(self.config)),
+                redactor=redactor,
                 kinds=self.kinds,
                 services=services,
             )

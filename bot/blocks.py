@@ -18,12 +18,66 @@ Block = dict[str, Any]
 
 SECTION_TEXT_LIMIT = 3000
 HEADER_TEXT_LIMIT = 150
+BUTTON_TEXT_LIMIT = 75
 MAX_BLOCKS = 50
 
 
 def clip(text: str, limit: int) -> str:
-    """Shorten `text` to `limit` characters, marking the cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Shorten `text` to at most `limit` characters, marking the cut with "…", on a safe
+    boundary: never inside an entity (`&amp;`) or a `<…>` mention or link, and a code span or
+    block the cut opens is closed again."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(0, limit - 5)]  # room for "…" and a closing "\n```"
+    amp = cut.rfind("&")
+    if amp > cut.rfind(";"):
+        cut = cut[:amp]
+    angle = cut.rfind("<")
+    if angle > cut.rfind(">"):
+        cut = cut[:angle]
+    closing = ""
+    if cut.count("```") % 2:
+        closing = "\n```"
+    elif cut.replace("```", "").count("`") % 2:
+        closing = "`"
+    return cut + "…" + closing
+
+
+fit_text = clip
+
+
+def fit_blocks(blocks: Sequence[Block]) -> list[Block]:
+    """Blocks cut to Block Kit's limits again (after redaction may have lengthened them): at
+    most `MAX_BLOCKS`, section text 3,000, fields and context text 2,000, header and button
+    text 150 and 75 characters (api.slack.com/reference/block-kit/blocks)."""
+
+    def text_object(obj: Any, limit: int) -> Any:
+        if isinstance(obj, dict) and isinstance(obj.get("text"), str):
+            return {**obj, "text": clip(obj["text"], limit)}
+        return obj
+
+    out: list[Block] = []
+    for block in list(blocks)[:MAX_BLOCKS]:
+        kind = block.get("type")
+        fitted = dict(block)
+        if kind == "section":
+            if "text" in fitted:
+                fitted["text"] = text_object(fitted["text"], SECTION_TEXT_LIMIT)
+            if isinstance(fitted.get("fields"), list):
+                fitted["fields"] = [text_object(f, 2000) for f in fitted["fields"]]
+        elif kind == "header":
+            fitted["text"] = text_object(fitted.get("text"), HEADER_TEXT_LIMIT)
+        elif kind == "context" and isinstance(fitted.get("elements"), list):
+            fitted["elements"] = [text_object(e, 2000) for e in fitted["elements"]]
+        elif kind == "actions" and isinstance(fitted.get("elements"), list):
+            fitted["elements"] = [
+                {**e, "text": text_object(e.get("text"), BUTTON_TEXT_LIMIT)}
+                if isinstance(e, dict) and "text" in e
+                else e
+                for e in fitted["elements"]
+            ]
+        out.append(fitted)
+    return out
 
 
 def section(text: str) -> Block:

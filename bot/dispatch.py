@@ -12,11 +12,13 @@ from typing import Protocol
 
 from bot import messages
 from bot.approvals import ClickOrigin
+from bot.blocks import fit_blocks, fit_text
 from bot.command_spec import Command, CommandTable
 from bot.config import Config
 from bot.context import HandlerContext
 from bot.errors import UserError
 from bot.jobs import JobEngine
+from bot.outbound import MESSAGE_TEXT_LIMIT
 from bot.outcome import Reply
 from bot.parser import parse
 from bot.policy import Policy
@@ -161,12 +163,13 @@ class Dispatcher:
         await self._send(responder, Reply(reason))
 
     async def _send(self, responder: Responder, reply: Reply) -> None:
-        """Every reply leaves through here, redacted: refusals may quote what the user typed."""
+        """Every reply leaves through here, redacted, then fitted to Block Kit's limits (redaction
+        can lengthen text): refusals may quote what the user typed."""
         redactor = self.jobs.redactor
         await responder.reply(
             Reply(
-                text=redactor.redact(reply.text),
-                blocks=redactor.redact_blocks(reply.blocks),
+                text=fit_text(redactor.redact(reply.text), MESSAGE_TEXT_LIMIT),
+                blocks=fit_blocks(redactor.redact_blocks(reply.blocks)),
                 in_channel=reply.in_channel,
             )
         )

@@ -145,6 +145,13 @@ def _secret_pieces(value: str) -> list[str]:
     return [line for line in lines if len(line) >= MIN_SECRET_LENGTH]
 
 
+def escape_mrkdwn(text: str) -> str:
+    """Text from outside labbot made inert for mrkdwn: `&`, `<` and `>` as Slack's entities, so
+    it cannot mention anyone (`<!channel>`, `<@U…>`) or become a link (`<url|label>`).
+    Slack: api.slack.com/reference/surfaces/formatting#escaping."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 class Redactor:
     """Replaces secret shapes and configured secret values with markers like `[redacted:age-key]`.
 
@@ -169,6 +176,9 @@ class Redactor:
         line of it that is at least `MIN_SECRET_LENGTH` long never appears in the output.
         """
         pieces = _secret_pieces(value)
+        # Also as mrkdwn escaping shows it: a secret with `&`, `<` or `>` in text that was
+        # escaped before it reached the redactor must still be caught.
+        pieces += [escaped for piece in pieces if (escaped := escape_mrkdwn(piece)) != piece]
         if not pieces:
             log.warning(
                 "a configured secret (%d characters) is not redacted: values shorter than %d "

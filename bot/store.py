@@ -7,6 +7,7 @@ upgraded by the migrations (`bot/store_migrations.py`, the only importer of Alem
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -120,6 +121,9 @@ class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        #: Applied to every audit row's text and detail before it is stored (and before it is
+        #: cut to its column): the app sets the bot-wide redactor, so no row keeps a secret.
+        self.redact_audit: Callable[[str], str] = lambda text: text
 
     @classmethod
     async def open(cls, url: str) -> Store:
@@ -164,15 +168,16 @@ class Store:
         text: str = "",
         detail: str = "",
     ) -> None:
-        """Record one audited event (text and detail are truncated to their column sizes)."""
+        """Record one audited event, redacted, then cut to the column sizes."""
+        redact = self.redact_audit
         row = AuditRow(
             at=datetime.now(UTC),
             kind=kind.value,
             user_id=user_id[:32],
             channel_id=channel_id[:32],
-            command=command[:64],
-            text=text[:1000],
-            detail=detail[:2000],
+            command=redact(command)[:64],
+            text=redact(text)[:1000],
+            detail=redact(detail)[:2000],
         )
         async with self._sessions.begin() as session:
             session.add(row)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from bot.redact import Redactor
+from bot.redact import Redactor, escape_mrkdwn
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +150,7 @@ class _Tail:
 
 
 def _display(line: str, limit: int) -> str:
-    line = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    line = line.replace("```", "``\u200b`")  # keep the code fence closed
+    line = escape_mrkdwn(line).replace("```", "``\u200b`")  # keep the code fence closed
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.messages.core import _names
+from bot.redact import escape_mrkdwn
 
 # --- power, UART and flashing (handlers/bmc/power.py, uart.py, flash*.py) ------------------------
 
@@ -25,8 +26,7 @@ def _bytes(count: int) -> str:
 
 def _console_text(text: str) -> str:
     """Console text inside a code block: no mentions, links or early end of the block."""
-    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return escaped.replace("```", "'''")
+    return escape_mrkdwn(text).replace("```", "'''")
 
 
 def node_left_inventory(node: str) -> str:

@@ -2,6 +2,9 @@
 
 The capability's own sentences, beside the engine's in `bot.messages`: plain mrkdwn strings,
 never handed a secret value.
+
+Long because: one short function per sentence the user can see, kept together so the wording
+is reviewed in one place.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Must not write files or touch secrets; it maps text to text (recipients are public keys).
 
+Long because: the small model of the file it reads (anchors, aliases and their line numbers)
+and the three edits built on it belong in one place.
+
 The layout is the one from the plan: each recipient is an anchored item of `keys`, and creation
 rules name recipients by alias in `key_groups[].age`::
 

@@ -27,6 +27,7 @@ from handlers.status.digest_store import DigestStore
 from labsim.lab import LAB_CHANNEL, Lab
 from labsim.nodes import NodeSpec
 from labsim.slack import Message
+from labsim.slack.limits import validate_blocks
 
 NODES = (
     NodeSpec("tp-node1", 1, "rk1", ("k3s-agent", "rk1"), "agent"),
@@ -220,3 +221,28 @@ async def test_the_schedule_survives_a_restart_and_a_missed_digest_comes_late() 
             assert len(digests(lab)) == 1  # three missed runs, coalesced into one
             following = bot.scheduler.next_run(SCHEDULE_NAME)
             assert following is not None and following > datetime.now(UTC)
+
+
+async def test_status_of_a_node_with_80_failed_units_and_a_short_secret_is_a_valid_reply(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A configured secret shorter than its marker (the BMC's factory password is "turing"):
+    # redaction lengthens text that was already cut to Slack's limits, so it must be fitted
+    # again after redaction, or Slack refuses the reply with invalid_blocks.
+    monkeypatch.setattr(github_client, "GitHubTuning", lambda: FAST_GITHUB)
+    monkeypatch.setenv("LABBOT_TEST_SHORT_SECRET", "turing")
+    settings = {**SETTINGS, "slack": {"signing_secret": {"env": "LABBOT_TEST_SHORT_SECRET"}}}
+    async with Lab(full=True, node_specs=NODES, config_overrides=settings) as lab:
+        assert lab.cluster is not None
+        with lab.cluster["tp-node3"].files.editing() as state:
+            state.failed_units = [f"turing-worker-{i:02d}.service" for i in range(80)]
+        async with lab.bot():
+            await lab.slack.wait_connected()
+            reply = await ask(lab, lab.users.viewer, "status tp-node3")
+
+    text = reply.all_text()
+    assert "*tp-node3*" in text
+    assert "turing" not in text
+    assert text.count("[redacted:secret]-worker-") >= 10  # the units are listed, redacted
+    assert validate_blocks(reply.blocks) is None
+    assert all(len(b["text"]["text"]) <= 3000 for b in reply.blocks if b["type"] == "section")

@@ -1,0 +1,114 @@
+"""The way out to Slack: redact, then fit, on a safe boundary; audit rows redacted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.blocks import clip, fit_blocks, section
+from bot.outbound import OutboundChat
+from bot.redact import Redactor, escape_mrkdwn
+from bot.store import AuditKind, Store
+from labsim.slack.limits import validate_blocks
+
+
+@given(st.text(alphabet="ab`<>&;| \n*", max_size=400), st.integers(min_value=8, max_value=120))
+def test_clip_never_cuts_inside_an_entity_a_link_or_a_code_span(text: str, limit: int) -> None:
+    escaped = escape_mrkdwn(text)  # what labbot posts: entities, no raw < >
+    cut = clip(escaped, limit)
+
+    assert len(cut) <= limit
+    if cut != escaped:
+        body = cut.removesuffix("\n```").removesuffix("`").removesuffix("…")
+        assert escaped.startswith(body)
+        tail = body[body.rfind("&") :] if "&" in body else ""
+        assert not tail or ";" in tail  # no half entity such as `&am`
+        assert cut.count("```") % 2 == 0
+        assert cut.replace("```", "").count("`") % 2 == 0
+
+
+def test_clip_drops_a_cut_mention_or_link_whole() -> None:
+    assert clip("see <https://example.com|the plan> now", 20) == "see …"
+
+
+def test_a_secret_is_redacted_in_its_escaped_form_too() -> None:
+    secret = "p&ss<w>rd-123"
+    redactor = Redactor([secret])
+    assert redactor.redact(f"typed {escape_mrkdwn(secret)}") == "typed [redacted:secret]"
+
+
+class RecordingChat:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[dict[str, Any]] | None]] = []
+
+    async def post(
+        self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+    ) -> str:  # fmt: skip
+        self.sent.append((text, blocks))
+        return "1.0"
+
+    async def update(
+        self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> None:
+        self.sent.append((text, blocks))
+
+    async def upload(self, channel: str, thread_ts: str, path: Path, title: str) -> None:
+        self.sent.append((title, None))
+
+    async def ephemeral(self, channel: str, user: str, text: str) -> None:
+        self.sent.append((text, None))
+
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        return None
+
+
+async def test_outbound_redacts_then_fits_every_message() -> None:
+    inner = RecordingChat()
+    chat = OutboundChat(inner, Redactor(["turing"]))
+    full = section("turing " * 428)  # 2,996 characters: within the limit before redaction
+
+    await chat.post("C1", "password turing", [full])
+    await chat.update("C1", "1.0", "turing", [full])
+    await chat.ephemeral("C1", "U1", "turing")
+
+    for text, blocks in inner.sent:
+        assert "turing" not in text
+        if blocks is not None:
+            assert validate_blocks(blocks) is None
+            assert "turing" not in str(blocks)
+            assert len(blocks[0]["text"]["text"]) <= 3000
+
+
+def test_fit_blocks_keeps_every_block_within_its_limits() -> None:
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": "h" * 400}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "c" * 5000}]},
+        *[section("s") for _ in range(60)],
+    ]
+    fitted = fit_blocks(blocks)
+    assert len(fitted) == 50
+    assert validate_blocks(fitted) is None
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> Any:
+    opened = await Store.open(f"sqlite+aiosqlite:///{tmp_path}/audit.sqlite")
+    yield opened
+    await opened.close()
+
+
+async def test_every_audit_row_is_redacted_before_it_is_stored(store: Store) -> None:
+    token = "ghp_" + "A" * 36
+    store.redact_audit = Redactor().redact  # the app sets the bot-wide redactor
+    await store.audit(
+        AuditKind.reply, user_id="U1", channel_id="C1", command="uart-send",
+        text=f"uart send tp-node3 {token}", detail=f"job 3 succeeded: typed {token}",
+    )  # fmt: skip
+    [row] = await store.audit_entries()
+    assert token not in row.text and token not in row.detail
+    assert "[redacted:github-token]" in row.text
