@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from bot.redact import escape_mrkdwn
+
 
 class FieldFailure(StrEnum):
     """A recognised kind of flash failure."""
@@ -56,7 +58,8 @@ def classify_flash_error(message: str) -> FieldFailure | None:
 def explain_flash_error(bmc: str, slot: int, message: str) -> str:
     """One sentence for a flash that ended with bmcd's `message`: what happened, what to do."""
     where = f"Flashing slot {slot} on BMC {bmc}"
-    quoted = f"“{message.strip()}”" if message.strip() else "no message"
+    # bmcd's text is outside text: escaped, so it can mention nobody.
+    quoted = f"“{escape_mrkdwn(message.strip())}”" if message.strip() else "no message"
     match classify_flash_error(message):
         case FieldFailure.out_of_memory:
             return (

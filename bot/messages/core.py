@@ -8,12 +8,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from bot.redact import escape_mrkdwn
+
 if TYPE_CHECKING:
     from bot.locks import Held
 
 
+def outside(text: str | None) -> str:
+    """Text from outside labbot (GitHub, the nodes, the BMC, colmena) as it may appear in a
+    message: escaped for mrkdwn, so it can mention nobody and link nowhere. Every message
+    function that embeds such text passes it through here."""
+    return escape_mrkdwn(text or "")
+
+
 def _names(values: Iterable[str]) -> str:
-    return ", ".join(f"`{v}`" for v in values)
+    """Names in code style; names often come from outside (units, checks), so escaped."""
+    return ", ".join(f"`{outside(v)}`" for v in values)
 
 
 # --- parsing --------------------------------------------------------------------------------

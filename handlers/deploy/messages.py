@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.messages.core import _names
+from bot.messages.core import _names, outside
 from bot.messages.integrations import colmena_exit
 
 # --- deploy and rollback (targets, colmena, SSH, health gate) ---------------------------------
@@ -64,7 +64,7 @@ def gate_wrong_profile(node: str, seen: str | None, expected: str) -> str:
 
 def gate_system_state(node: str, state: str) -> str:
     """`systemctl is-system-running` is neither running nor degraded."""
-    return f"systemctl is-system-running on {node} says `{state}`"
+    return f"systemctl is-system-running on {node} says `{outside(state)}`"
 
 
 def gate_units_failed(node: str, units: Sequence[str]) -> str:
@@ -236,7 +236,7 @@ def deploy_apply_failed(detail: str) -> str:
 
 def deploy_not_activated(stage: str, error: str) -> str:
     """A node failed before activation: it was not changed."""
-    return f"{stage} failed ({error}); the node was not changed"
+    return f"{stage} failed ({outside(error)}); the node was not changed"
 
 
 _SWITCH_EXITS = {
@@ -254,7 +254,7 @@ def activation_failed(stage: str, error: str, exit_code: int | None, units: Sequ
     meaning = _SWITCH_EXITS.get(exit_code or -1)
     because = f" ({meaning})" if meaning else ""
     failed = f"; failed units: {_names(units)}" if units else ""
-    return f"{stage} failed: {error}{because}{failed}"
+    return f"{stage} failed: {outside(error)}{because}{failed}"
 
 
 def auto_rollback_off(node: str, generation: int | None) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.messages.core import _names
+from bot.messages.core import _names, outside
 
 # --- Renovate cards -------------------------------------------------------------------------
 
@@ -25,14 +25,14 @@ _CHECK_EMOJI = {"success": ":white_check_mark:", "pending": ":hourglass_flowing_
 def renovate_card_text(number: int, title: str, ci_verdict: str, state: str) -> str:
     """The fallback text of a Renovate card (notifications, clients without blocks)."""
     if state == "merged":
-        return f"Renovate PR #{number} merged: {title}"
+        return f"Renovate PR #{number} merged: {outside(title)}"
     if state == "closed":
-        return f"Renovate PR #{number} closed: {title}"
-    return f"Renovate PR #{number}: {title} (CI {ci_verdict.replace('_', ' ')})"
+        return f"Renovate PR #{number} closed: {outside(title)}"
+    return f"Renovate PR #{number}: {outside(title)} (CI {ci_verdict.replace('_', ' ')})"
 
 
 def renovate_card_heading(number: int, title: str) -> str:
-    """The header of a Renovate card."""
+    """The header of a Renovate card (plain text: Slack parses no mentions or links there)."""
     return f"Renovate PR #{number}: {title}"
 
 
@@ -41,7 +41,7 @@ def renovate_card_summary(
 ) -> str:
     """Link, branches and age (the date renders in each reader's time zone)."""
     return (
-        f"<{url}|PR #{number}> `{branch}` → `{base}` · opened "
+        f"<{outside(url)}|PR #{number}> `{outside(branch)}` → `{outside(base)}` · opened "
         f"<!date^{opened_epoch}^{{date_short_pretty}} {{time}}|{opened}> ({age})"
     )
 
@@ -75,9 +75,10 @@ def renovate_input_change(
     """One flake input that a lock update changes: old → new revision with dates."""
 
     def side(rev: str | None, date: str | None) -> str:
-        text = f"`{rev[:7]}`" if rev else "`?`"
-        return f"{text} ({date})" if date else text
+        text = f"`{outside(rev[:7])}`" if rev else "`?`"
+        return f"{text} ({outside(date)})" if date else text
 
+    name, source = outside(name), outside(source)
     if kind == "added":
         return f"• *{name}* ({source}) added at {side(new_rev, new_date)}"
     if kind == "removed":
@@ -87,14 +88,14 @@ def renovate_input_change(
 
 def renovate_table_row(package: str | None, update: str | None, change: str | None) -> str:
     """One row of Renovate's update table."""
-    what = f"*{package}*" if package else "*(lock file)*"
-    how = f" {update}" if update else ""
-    return f"• {what}{how}: {change or 'no change listed'}"
+    what = f"*{outside(package)}*" if package else "*(lock file)*"
+    how = f" {outside(update)}" if update else ""
+    return f"• {what}{how}: {outside(change) if change else 'no change listed'}"
 
 
 def renovate_no_changes(problem: str | None) -> str:
     """Neither flake.lock nor the PR description says what changes."""
-    reason = f": {problem}" if problem else ""
+    reason = f": {outside(problem)}" if problem else ""
     return f"Could not tell what changes{reason}. See the pull request."
 
 
@@ -124,7 +125,7 @@ def renovate_check_line(name: str, outcome: str, detail: str, required: bool) ->
     """One status context or check run on a card."""
     emoji = _CHECK_EMOJI.get(outcome, ":x:")
     need = " (required)" if required else ""
-    return f"{emoji} `{name}`{need}: {detail}"
+    return f"{emoji} `{outside(name)}`{need}: {outside(detail)}"
 
 
 def renovate_mergeable(mergeable: bool | None, state: str) -> str:
@@ -189,7 +190,7 @@ def renovate_not_configured() -> str:
 
 def renovate_github_failed(reason: str) -> str:
     """A click that needed GitHub, which failed."""
-    return f"{reason} Nothing was done."
+    return f"{outside(reason)} Nothing was done."
 
 
 def renovate_card_final(number: int, state: str) -> str:
@@ -278,7 +279,10 @@ def renovate_list_line(
     url: str, number: int, title: str, ci_verdict: str, card: str, age: str
 ) -> str:
     """One pull request in `/lab renovate`."""
-    return f"• <{url}|#{number}> {title}: CI {_CI_WORDS.get(ci_verdict, ci_verdict)}, {age}; {card}"
+    return (
+        f"• <{outside(url)}|#{number}> {outside(title)}: "
+        f"CI {_CI_WORDS.get(ci_verdict, ci_verdict)}, {age}; {card}"
+    )
 
 
 def renovate_list_card(state: str | None, skipped: bool) -> str:

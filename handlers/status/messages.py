@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.messages.core import _names, state_emoji, state_word
+from bot.messages.core import _names, outside, state_emoji, state_word
 
 # --- the digest and /lab status -------------------------------------------------------------
 
@@ -125,7 +125,7 @@ def digest_problem_github(problem: str) -> str:
 
 def digest_problem_ci_failing(number: int, title: str) -> str:
     """A Renovate PR's CI is failing."""
-    return f"Renovate PR #{number} ({title}): CI failing"
+    return f"Renovate PR #{number} ({outside(title)}): CI failing"
 
 
 def digest_problem_job(job_id: int, text: str, state: str) -> str:
@@ -155,7 +155,7 @@ def digest_change_node_left(node: str) -> str:
 
 def digest_change_new_pull(number: int, title: str) -> str:
     """Renovate opened a PR."""
-    return f"Renovate opened #{number}: {title}"
+    return f"Renovate opened #{number}: {outside(title)}"
 
 
 def digest_change_nixpkgs(old: str, new: str) -> str:
@@ -186,7 +186,7 @@ def digest_change_rebooted(node: str, uptime_seconds: float | None) -> str:
 
 def digest_change_generation(node: str, old: int, new: int, version: str | None) -> str:
     """The node's current generation changed."""
-    running = f", NixOS {version}" if version else ""
+    running = f", NixOS {outside(version)}" if version else ""
     return f"`{node}` generation {old} → {new}{running}"
 
 
@@ -263,7 +263,7 @@ def digest_node_facts(
     if generation is not None:
         parts.append(f"gen {generation}" + (f" ({generation_age} old)" if generation_age else ""))
     if version:
-        parts.append(version)
+        parts.append(outside(version))
     if uptime:
         parts.append(f"up {uptime}")
     parts += [f"{'longhorn' if 'longhorn' in path else path} {pct} %" for path, pct in disks]
@@ -375,7 +375,7 @@ def digest_detail_system(
     version: str | None, generation: int | None, built: str | None, revision: str | None
 ) -> str:
     """What the node runs."""
-    text = f"NixOS {version or 'unknown'}"
+    text = f"NixOS {outside(version) if version else 'unknown'}"
     if generation is not None:
         text += f", generation {generation}" + (f" from {built}" if built else "")
     if revision:
@@ -394,7 +394,7 @@ def digest_detail_uptime(uptime: str | None, load: tuple[float, float, float] | 
 def digest_detail_units(state: str | None, failed: Sequence[str]) -> str:
     """systemd's view."""
     failed_text = f"failed: {_names(failed)}" if failed else "no failed units"
-    return f"systemd: {state or 'unknown'}, {failed_text}"
+    return f"systemd: {outside(state) if state else 'unknown'}, {failed_text}"
 
 
 def digest_detail_disk(path: str, percent: int, size_gb: float, mount: str) -> str:
@@ -412,7 +412,7 @@ def digest_detail_k3s(ready: bool | None) -> str:
 
 def digest_detail_pull(number: int, title: str, url: str, ci: str, age: str) -> str:
     """One Renovate PR in the thread."""
-    return f"<{url}|#{number}> {title} · CI {ci} · opened {age} ago"
+    return f"<{outside(url)}|#{number}> {outside(title)} · CI {ci} · opened {age} ago"
 
 
 def digest_detail_job(job_id: int, text: str, state: str, requester: str, result: str) -> str:

@@ -112,3 +112,22 @@ async def test_every_audit_row_is_redacted_before_it_is_stored(store: Store) -> 
     [row] = await store.audit_entries()
     assert token not in row.text and token not in row.detail
     assert "[redacted:github-token]" in row.text
+
+
+def test_outside_text_in_message_functions_is_escaped() -> None:
+    from bot.integrations.bmc_failures import explain_flash_error
+    from handlers.deploy import messages as deploy_messages
+    from handlers.status import messages as status_messages
+
+    hostile = "<!here> <@U0HOSTILE1>"
+    texts = [
+        explain_flash_error("tp1", 3, f"Failed to http file request error: {hostile}"),
+        status_messages.digest_detail_system(f"24.11 {hostile}", 4, None, None),
+        status_messages.digest_change_generation("tp-node3", 3, 4, hostile),
+        status_messages.digest_detail_units("degraded", [f"a{hostile}.service"]),
+        deploy_messages.activation_failed("activation", hostile, 4, [hostile]),
+        deploy_messages.gate_units_failed("tp-node3", [hostile]),
+    ]
+    for text in texts:
+        assert "<!here>" not in text and "<@U0HOSTILE1>" not in text, text
+        assert "&lt;!here&gt;" in text, text

@@ -13,7 +13,7 @@ from bot.integrations.github import GitHubTuning
 from bot.integrations.infra_checkout import InfraCheckout
 from bot.job_state import JobState
 from labsim.github import RenovatePr
-from labsim.lab import LAB_CHANNEL, Lab
+from labsim.lab import INFRA_REPO, LAB_CHANNEL, Lab
 from labsim.slack import Message
 
 REQUIRED = "nix flake check"
@@ -281,3 +281,28 @@ async def test_merge_and_deploy_in_the_card_thread(lab: Lab, bot: LabBot) -> Non
     job = await bot.jobs.jobs.get(deploys[0].id)
     assert job is not None and job.state is JobState.succeeded
     assert lab.slack.message(LAB_CHANNEL, shown.ts).text.startswith("Renovate PR #")
+
+
+HOSTILE = "<!channel> <@U0HOSTILE1> <https://evil.example|click me>"
+
+
+async def test_outside_text_from_github_never_pings_or_links(lab: Lab, bot: LabBot) -> None:
+    assert lab.github is not None
+    pr = await lab.github.open_renovate_pr()
+    owner, name = INFRA_REPO.split("/")
+    repo = lab.github.state.find_repo(owner, name)
+    assert repo is not None
+    repo.pulls[pr.number].title = f"Update nixpkgs {HOSTILE}"
+    lab.github.set_status(pr.head_sha, f"ci/{HOSTILE}", "failure", description=HOSTILE)
+    await check(lab)
+    listed = await ask(lab, lab.users.viewer, "renovate")
+
+    shown = card(lab, pr.number)
+    # Every mrkdwn text (the header is plain_text, where Slack parses no mentions or links).
+    mrkdwn = [b for b in shown.blocks if b["type"] != "header"]
+    for text in (shown.text, str(mrkdwn), listed.text, str(listed.blocks)):
+        assert "<!channel>" not in text and "<@U0HOSTILE1>" not in text
+        assert "<https://evil.example" not in text
+    assert "&lt;!channel&gt;" in shown.text  # shown, escaped: seen, not acted on
+    assert "ci/&lt;!channel&gt;" in str(mrkdwn)  # the check's context and description
+    assert "&lt;!channel&gt;" in listed.all_text()
