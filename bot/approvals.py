@@ -65,7 +65,10 @@ def decide_click(
     """Apply the rules of design.md §4 to one click on Apply (approve) or Reject."""
     if approval is None or job is None:
         return Decision(Verdict.refuse, messages.button_not_valid())
-    if origin != ClickOrigin(job.channel_id, approval.message_ts):
+    # The approval's own message, in the job's channel. A message the engine posted but had no
+    # time to record (a crash right after the post) is taken from the first click and recorded.
+    expected = ClickOrigin(job.channel_id, approval.message_ts or origin.message_ts)
+    if origin != expected or not origin.message_ts:
         # A hand-built payload naming another message's approval, or another channel.
         return Decision(Verdict.refuse, messages.button_not_valid())
     if approval.state is not ApprovalState.pending:

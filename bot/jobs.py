@@ -280,6 +280,8 @@ class JobEngine:
             )
         if decision.verdict is Verdict.refuse or approval is None or job is None:
             return decision.reason
+        if not approval.message_ts:  # posted, but not recorded before a crash: bind it now
+            await self.approvals.set_message(approval.id, origin.message_ts)
         if decision.verdict is Verdict.expire:
             await self._expire(approval.id)
             return decision.reason

@@ -1,6 +1,9 @@
 """Core sentences: parsing, policy, help and whoami, failures, and the job engine.
 
 Part of `bot.messages`: plain mrkdwn strings, never handed a secret value.
+
+Long because: one short function per sentence the user can see, kept together so the wording
+is reviewed in one place.
 """
 
 from __future__ import annotations

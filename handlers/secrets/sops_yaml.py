@@ -333,6 +333,15 @@ def add_recipient(text: str, name: str, recipient: str, rules: RuleSelection) ->
     return result
 
 
+def _key_item(layout: _Layout, text: str, name: str) -> _Scalar:
+    """The `&name` item of `keys`; refuses, naming the known keys, when there is none."""
+    for item in layout.keys.items:
+        if isinstance(item, _Scalar) and item.anchor == name:
+            return item
+    known = ", ".join(f"`{n}`" for n in recipients(text)) or "(none)"
+    raise SopsYamlError(f"No key named `{name}` in .sops.yaml. Known: {known}.")
+
+
 def replace_recipient(text: str, name: str, recipient: str) -> str:
     """Give the key `&name` a new recipient in `keys`; every `*name` in the rules follows it.
 
@@ -340,21 +349,16 @@ def replace_recipient(text: str, name: str, recipient: str) -> str:
     """
     validate_recipient(recipient)
     layout = _layout(text)
-    defined = [
-        item for item in layout.keys.items if isinstance(item, _Scalar) and item.anchor == name
-    ]
-    if not defined:
-        known = ", ".join(f"`{n}`" for n in recipients(text)) or "(none)"
-        raise SopsYamlError(f"No key named `{name}` in .sops.yaml. Known: {known}.")
+    key = _key_item(layout, text, name)
     for existing, value in recipients(text).items():
         if value == recipient and existing != name:
             raise SopsYamlError(f"That recipient is already in .sops.yaml as `{existing}`.")
-    old = defined[0].value
+    old = key.value
     lines = _lines(text)
-    line = lines[defined[0].line]
+    line = lines[key.line]
     if line.count(old) != 1:
         raise SopsYamlError(f"The key `{name}` must be on one line of its own; edit it by hand.")
-    lines[defined[0].line] = line.replace(old, recipient)
+    lines[key.line] = line.replace(old, recipient)
     result = "".join(lines)
     if recipients(result).get(name) != recipient:
         raise SopsYamlError(f"Internal error: `{name}` did not get its new recipient.")
@@ -365,16 +369,11 @@ def remove_recipient(text: str, name: str) -> str:
     """Remove the `&name` item from `keys` and every `*name` alias; refuse to empty an age list."""
     layout = _layout(text)
     lines = _lines(text)
-    defined = [
-        item for item in layout.keys.items if isinstance(item, _Scalar) and item.anchor == name
-    ]
-    if not defined:
-        known = ", ".join(f"`{n}`" for n in recipients(text)) or "(none)"
-        raise SopsYamlError(f"No key named `{name}` in .sops.yaml. Known: {known}.")
+    key = _key_item(layout, text, name)
     if layout.keys.flow:
         raise SopsYamlError("Cannot edit `keys`: it must be a block list.")
-    _lone_item_prefix(lines, defined[0], f"key `{name}`")
-    doomed = {defined[0].line}
+    _lone_item_prefix(lines, key, f"key `{name}`")
+    doomed = {key.line}
     for parent, alias in _alias_sites(layout.root, name):
         if not isinstance(parent, _Seq) or parent.flow:
             raise SopsYamlError(

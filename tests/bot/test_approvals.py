@@ -60,3 +60,15 @@ def test_a_click_from_anywhere_else_is_refused(origin: ClickOrigin) -> None:
     decision = decide_click(approval(the_job), the_job, APPROVER, True, NOW, origin)
     assert decision.verdict is Verdict.refuse
     assert decision.reason == "That button is no longer valid. Nothing was done."
+
+
+def test_an_approval_message_not_recorded_before_a_crash_is_bound_by_the_first_click() -> None:
+    the_job = job()
+    unrecorded = approval(the_job)
+    unrecorded = ApprovalRecord(**{**unrecorded.__dict__, "message_ts": ""})
+    here = decide_click(unrecorded, the_job, APPROVER, True, NOW, ClickOrigin(CHANNEL, MESSAGE))
+    elsewhere = decide_click(
+        unrecorded, the_job, APPROVER, True, NOW, ClickOrigin("C0OTHER001", MESSAGE)
+    )
+    assert here.verdict is Verdict.approve
+    assert elsewhere.verdict is Verdict.refuse

@@ -144,7 +144,7 @@ def test_pr_body_table_and_nothing_known() -> None:
         view(facts(changes=(), table=table, change_source=ChangeSource.pr_body))
     )
     assert "(the PR description)" in text_of(out)
-    assert "• *nixpkgs* digest: abc1234 -> def5678" in text_of(out)
+    assert "• *nixpkgs* digest: abc1234 -&gt; def5678"  # outside text, escaped in text_of(out)
     none = card_blocks.renovate_card(
         view(
             facts(
