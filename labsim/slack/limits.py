@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+
 MAX_BLOCKS = 50
 MAX_SECTION_TEXT = 3000
 MAX_SECTION_FIELDS = 10
@@ -187,6 +190,16 @@ def find_block_problem(blocks: Any) -> BlockProblem | None:
                 block_ids.add(block_id)
     except _Invalid as problem:
         return BlockProblem("invalid_blocks", str(problem))
+    for i, block in enumerate(blocks):
+        # A second opinion from Slack's own SDK models: every payload the emulator accepts also
+        # parses and validates with slack_sdk.models.blocks (Block.parse, validate_json).
+        parsed = Block.parse(block)
+        if parsed is None:
+            return BlockProblem("invalid_blocks", f"unknown block [json-pointer:/blocks/{i}]")
+        try:
+            parsed.validate_json()
+        except SlackObjectFormationError as error:
+            return BlockProblem("invalid_blocks", f"{error} [json-pointer:/blocks/{i}]")
     total = _block_text_total(blocks)
     if total > MAX_TOTAL_BLOCK_TEXT:
         return BlockProblem(

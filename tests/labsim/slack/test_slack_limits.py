@@ -84,3 +84,18 @@ def test_text_truncation_at_40000() -> None:
     assert truncate_text("a" * 40_000) == ("a" * 40_000, False)
     cut, truncated = truncate_text("a" * 40_001)
     assert truncated and len(cut) == 40_000
+
+
+def test_every_accepted_payload_also_validates_with_slack_sdks_models() -> None:
+    # A rule the emulator's own checks do not know, only slack_sdk.models.blocks does: the
+    # emulator refuses it too, so every payload any test gets accepted has passed both.
+    too_long_alt = [
+        {"type": "image", "image_url": "https://x.example/a.png", "alt_text": "a" * 2001}
+    ]
+    unknown = [{"type": "no-such-block"}]
+
+    assert validate_blocks(too_long_alt) == (
+        "invalid_blocks: alt_text attribute cannot exceed 2000 characters [json-pointer:/blocks/0]"
+    )
+    assert validate_blocks(unknown) is not None
+    assert validate_blocks([{"type": "divider"}]) is None
