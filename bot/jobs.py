@@ -29,6 +29,7 @@ from bot.job_records import ApprovalRecords, ApprovalState, JobRecords, now_utc
 from bot.job_run import Finished, JobCancelled, JobKind, JobRun, NeedsApproval
 from bot.job_state import Job, JobState
 from bot.locks import Held, LockTable
+from bot.long_plan import long_plan
 from bot.policy import Actor, Policy
 from bot.redact import Redactor
 from bot.services import Services
@@ -217,12 +218,22 @@ class JobEngine:
         job = run.job
         await self.jobs.update_fields(job.id, payload=plan.payload)
         expires = self._clock() + timedelta(minutes=self.config.jobs.approval_timeout_minutes)
+        summary = self._redactor.redact(plan.summary)
+        too_long = long_plan(summary, job.id, self.log_dir)
+        if too_long is not None:  # the whole plan in the thread before anyone can approve it
+            await self._chat.upload(
+                job.channel_id,
+                job.thread_ts,
+                too_long.path,
+                messages.plan_file_title(job.id, too_long.sha256),
+            )
+            summary = too_long.shown
         approval = await self.approvals.create(
             job_id=job.id,
             digest=binding_digest(job.id, job.kind, plan.payload),
             rule=plan.rule.value,
             role=plan.role.name,
-            summary=self._redactor.redact(plan.summary),
+            summary=summary,
             expires_at=expires,
         )
         if run.has_output:

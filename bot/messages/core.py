@@ -248,6 +248,19 @@ def _target(key: str) -> str:
     return key.split(":", 1)[-1]
 
 
+def plan_in_file(more: int, total: int, file_name: str, sha256: str) -> str:
+    """Below the start of a plan too long for one message."""
+    return (
+        f"… and {more} more line(s). The whole plan ({total} lines) is the file `{file_name}` "
+        f"in this thread, sha256 `{sha256[:16]}…`; approving approves exactly that plan."
+    )
+
+
+def plan_file_title(job_id: int, sha256: str) -> str:
+    """The title of the file that holds a long plan."""
+    return f"Job {job_id} plan (sha256 {sha256[:16]}…)"
+
+
 def approval_prompt(job_id: int) -> str:
     """Fallback text of the approval message."""
     return f"Job {job_id} is waiting for approval."

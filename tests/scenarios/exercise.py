@@ -51,8 +51,14 @@ class ExerciseKind:
             return Finished(JobState.succeeded, f"printed {count} lines")
         await run.stream.write(f"planning {mode}")
         rule = Approval.four_eyes if mode == "foureyes" else Approval.approval
+        summary = f"*Plan*: {mode} {count} lines on tp-node3"
+        if mode == "bigplan":  # a plan as long as a deploy of `count` nodes
+            summary = f"*Plan*: `colmena apply switch` on {count} node(s)\n" + "\n".join(
+                f"• *node-{i:03d}* (generation 7)\n  `/nix/store/{i:032d}-nixos-system`"
+                for i in range(count)
+            )
         return NeedsApproval(
-            summary=f"*Plan*: {mode} {count} lines on tp-node3",
+            summary=summary,
             payload={"mode": mode, "count": count},
             role=Role.operator,
             rule=rule,
@@ -99,7 +105,7 @@ EXERCISE = Capability(
                     "mode",
                     ArgKind.choice,
                     "mode",
-                    choices=("print", "foureyes", "hang", "now", "void"),
+                    choices=("print", "foureyes", "hang", "now", "void", "bigplan"),
                 ),
                 Arg("count", ArgKind.integer, "lines", optional=True),
             ),

@@ -4,6 +4,7 @@ each on SQLite and on PostgreSQL (the store holding jobs, approvals and locks)."
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -20,6 +21,7 @@ from bot.job_run import Finished
 from bot.job_state import Job, JobState
 from bot.store import AuditKind
 from labsim.lab import LAB_CHANNEL, Lab
+from labsim.slack.limits import validate_blocks
 
 
 @pytest.fixture
@@ -298,3 +300,26 @@ async def test_an_approval_click_from_another_message_changes_nothing(
     assert await press(lab, lab.users.operator2, approval, "labbot:approve") == (
         f"You approved job {job_id}; it is running now."
     )
+
+
+async def test_a_200_node_plan_is_approvable_and_its_file_has_every_node(
+    lab: Lab, ebot: LabBot
+) -> None:
+    job_id = await start(lab, lab.users.operator, "exercise bigplan 200")
+    approval = await approval_message(lab, job_id)
+    shown = approval.all_text()
+    uploaded = await lab.slack.wait_for(lambda: lab.slack.files() or None)
+    plan_file = uploaded[0]
+    content = plan_file.content.decode()
+    first, _, plan = content.partition("\n\n")
+    digest = hashlib.sha256(plan.rstrip("\n").encode()).hexdigest()
+
+    assert first == f"Plan of job {job_id} · sha256 {digest}"
+    assert all(f"*node-{i:03d}*" in plan for i in range(200))  # the file has every node
+    assert plan_file.thread_ts == root_of(lab, job_id).ts
+    assert f"sha256 `{digest[:16]}…`; approving approves exactly that plan" in shown
+    assert f"`job-{job_id}-plan.txt`" in shown
+    assert validate_blocks(approval.blocks) is None
+    assert "*node-000*" in shown and "*node-199*" not in shown  # the start, and where the rest is
+    answer = await press(lab, lab.users.operator2, approval, "labbot:approve")
+    assert answer == f"You approved job {job_id}; it is running now."
