@@ -17,7 +17,12 @@ __all__ = ["Block", "Chat", "ChatError", "PosterRateLimited", "ThreadPosterOf"]
 
 
 class ChatError(IntegrationError):
-    """Raised when the chat refuses a call for a reason other than a rate limit."""
+    """Raised when the chat refuses a call for a reason other than a rate limit; `code` is the
+    chat's own error code (Slack's `error`, e.g. `not_in_channel`)."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Chat(Protocol):

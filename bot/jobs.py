@@ -148,6 +148,8 @@ class JobEngine:
         except (ChatError, PosterRateLimited) as exc:
             # Without a thread nobody could follow or approve the job: it ends before it starts.
             await self.jobs.move(job.id, JobState.queued, JobState.failed, str(exc))
+            if isinstance(exc, ChatError) and exc.code == "not_in_channel":
+                raise UserError(messages.invite_the_bot(job.id, channel_id)) from None
             raise UserError(messages.no_thread(job.id, str(exc))) from None
         if thread_ts is None:
             await self.jobs.update_fields(job.id, thread_ts=ts)

@@ -169,7 +169,7 @@ async def _translated(
             retry_after = float(exc.response.headers.get("Retry-After", 1) or 1)
             raise PosterRateLimited(retry_after) from None
         error = exc.response.get("error", "unknown_error")
-        raise ChatError(f"Slack refused {method}: {error}.") from None
+        raise ChatError(f"Slack refused {method}: {error}.", code=str(error)) from None
     except (aiohttp.ClientError, TimeoutError) as exc:
         if on_error is not None:
             on_error(method, type(exc).__name__)

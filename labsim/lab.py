@@ -178,7 +178,7 @@ class Lab:
     def _seed_slack(self) -> None:
         u = self.users
         self.slack.add_channel(LAB_CHANNEL, "lab")
-        self.slack.add_channel(OTHER_CHANNEL, "random")
+        self.slack.add_channel(OTHER_CHANNEL, "random", bot_member=False)  # not invited
         for user_id in (u.admin, u.admin2, u.operator, u.operator2, u.viewer, u.stranger):
             self.slack.add_user(user_id, user_id.lower())
         self.slack.set_usergroup(u.viewer_group, [u.viewer])

@@ -380,6 +380,14 @@ def no_thread(job_id: int, reason: str) -> str:
     return f"Job {job_id} could not start: {reason} Nothing was run; try again shortly."
 
 
+def invite_the_bot(job_id: int, channel: str) -> str:
+    """The bot was not invited to the channel it was asked in, so it cannot start a thread."""
+    return (
+        f"Job {job_id} did not start: labbot is not a member of <#{channel}>, so it cannot post "
+        "there. Invite it with `/invite @labbot` in that channel, then run the command again."
+    )
+
+
 def job_interrupted(job_id: int) -> str:
     """A job that was running when labbot stopped."""
     return (

@@ -121,6 +121,15 @@ class SlackMethods:
             raise ApiError("channel_not_found")
         return channel
 
+    def _postable(self, params: Params) -> Channel:
+        """The channel the bot writes to. Without `chat:write.public` (labbot's manifest asks
+        only for `chat:write`) a bot can write only where it is a member; elsewhere Slack answers
+        `not_in_channel` (api.slack.com/methods/chat.postMessage, Errors)."""
+        channel = self._channel(params)
+        if not channel.bot_member:
+            raise ApiError("not_in_channel")
+        return channel
+
     def _message(self, channel: Channel, ts: str | None) -> Message:
         msg = self._ws.find_message(channel.id, ts) if ts else None
         if msg is None or msg.deleted:
@@ -153,7 +162,7 @@ class SlackMethods:
 
     def chat_post_message(self, params: Params) -> Body:
         """chat.postMessage."""
-        channel = self._channel(params)
+        channel = self._postable(params)
         text = _string(params, "text") or ""
         blocks = parse_blocks(params.get("blocks"))
         if not text and not blocks and not params.get("attachments"):
@@ -177,7 +186,7 @@ class SlackMethods:
 
     def chat_update(self, params: Params) -> Body:
         """chat.update: a text or blocks field that is absent keeps its old value (inferred)."""
-        channel = self._channel(params)
+        channel = self._postable(params)
         msg = self._message(channel, _string(params, "ts"))
         if msg.user != self._identity.bot_user_id:
             raise ApiError("cant_update_message")
@@ -200,7 +209,7 @@ class SlackMethods:
 
     def chat_post_ephemeral(self, params: Params) -> Body:
         """chat.postEphemeral."""
-        channel = self._channel(params)
+        channel = self._postable(params)
         user = _string(params, "user")
         if user is None or user not in self._ws.users:
             raise ApiError("user_not_found")

@@ -193,7 +193,8 @@ class User:
 
 @dataclass(frozen=True)
 class Channel:
-    """A public channel the bot is a member of."""
+    """A public channel; the bot posts only where it is a member (invited with `/invite`)."""
 
     id: str
     name: str
+    bot_member: bool = True

@@ -136,9 +136,9 @@ class SlackEmulator:
         self.workspace.users[user_id] = User(user_id, name)
         self.workspace.notify()
 
-    def add_channel(self, channel_id: str, name: str) -> None:
-        """Add a public channel the bot is in."""
-        self.workspace.channels[channel_id] = Channel(channel_id, name)
+    def add_channel(self, channel_id: str, name: str, *, bot_member: bool = True) -> None:
+        """Add a public channel; `bot_member=False` for one the bot was not invited to."""
+        self.workspace.channels[channel_id] = Channel(channel_id, name, bot_member)
         self.workspace.notify()
 
     def set_usergroup(self, group_id: str, user_ids: list[str]) -> None:

@@ -20,7 +20,7 @@ from bot.job_records import now_utc
 from bot.job_run import Finished
 from bot.job_state import Job, JobState
 from bot.store import AuditKind
-from labsim.lab import LAB_CHANNEL, Lab
+from labsim.lab import LAB_CHANNEL, OTHER_CHANNEL, Lab
 from labsim.slack.limits import validate_blocks
 
 
@@ -323,3 +323,17 @@ async def test_a_200_node_plan_is_approvable_and_its_file_has_every_node(
     assert "*node-000*" in shown and "*node-199*" not in shown  # the start, and where the rest is
     answer = await press(lab, lab.users.operator2, approval, "labbot:approve")
     assert answer == f"You approved job {job_id}; it is running now."
+
+
+async def test_a_job_asked_for_where_the_bot_is_not_invited_says_how_to_invite_it() -> None:
+    # Slack answers not_in_channel to a bot posting where it is not a member (labsim's #random).
+    allowed = {"slack": {"allowed_channels": [LAB_CHANNEL, OTHER_CHANNEL]}}
+    async with Lab(config_overrides=allowed) as lab, LabBot(lab.config(), EXERCISE_CAPABILITIES):
+        await lab.slack.wait_connected()
+        reply = await ask(lab, lab.users.operator, "exercise print 1", channel=OTHER_CHANNEL)
+
+    assert reply.text == (
+        f"Job 1 did not start: labbot is not a member of <#{OTHER_CHANNEL}>, so it cannot post "
+        "there. Invite it with `/invite @labbot` in that channel, then run the command again."
+    )
+    assert lab.slack.messages(OTHER_CHANNEL) == []

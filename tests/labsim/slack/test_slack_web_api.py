@@ -259,3 +259,17 @@ async def test_wait_for_timeout_dumps_recent_state(
     await client.chat_postMessage(channel=CHANNEL, text="something else")
     with pytest.raises(TimeoutError, match="something else"):
         await slack.wait_for(lambda: None, timeout=0.05)
+
+
+async def test_a_channel_the_bot_was_not_invited_to_answers_not_in_channel(
+    slack: SlackEmulator, client: AsyncWebClient
+) -> None:
+    slack.add_channel("C0UNINVITE", "elsewhere", bot_member=False)
+    posted = await api_error(client.chat_postMessage(channel="C0UNINVITE", text="x"))
+    ephemeral = await api_error(
+        client.chat_postEphemeral(channel="C0UNINVITE", user=ALICE, text="x")
+    )
+
+    assert posted.response["error"] == "not_in_channel"
+    assert ephemeral.response["error"] == "not_in_channel"
+    assert slack.messages("C0UNINVITE") == []
