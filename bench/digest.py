@@ -1,4 +1,4 @@
-"""Digest wall time for 1 and for 24 simulated nodes (design.md §6: 24 nodes ≤ 1.5 × one node).
+"""Digest wall time for 1 and for 24 simulated nodes (target, bench/RESULTS.md: 24 nodes ≤ 1.5 × one node).
 
 Run: .venv/bin/python bench/digest.py [--nodes 1 24] [--runs 5] [--node-latency 0 0.5]
 

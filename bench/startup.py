@@ -1,4 +1,4 @@
-"""Bot start to ready (design.md §6: < 3 s): `labbot run` as a process, against the full simulated lab.
+"""Bot start to ready (target, bench/RESULTS.md: < 3 s): `labbot run` as a process, against the full simulated lab.
 
 Run: .venv/bin/python bench/startup.py [--runs 5]
 
