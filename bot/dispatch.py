@@ -12,13 +12,12 @@ from typing import Protocol
 
 from bot import messages
 from bot.approvals import ClickOrigin
-from bot.blocks import fit_blocks, fit_text
 from bot.command_spec import Command, CommandTable
 from bot.config import Config
 from bot.context import HandlerContext
 from bot.errors import UserError
 from bot.jobs import JobEngine
-from bot.outbound import MESSAGE_TEXT_LIMIT
+from bot.outbound import outbound_blocks, outbound_text
 from bot.outcome import Reply
 from bot.parser import parse
 from bot.policy import Policy
@@ -168,8 +167,8 @@ class Dispatcher:
         redactor = self.jobs.redactor
         await responder.reply(
             Reply(
-                text=fit_text(redactor.redact(reply.text), MESSAGE_TEXT_LIMIT),
-                blocks=fit_blocks(redactor.redact_blocks(reply.blocks)),
+                text=outbound_text(redactor, reply.text),
+                blocks=outbound_blocks(redactor, reply.blocks),
                 in_channel=reply.in_channel,
             )
         )
@@ -177,12 +176,12 @@ class Dispatcher:
     async def _audit(
         self, kind: AuditKind, request: CommandRequest, command: str, detail: str
     ) -> None:
-        redact = self.jobs.redactor.redact  # a pasted secret must not land in the audit log
+        # Store.audit redacts (a pasted secret must not land in the audit log).
         await self.store.audit(
             kind,
             user_id=request.user_id,
             channel_id=request.channel_id,
             command=command,
-            text=redact(request.text),
-            detail=redact(detail),
+            text=request.text,
+            detail=detail,
         )

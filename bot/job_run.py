@@ -107,10 +107,8 @@ class JobRun:
         return self._stream is not None
 
     async def say(self, text: str) -> str:
-        """Post one message in the job's thread (redacted)."""
-        return await self.chat.post(
-            self.job.channel_id, self.redactor.redact(text), thread_ts=self.job.thread_ts
-        )
+        """Post one message in the job's thread (the chat redacts whatever it sends)."""
+        return await self.chat.post(self.job.channel_id, text, thread_ts=self.job.thread_ts)
 
     def check_cancelled(self) -> None:
         """Raise `JobCancelled` if Cancel was pressed."""

@@ -460,9 +460,7 @@ class JobEngine:
                 await self.jobs.update_fields(job_id, log_path=str(run.log_path))
                 await run.stream.close(final)
             else:
-                await self._chat.post(
-                    job.channel_id, self._redactor.redact(final), thread_ts=job.thread_ts
-                )
+                await self._chat.post(job.channel_id, final, thread_ts=job.thread_ts)
         finally:
             await self._store.audit(
                 AuditKind.reply,

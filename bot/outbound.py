@@ -20,6 +20,16 @@ from bot.redact import Redactor
 MESSAGE_TEXT_LIMIT = 40_000
 
 
+def outbound_text(redactor: Redactor, text: str) -> str:
+    """Message text as it may leave: redacted, then cut to Slack's text limit."""
+    return fit_text(redactor.redact(text), MESSAGE_TEXT_LIMIT)
+
+
+def outbound_blocks(redactor: Redactor, blocks: list[Block]) -> list[Block]:
+    """Blocks as they may leave: redacted, then fitted to Block Kit's limits again."""
+    return fit_blocks(redactor.redact_blocks(blocks))
+
+
 class OutboundChat:
     """A `Chat` that redacts and fits everything before the chat it wraps sends it."""
 
@@ -28,12 +38,10 @@ class OutboundChat:
         self._redactor = redactor
 
     def _text(self, text: str) -> str:
-        return fit_text(self._redactor.redact(text), MESSAGE_TEXT_LIMIT)
+        return outbound_text(self._redactor, text)
 
     def _blocks(self, blocks: list[Block] | None) -> list[Block] | None:
-        if blocks is None:
-            return None
-        return fit_blocks(self._redactor.redact_blocks(blocks))
+        return None if blocks is None else outbound_blocks(self._redactor, blocks)
 
     async def post(
         self,

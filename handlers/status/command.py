@@ -8,8 +8,8 @@ plus a k3s server for readiness).  3. Judge it and compare with the last digest.
 only to the requester (the summary; with NODE, its details too), or with `--channel` post it
 in the channel, details in the thread, as the digest does.
 Checklist: lock — none (reads only); approval — none (viewer); timeout — per source, as the
-digest; cancel — none (bounded by the timeouts); redaction — by the dispatcher, or before
-posting; audit — the dispatcher's command and reply rows; tests — tests/scenarios/test_status.py.
+digest; cancel — none (bounded by the timeouts); redaction — by the dispatcher, or by the
+chat that posts (`bot/outbound.py`); audit — the dispatcher's command and reply rows; tests — tests/scenarios/test_status.py.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ async def status_command(ctx: HandlerContext, command: Command) -> Outcome:
     if not to_channel:
         return Reply(message.text, message.blocks)
     try:
-        await post_with_thread(ctx.jobs.chat, ctx.jobs.redactor, ctx.channel_id, message, details)
+        await post_with_thread(ctx.jobs.chat, ctx.channel_id, message, details)
     except (ChatError, PosterRateLimited) as error:
         return Reply(messages.status_not_posted(str(error)))
     return None

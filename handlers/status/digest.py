@@ -13,7 +13,7 @@ Schedule: `schedules.digest_cron` in `schedules.timezone`, persisted by APSchedu
 store; a run missed while labbot was down is coalesced into one and marked late.
 Checklist: lock — none (reads only; APScheduler runs one at a time); approval — none; timeout —
 per source (`digest.ssh_timeout_seconds`, `digest.source_timeout_seconds`); cancel — stops with
-the scheduler; redaction — every text and block string before it is posted; audit — the
+the scheduler; redaction — by the chat that posts (`bot/outbound.py`), every text and block; audit — the
 snapshot row; tests — tests/handlers/status/test_digest.py, tests/scenarios/test_status.py.
 """
 
@@ -31,7 +31,6 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.chat import Chat, ChatError, PosterRateLimited
 from bot.config import Config
 from bot.job_records import now_utc
-from bot.redact import Redactor
 from bot.scheduler import ScheduledRun
 from bot.services import Services
 from bot.store import Store
@@ -62,7 +61,7 @@ class DigestPosted:
 class DigestRunner:
     """Runs the digest; `scheduled` is the task the scheduler calls.
 
-    Example: ``posted = await DigestRunner(config, store, chat, services, redactor).run()``.
+    Example: ``posted = await DigestRunner(config, store, chat, services).run()``.
     """
 
     def __init__(
@@ -71,12 +70,10 @@ class DigestRunner:
         store: Store,
         chat: Chat,
         services: Services,
-        redactor: Redactor,
         clock: Callable[[], datetime] = now_utc,
     ) -> None:
         self._config = config
         self._chat = chat
-        self._redactor = redactor
         self._snapshots = DigestStore(store.sessions)
         self._collector = LabSnapshotCollector(config, services, store, clock)
 
@@ -105,7 +102,7 @@ class DigestRunner:
             hint=messages.digest_thread_hint(),
         )
         ts, details = await post_with_thread(
-            self._chat, self._redactor, self.channel, summary, thread_messages(report, zone)
+            self._chat, self.channel, summary, thread_messages(report, zone)
         )
         await self._snapshots.save(snapshot)
         await self._snapshots.prune(self._config.digest.keep_snapshots)
@@ -124,25 +121,18 @@ class DigestRunner:
 
 async def post_with_thread(
     chat: Chat,
-    redactor: Redactor,
     channel: str,
     summary: ChatMessage,
     details: Sequence[ChatMessage],
 ) -> tuple[str, int]:
-    """Post `summary`, then `details` in its thread, all redacted; returns the summary's ts and
-    how many details were posted (a failed detail is logged and skipped, the summary stands)."""
-    ts = await chat.post(
-        channel, redactor.redact(summary.text), redactor.redact_blocks(summary.blocks)
-    )
+    """Post `summary`, then `details` in its thread (the chat redacts and fits them); returns
+    the summary's ts and how many details were posted (a failed detail is logged and skipped,
+    the summary stands)."""
+    ts = await chat.post(channel, summary.text, summary.blocks)
     posted = 0
     for message in details:
         try:
-            await chat.post(
-                channel,
-                redactor.redact(message.text),
-                redactor.redact_blocks(message.blocks),
-                thread_ts=ts,
-            )
+            await chat.post(channel, message.text, message.blocks, thread_ts=ts)
             posted += 1
         except (ChatError, PosterRateLimited) as error:
             log.warning("a digest detail message was not posted: %s", error)
@@ -154,9 +144,7 @@ def register(context: CapabilityContext) -> None:
     config = context.config
     if not config.digest.enabled:
         return
-    runner = DigestRunner(
-        config, context.store, context.chat, context.services, context.jobs.redactor
-    )
+    runner = DigestRunner(config, context.store, context.chat, context.services)
     trigger = CronTrigger.from_crontab(
         config.schedules.digest_cron, timezone=config.schedules.timezone
     )
