@@ -103,8 +103,10 @@ class NodeConsole:
         self.login_prompt(hostname, nixos_version)
 
 
-# The device tree `model` strings: Linux arch/arm64/boot/dts/broadcom/bcm2711-rpi-cm4.dts
-# ("Raspberry Pi Compute Module 4") and arch/arm64/boot/dts/rockchip/rk3588-turing-rk1.dts.
+# The device tree `model` the kernel prints. CM4: the Raspberry Pi firmware writes the board and
+# its revision into the tree it hands the kernel ("Raspberry Pi Compute Module 4 Rev 1.0"; the
+# mainline .dts files name only their carrier board). RK1: Linux
+# arch/arm64/boot/dts/rockchip/rk3588-turing-rk1.dts, `model = "Turing Machines RK1"`.
 _MODELS = {"cm4": "Raspberry Pi Compute Module 4 Rev 1.0", "rk1": "Turing Machines RK1"}
 
 

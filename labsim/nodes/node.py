@@ -233,27 +233,28 @@ class SimNode:
             # A simulated boot takes time; nothing to wait for but the clock.
             await asyncio.sleep(self.boot_delay)
         system = self._running_system()
-        self.console.boot(
-            system.node if system else self.name,
-            self.spec.module,
-            system.nixos_version if system else "unknown",
-            system.kernel_version if system else "unknown",
-            failed,
-        )
+        hostname, version = self._console_identity(system)
+        kernel = system.kernel_version if system else "unknown"
+        self.console.boot(hostname, self.spec.module, version, kernel, failed)
         await self._sshd.start(self._sshd.port)
 
     def _running_system(self) -> SystemClosure | None:
         current = self.root.current_system()
         return self.root.system_info(current) if current else None
 
+    def _console_identity(self, system: SystemClosure | None) -> tuple[str, str]:
+        """The hostname and NixOS version `system` (the running one) shows on the console (a
+        flashed image calls itself by its own hostname)."""
+        if system is None:
+            return self.name, "unknown"
+        return system.node, system.nixos_version
+
     def typed_on_console(self, line: str) -> None:
         """A line typed on the serial console (the BMC's `uart send`): echoed and answered as
         the login prompt would; nothing when the node is off."""
         if not self.powered:
             return
-        system = self._running_system()
-        hostname = system.node if system else self.name
-        self.console.typed(line, hostname, system.nixos_version if system else "unknown")
+        self.console.typed(line, *self._console_identity(self._running_system()))
 
     async def _halt(self) -> None:
         await self._end_ssh()
