@@ -43,9 +43,6 @@ def clip(text: str, limit: int) -> str:
     return cut + "…" + closing
 
 
-fit_text = clip
-
-
 def fit_blocks(blocks: Sequence[Block]) -> list[Block]:
     """Blocks cut to Block Kit's limits again (after redaction may have lengthened them): at
     most `MAX_BLOCKS`, section text 3,000, fields and context text 2,000, header and button

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.blocks import fit_blocks, fit_text
+from bot.blocks import clip, fit_blocks
 from bot.chat import Block, Chat
 from bot.redact import Redactor
 
@@ -22,7 +22,7 @@ MESSAGE_TEXT_LIMIT = 40_000
 
 def outbound_text(redactor: Redactor, text: str) -> str:
     """Message text as it may leave: redacted, then cut to Slack's text limit."""
-    return fit_text(redactor.redact(text), MESSAGE_TEXT_LIMIT)
+    return clip(redactor.redact(text), MESSAGE_TEXT_LIMIT)
 
 
 def outbound_blocks(redactor: Redactor, blocks: list[Block]) -> list[Block]:
