@@ -114,11 +114,7 @@ async def _replace_key(work: SopsWork, node: Node, found: NodeRecipient, old: st
     for path in await work.files():
         if old not in work.sops.file_recipients(path):
             continue
-        await work.say(messages.sops_log_step("Replacing the node's key in", path.as_posix()))
-        digest = await work.sops.digest(path)
-        await work.sops.updatekeys(path)
-        fingerprints = await _rotate_checked(work, path, digest)
-        now = work.sops.file_recipients(path)
+        fingerprints, now = await _rekey(work, path, "Replacing the node's key in")
         if old in now or found.recipient not in now:
             raise SopsCheckFailed(messages.sops_check_not_recipient(path.as_posix(), node.name))
         lines.append(
@@ -148,11 +144,7 @@ class RemoveNodeKind(SopsJobKind):
         for path in await work.files():
             if recipient not in work.sops.file_recipients(path):
                 continue
-            await work.say(messages.sops_log_step("Removing the key from", path.as_posix()))
-            digest = await work.sops.digest(path)
-            await work.sops.updatekeys(path)
-            fingerprints = await _rotate_checked(work, path, digest)
-            now = work.sops.file_recipients(path)
+            fingerprints, now = await _rekey(work, path, "Removing the key from")
             if recipient in now:
                 raise SopsCheckFailed(
                     messages.sops_check_still_recipient(path.as_posix(), node.name)
@@ -227,6 +219,16 @@ async def _rotate_checked(work: SopsWork, path: Path, digest: str | None = None)
     if after == before:
         raise SopsCheckFailed(messages.sops_check_key_kept(path.as_posix()))
     return before, after
+
+
+async def _rekey(work: SopsWork, path: Path, step: str) -> tuple[tuple[str, str], list[str]]:
+    """`sops updatekeys` (the file's recipients follow .sops.yaml), then a checked rotation;
+    the data key's fingerprints before and after, and the file's recipients now."""
+    await work.say(messages.sops_log_step(step, path.as_posix()))
+    digest = await work.sops.digest(path)
+    await work.sops.updatekeys(path)
+    fingerprints = await _rotate_checked(work, path, digest)
+    return fingerprints, work.sops.file_recipients(path)
 
 
 async def _check_values(work: SopsWork, path: Path, digest: str) -> None:
