@@ -62,22 +62,20 @@ class RenovateButtons:
         """Merge & deploy: as Approve & merge, then a deploy job in the card's thread."""
         return await self._merge_click(actor, token, origin, deploy=True)
 
-    async def _card(self, token: str, origin: ClickOrigin) -> CardRecord | None:
-        """The card whose button this is, if the click came from that card's message."""
+    async def _card(self, token: str, origin: ClickOrigin, actor: Actor) -> CardRecord | str:
+        """The card whose button this is, if the click came from that card's message and the
+        clicker may act on it; otherwise the answer for the clicker."""
         card = await self._board.cards.by_token(token)
         if card is None or origin != ClickOrigin(card.channel_id, card.message_ts):
-            return None
-        return card
+            return engine_messages.button_not_valid()
+        return self._refusal(card, actor) or card
 
     async def _merge_click(
         self, actor: Actor, token: str, origin: ClickOrigin, *, deploy: bool
     ) -> str:
-        card = await self._card(token, origin)
-        if card is None:
-            return engine_messages.button_not_valid()
-        refusal = self._refusal(card, actor)
-        if refusal is not None:
-            return refusal
+        card = await self._card(token, origin, actor)
+        if isinstance(card, str):
+            return card
         running = await self._board.running_job(card)
         if running is not None:
             return messages.renovate_merge_busy(card.pr_number, running)
@@ -121,12 +119,9 @@ class RenovateButtons:
 
     async def on_skip_click(self, actor: Actor, token: str, origin: ClickOrigin) -> str:
         """Skip: note who skipped the head sha shown; the Skip button returns with a new head."""
-        card = await self._card(token, origin)
-        if card is None:
-            return engine_messages.button_not_valid()
-        refusal = self._refusal(card, actor)
-        if refusal is not None:
-            return refusal
+        card = await self._card(token, origin, actor)
+        if isinstance(card, str):
+            return card
         if card.skipped:
             return messages.renovate_already_skipped(card.pr_number, card.skipped_by)
         if not await self._board.cards.skip(card.id, card.head_sha, actor.user_id):
