@@ -24,11 +24,16 @@ from bot.job_state import Job, JobState
 from bot.outcome import Outcome, Reply
 
 # Every 1,000th line carries a configured secret (the Slack bot token) and an age key.
+# With a duration, the lines are spread evenly over it (a long build rather than a burst).
 PRINT_SCRIPT = r"""
-import sys
-count, secret = int(sys.argv[1]), sys.argv[2]
+import sys, time
+count, secret, seconds = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 out = sys.stdout
+start = time.monotonic()
 for i in range(count):
+    if seconds:
+        out.flush()
+        time.sleep(max(0.0, start + seconds * i / count - time.monotonic()))
     if i % 1000 == 999:
         out.write(f"line {i} token={secret} key=AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n")
     else:
@@ -46,10 +51,12 @@ class BenchKind:
         return f"Bench {job.text.split()[1]} lines"
 
     async def plan(self, run: JobRun) -> PlanResult:
-        count = int(run.job.text.split()[1])
+        words = run.job.text.split()
+        count = int(words[1])
+        seconds = words[3] if len(words) > 3 else "0"
         secret = run.config.slack.bot_token.read()
         result = await run.run(
-            [sys.executable, "-c", PRINT_SCRIPT, str(count), secret], env={}, timeout=3600
+            [sys.executable, "-c", PRINT_SCRIPT, str(count), secret, seconds], env={}, timeout=3600
         )
         return Finished(JobState.succeeded, f"printed {count} lines, exit {result.exit_code}")
 
@@ -81,8 +88,12 @@ BENCH = Capability(
             summary="print lines",
             role=Role.operator,
             handler=bench_command,
-            args=(Arg("count", ArgKind.integer, "lines"), Arg("key", ArgKind.word, "lock key")),
-            example="bench 1000 a",
+            args=(
+                Arg("count", ArgKind.integer, "lines"),
+                Arg("key", ArgKind.word, "lock key"),
+                Arg("seconds", ArgKind.integer, "spread the lines over this long", optional=True),
+            ),
+            example="bench 1000 a 60",
         ),
     ),
 )

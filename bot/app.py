@@ -18,15 +18,20 @@ from bot.config import Config, SecretSource, SlackMode
 from bot.dispatch import Dispatcher
 from bot.errors import ConfigError
 from bot.health import HealthChecks, HealthServer
+from bot.intake import IntakeRecords
 from bot.job_run import JobKind
 from bot.jobs import JobEngine
+from bot.leadership import ScheduleLeadership
 from bot.metrics import Metrics
 from bot.outbound import OutboundChat
 from bot.policy import Policy
 from bot.redact import Redactor
 from bot.scheduler import Scheduler
 from bot.services import Services
-from bot.slack_app import SlackChat, SlackEdge, SlackUsergroups, make_web_client
+from bot.single_process import SingleProcessLock
+from bot.slack_app import SlackEdge
+from bot.slack_budget import SlackBudget
+from bot.slack_chat import SlackChat, SlackUsergroups, make_web_client
 from bot.store import Store
 from bot.tasks import TaskSet
 
@@ -60,6 +65,7 @@ class LabBot:
         self.dispatcher: Dispatcher
         self.jobs: JobEngine
         self.scheduler: Scheduler
+        self.leadership: ScheduleLeadership
         self.metrics = Metrics()
         self.health: HealthServer | None = None
 
@@ -86,6 +92,9 @@ class LabBot:
             raise ConfigError(f"slack: {exc}") from None
         try:
             database_url = self.config.storage.resolved_database_url()  # may read a secret
+            if (lock := SingleProcessLock.for_database(database_url)) is not None:
+                lock.acquire()
+                self._stack.callback(lock.release)
             self.store = await Store.open(database_url)
             self._stack.push_async_callback(self.store.close)
             redactor = Redactor(configured_secrets(self.config))
@@ -93,10 +102,14 @@ class LabBot:
             services = Services(self.config, self.metrics)
             self._stack.push_async_callback(services.close)
             client = make_web_client(slack, bot_token)
-            # The one way out for messages: redacted, then fitted to Block Kit's limits.
+            # The one way out for messages: redacted, then fitted to Block Kit's limits, then
+            # paced by the one budget of Slack calls that every job shares.
             chat = OutboundChat(
                 SlackChat(
-                    client, self.config.jobs.stream_interval_seconds, self.metrics.slack_error
+                    make_web_client(slack, bot_token, retry_429=False),
+                    SlackBudget(),
+                    self.metrics.slack_error,
+                    patience=slack.rate_limit_patience_seconds,
                 ),
                 redactor,
             )
@@ -115,6 +128,7 @@ class LabBot:
             self.edge = SlackEdge(
                 slack,
                 self.dispatcher,
+                IntakeRecords(self.store.sessions),
                 self.tasks,
                 client,
                 app_token,
@@ -133,8 +147,19 @@ class LabBot:
                 ),
             )
             await self.jobs.recover()
+            # What was acked before a crash and never handled is handled now, before Slack can
+            # re-deliver anything: a re-delivery then finds its request already recorded.
+            await self.edge.replay()
             self.tasks.spawn(self.jobs.expiry_loop(), name="approval expiry", daemon=True)
-            self.scheduler.start()
+            self.tasks.spawn(self.jobs.replica_loop(), name="replica heartbeat", daemon=True)
+            # One replica runs the schedules; on SQLite, this one at once.
+            self.leadership = ScheduleLeadership(
+                self.store.engine, self.scheduler.lead, self.scheduler.follow
+            )
+            if self.store.shared:
+                self.tasks.spawn(self.leadership.run(), name="schedule leadership", daemon=True)
+            else:
+                self.leadership.lead_alone()
             self._stack.push_async_callback(self.scheduler.stop)
             await self.edge.start()
             if self.config.health.enabled:
@@ -146,13 +171,15 @@ class LabBot:
         self.ready.set()
 
     async def _start_health(self) -> None:
-        store, scheduler, edge = self.store, self.scheduler, self.edge
+        store, scheduler, edge, leadership = self.store, self.scheduler, self.edge, self.leadership
         self.health = HealthServer(
             self.config.health,
             HealthChecks(
                 slack_connected=lambda: edge.connected,
                 database_reachable=store.ping,
-                scheduler_running=lambda: scheduler.running,
+                # A standby replica is healthy: it takes the schedules over when needed.
+                scheduler_running=lambda: scheduler.running or not leadership.leader,
+                schedules_role=lambda: leadership.role,
             ),
             self.metrics,
             self.jobs.jobs.counts,

@@ -5,6 +5,7 @@ The job engine and handlers speak through `Chat`; only `bot/slack_app.py` knows 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,9 +40,22 @@ class Chat(Protocol):
         ...
 
     async def update(
-        self, channel: str, ts: str, text: str, blocks: list[Block] | None = None
+        self,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: list[Block] | None = None,
+        *,
+        background: bool = False,
     ) -> None:
-        """Replace a message's text and blocks."""
+        """Replace a message's text and blocks. A `background` edit is a status nobody waits
+        on (a job's root message): it yields to live refreshes due sooner."""
+        ...
+
+    async def refresh(self, channel: str, ts: str, render: Callable[[], str]) -> None:
+        """Edit a live message (a job's streaming output) when the chat's shared budget gives it
+        a turn, with the text `render()` returns then. Refreshes yield to every other call and
+        share what is left fairly; a rate limit raises `PosterRateLimited` at once."""
         ...
 
     async def upload(self, channel: str, thread_ts: str, path: Path, title: str) -> None:
@@ -72,6 +86,10 @@ class ThreadPosterOf:
     async def update(self, ts: str, text: str) -> None:
         """Edit a reply."""
         await self._chat.update(self._channel, ts, text)
+
+    async def refresh(self, ts: str, render: Callable[[], str]) -> None:
+        """Edit a live reply when the chat's budget gives it a turn."""
+        await self._chat.refresh(self._channel, ts, render)
 
     async def upload(self, path: Path, title: str) -> None:
         """Attach a file to the thread."""

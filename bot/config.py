@@ -110,7 +110,8 @@ class SlackConfig(Model):
     api_url: str = "https://slack.com/api/"
     command: str = Field(default="/lab", pattern=r"^/[a-z0-9_-]{1,31}$")
     allowed_channels: list[Annotated[str, Field(pattern=SLACK_CHANNEL_ID)]] = Field(min_length=1)
-    rate_limit_retries: int = Field(default=5, ge=0, le=20)
+    rate_limit_patience_seconds: float = Field(default=900, ge=10, le=86_400)
+    """How long a message keeps being retried through Slack's 429s before labbot gives it up."""
 
     @model_validator(mode="after")
     def _mode_needs(self) -> Self:

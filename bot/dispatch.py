@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from typing import Protocol
 
 from bot import messages
@@ -16,6 +15,7 @@ from bot.command_spec import Command, CommandTable
 from bot.config import Config
 from bot.context import HandlerContext
 from bot.errors import UserError
+from bot.intake import ClickRequest, CommandRequest
 from bot.jobs import JobEngine
 from bot.outbound import outbound_blocks, outbound_text
 from bot.outcome import Reply
@@ -24,27 +24,6 @@ from bot.policy import Policy
 from bot.store import AuditKind, Store
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CommandRequest:
-    """A slash command as Slack delivered it, reduced to what labbot uses."""
-
-    user_id: str
-    channel_id: str
-    text: str
-
-
-@dataclass(frozen=True)
-class ClickRequest:
-    """A button click: who clicked which action, with the opaque value the button carries."""
-
-    user_id: str
-    channel_id: str
-    action_id: str
-    value: str
-    message_ts: str
-    user_name: str = ""  # the clicker's Slack username, for GitHub reviews and the like
 
 
 class Responder(Protocol):

@@ -22,6 +22,7 @@ class HealthChecks:
     slack_connected: Callable[[], bool]
     database_reachable: Callable[[], Awaitable[bool]]
     scheduler_running: Callable[[], bool]
+    schedules_role: Callable[[], str] = lambda: "leader"
 
 
 class HealthServer:
@@ -62,7 +63,11 @@ class HealthServer:
             "scheduler_running": self._checks.scheduler_running(),
         }
         healthy = all(checks.values())
-        body = {"status": "ok" if healthy else "unhealthy", **checks}
+        body = {
+            "status": "ok" if healthy else "unhealthy",
+            **checks,
+            "schedules": self._checks.schedules_role(),
+        }
         return web.Response(
             status=200 if healthy else 503,
             text=json.dumps(body),

@@ -62,8 +62,11 @@ class JobRecords:
         channel_id: str,
         targets: list[str],
         payload: Mapping[str, Any] | None = None,
+        intake_key: str = "",
+        owner: str = "",
     ) -> Job:
-        """A new job in state `queued`."""
+        """A new job in state `queued` (`intake_key`: the request that asked for it; `owner`:
+        the replica that drives it)."""
         row = JobRow(
             kind=kind,
             text=text,
@@ -78,6 +81,9 @@ class JobRecords:
             log_path="",
             cancel_token=secrets.token_urlsafe(16),
             created_at=now_utc(),
+            intake_key=intake_key,
+            owner=owner,
+            heartbeat_at=now_utc(),
         )
         async with self._sessions.begin() as session:
             session.add(row)
@@ -88,6 +94,18 @@ class JobRecords:
         """One job by id."""
         async with self._sessions() as session:
             row = await session.get(JobRow, job_id)
+            return _job(row) if row else None
+
+    async def by_intake(self, intake_key: str, kind: str) -> Job | None:
+        """The job of `kind` that the request `intake_key` started, if it started one."""
+        async with self._sessions() as session:
+            row = (
+                await session.scalars(
+                    select(JobRow)
+                    .where(JobRow.intake_key == intake_key, JobRow.kind == kind)
+                    .order_by(JobRow.id)
+                )
+            ).first()
             return _job(row) if row else None
 
     async def by_cancel_token(self, token: str) -> Job | None:
@@ -113,6 +131,38 @@ class JobRecords:
                 .order_by(JobRow.id)
             )
             return [_job(r) for r in rows]
+
+    async def claim(self, job_id: int, owner: str) -> None:
+        """This replica drives the job from now on (an approval clicked here, say)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(JobRow)
+                .where(JobRow.id == job_id)
+                .values(owner=owner, heartbeat_at=now_utc())
+            )
+
+    async def beat(self, owner: str) -> int:
+        """Stamp the heartbeat of every queued or running job `owner` drives; how many."""
+        active = [JobState.queued.value, JobState.running.value]
+        async with self._sessions.begin() as session:
+            outcome = await session.execute(
+                update(JobRow)
+                .where(JobRow.owner == owner, JobRow.state.in_(active))
+                .values(heartbeat_at=now_utc())
+            )
+            return int(outcome.rowcount)  # type: ignore[attr-defined]
+
+    async def orphans(self, me: str, stale_before: datetime | None) -> list[Job]:
+        """Queued or running jobs driven by another replica that has stopped beating since
+        `stale_before` (None: every job not driven by `me`, when no other replica can exist)."""
+        active = [JobState.queued.value, JobState.running.value]
+        query = select(JobRow).where(JobRow.state.in_(active), JobRow.owner != me)
+        if stale_before is not None:
+            query = query.where(
+                (JobRow.heartbeat_at.is_(None)) | (JobRow.heartbeat_at < stale_before)
+            )
+        async with self._sessions() as session:
+            return [_job(r) for r in await session.scalars(query.order_by(JobRow.id))]
 
     async def counts(self) -> dict[tuple[str, str], int]:
         """How many jobs there are per (command, state)."""

@@ -12,6 +12,7 @@ releases its locks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,6 +26,7 @@ from bot.approvals import ClickOrigin, Verdict, binding_digest, decide_click
 from bot.chat import Chat, ChatError, PosterRateLimited
 from bot.config import Config, LockPolicy, Role
 from bot.errors import UserError
+from bot.intake import request_key
 from bot.job_records import ApprovalRecords, ApprovalState, JobRecords, now_utc
 from bot.job_run import Finished, JobCancelled, JobKind, JobRun, NeedsApproval
 from bot.job_state import Job, JobState
@@ -32,6 +34,7 @@ from bot.locks import Held, LockTable
 from bot.long_plan import long_plan
 from bot.policy import Actor, Policy
 from bot.redact import Redactor
+from bot.replica import HEARTBEAT, LOCK_RECHECK, STALE_AFTER, new_replica_id
 from bot.services import Services
 from bot.store import AuditKind, Store
 from bot.tasks import TaskSet
@@ -59,8 +62,10 @@ class JobEngine:
         kinds: Mapping[str, JobKind],
         services: Services,
         clock: Callable[[], datetime] = now_utc,
+        replica_id: str | None = None,
     ) -> None:
         self.config = config
+        self.replica_id = replica_id or new_replica_id()
         self.jobs = JobRecords(store.sessions)
         self.approvals = ApprovalRecords(store.sessions)
         self.locks = LockTable(store.sessions)
@@ -129,6 +134,11 @@ class JobEngine:
         there); `payload` is what the kind reads back from `job.payload` when it plans.
         """
         kind = self._kinds[kind_name]
+        key = request_key()
+        if key and (earlier := await self.jobs.by_intake(key, kind_name)) is not None:
+            # This request was handled before a crash and started this job: not a second one.
+            log.info("request %s already started job %s", key, earlier.id)
+            return earlier
         job = await self.jobs.create(
             kind=kind_name,
             text=text,
@@ -136,6 +146,8 @@ class JobEngine:
             channel_id=channel_id,
             targets=targets,
             payload=payload,
+            intake_key=key,
+            owner=self.replica_id,
         )
         title = kind.title(job)
         try:
@@ -203,7 +215,12 @@ class JobEngine:
                 current = await self._job(job.id)
                 if current.state is not JobState.queued:
                     return False
-                await self._released.wait()
+                if not self._store.shared:
+                    await self._released.wait()
+                    continue
+                # Another replica's release wakes nothing here: look again every few seconds.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._released.wait(), LOCK_RECHECK)
 
     async def _plan(self, run: JobRun) -> None:
         kind = self._kinds[run.job.kind]
@@ -311,15 +328,16 @@ class JobEngine:
             assert latest is not None
             return messages.already_decided(latest.state, latest.decided_by)
         if new is ApprovalState.rejected:
-            await self._show_decision(approval.id, job, messages.rejected_by(user_id))
             await self._finish(
                 job.id,
                 JobState.awaiting_approval,
                 Finished(JobState.cancelled, messages.rejected_by(user_id)),
             )
+            await self._show_decision(approval.id, job, messages.rejected_by(user_id))
             return messages.you_rejected(job.id)
-        await self._show_decision(approval.id, job, messages.approved_by(user_id))
+        # The job moves on first: the approval message's edit may wait for Slack or fail.
         self._tasks.spawn(self._apply(job.id, user_id), name=f"job {job.id} apply")
+        await self._show_decision(approval.id, job, messages.approved_by(user_id))
         return messages.you_approved(job.id)
 
     async def _apply(self, job_id: int, approver: str) -> None:
@@ -337,6 +355,7 @@ class JobEngine:
                     Finished(JobState.cancelled, messages.approval_void(job_id, reason)),
                 )
                 return
+            await self.jobs.claim(job_id, self.replica_id)  # clicked here: applied here
             if not await self.jobs.move(job_id, JobState.awaiting_approval, JobState.running):
                 return
             await self._update_root(job_id)
@@ -349,11 +368,17 @@ class JobEngine:
             await self._crash(job_id, JobState.running)
 
     async def _show_decision(self, approval_id: str, job: Job, text: str) -> None:
+        """Replace the buttons with the decision (already recorded and acted on: a failure
+        here is logged, the buttons then refuse a second decision themselves)."""
         approval = await self.approvals.get(approval_id)
-        if approval is not None and approval.message_ts:
+        if approval is None or not approval.message_ts:
+            return
+        try:
             await self._chat.update(
                 job.channel_id, approval.message_ts, text, blocks.approval_decided(approval, text)
             )
+        except (ChatError, PosterRateLimited):
+            log.warning("could not show the decision on job %s's approval", job.id, exc_info=True)
 
     # --- cancel, expiry, void -------------------------------------------------------------
 
@@ -455,12 +480,16 @@ class JobEngine:
         run = self._runs.pop(job_id, None)
         final = messages.job_finished(job.id, outcome.state, outcome.summary)
         try:
-            await self._update_root(job_id)
-            if run is not None and run.has_output:
-                await self.jobs.update_fields(job_id, log_path=str(run.log_path))
-                await run.stream.close(final)
-            else:
-                await self._chat.post(job.channel_id, final, thread_ts=job.thread_ts)
+            # The verdict and the log first, the root's status after: should Slack refuse the
+            # root's edit, the thread still says how the job ended.
+            try:
+                if run is not None and run.has_output:
+                    await self.jobs.update_fields(job_id, log_path=str(run.log_path))
+                    await run.stream.close(final)
+                else:
+                    await self._chat.post(job.channel_id, final, thread_ts=job.thread_ts)
+            finally:
+                await self._update_root(job_id)
         finally:
             await self._store.audit(
                 AuditKind.reply,
@@ -505,13 +534,36 @@ class JobEngine:
             root,
             messages.job_root_text(title, job.requester, job.id, job.state),
             blocks.job_root(title, job.requester, job.id, job.state, job.cancel_token, job.result),
+            background=True,  # the thread says it first; the root's status may follow
         )
 
     # --- restart ---------------------------------------------------------------------------
 
     async def recover(self) -> None:
-        """After a restart: running and queued jobs become `interrupted`; approvals stay valid."""
-        for job in await self.jobs.in_states(JobState.running, JobState.queued):
+        """At start: jobs whose process is gone become `interrupted` (on a database shared by
+        replicas, only those whose owner stopped beating); decided approvals move on; pending
+        approvals stay valid."""
+        await self._interrupt_orphans()
+        await self._resume_decided()
+        await self.expire_due()
+
+    async def replica_loop(self) -> None:
+        """Forever: stamp this replica's heartbeat on its jobs, and (on a shared database) take
+        over the jobs of replicas that stopped beating."""
+        while True:
+            await asyncio.sleep(HEARTBEAT)  # a heartbeat is a clock, not an event
+            try:
+                await self.jobs.beat(self.replica_id)
+                if self._store.shared:
+                    await self._interrupt_orphans()
+            except Exception:  # a store fault must not end the heartbeat for good
+                log.exception("replica heartbeat failed; trying again")
+
+    async def _interrupt_orphans(self) -> None:
+        stale_before = (
+            self._clock() - timedelta(seconds=STALE_AFTER) if self._store.shared else None
+        )
+        for job in await self.jobs.orphans(self.replica_id, stale_before):
             if await self.jobs.move(
                 job.id, job.state, JobState.interrupted, messages.job_interrupted(job.id)
             ):
@@ -525,7 +577,41 @@ class JobEngine:
                     log.warning("could not tell the thread of job %s it was interrupted", job.id)
                 summary = messages.job_interrupted(job.id)
                 await self._tell_listeners(job.id, Finished(JobState.interrupted, summary))
-        await self.expire_due()
+                async with self._released:
+                    self._released.notify_all()
+                self._wake_expiry.set()  # queued jobs here look at their locks again
+
+    async def _resume_decided(self) -> None:
+        """Jobs whose approval was decided but which a crash stopped before they moved on: an
+        approved one applies now (re-checking that its plan still holds), a rejected one ends."""
+        for job in await self.jobs.in_states(JobState.awaiting_approval):
+            decided = [
+                a
+                for a in await self.approvals.for_job(job.id)
+                if a.state is not ApprovalState.pending
+            ]
+            if not decided or decided[-1].state not in (
+                ApprovalState.approved,
+                ApprovalState.rejected,
+            ):
+                continue
+            approval = decided[-1]
+            if approval.state is ApprovalState.rejected:
+                await self._finish(
+                    job.id,
+                    JobState.awaiting_approval,
+                    Finished(JobState.cancelled, messages.rejected_by(approval.decided_by)),
+                )
+                continue
+            try:
+                await self._chat.post(
+                    job.channel_id,
+                    messages.resuming_after_restart(job.id, approval.decided_by),
+                    thread_ts=job.thread_ts,
+                )
+            except (ChatError, PosterRateLimited):
+                log.warning("could not tell job %s's thread that it resumes", job.id)
+            self._tasks.spawn(self._apply(job.id, approval.decided_by), name=f"job {job.id} apply")
 
     def log_file(self, job: Job) -> Path | None:
         """The job's log on disk, if it wrote one."""

@@ -9,6 +9,7 @@ whole message with `invalid_blocks`). Outside text is escaped where a message em
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from bot.blocks import clip, fit_blocks
@@ -54,10 +55,22 @@ class OutboundChat:
         return await self._chat.post(channel, self._text(text), self._blocks(blocks), thread_ts)
 
     async def update(
-        self, channel: str, ts: str, text: str, blocks: list[Block] | None = None
+        self,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: list[Block] | None = None,
+        *,
+        background: bool = False,
     ) -> None:
         """Edit, redacted and fitted."""
-        await self._chat.update(channel, ts, self._text(text), self._blocks(blocks))
+        await self._chat.update(
+            channel, ts, self._text(text), self._blocks(blocks), background=background
+        )
+
+    async def refresh(self, channel: str, ts: str, render: Callable[[], str]) -> None:
+        """A live edit, redacted and fitted when its turn comes."""
+        await self._chat.refresh(channel, ts, lambda: self._text(render()))
 
     async def upload(self, channel: str, thread_ts: str, path: Path, title: str) -> None:
         """Upload a file (its content is written redacted by whoever wrote it; the title is

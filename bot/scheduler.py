@@ -134,6 +134,19 @@ class Scheduler:
         self._pending.clear()
         self._scheduler.resume()
 
+    def lead(self) -> None:
+        """This replica runs the schedules (`bot/leadership.py`): start, or resume after `follow`."""
+        if self._scheduler.running:
+            self._scheduler.resume()
+        else:
+            self.start()
+
+    def follow(self) -> None:
+        """Another replica runs the schedules now: fire nothing more here (a task already
+        running finishes)."""
+        if self._scheduler.running:
+            self._scheduler.pause()
+
     async def stop(self, grace: float = _STOP_GRACE) -> None:
         """Stop firing; a task already running gets `grace` seconds to finish, then is cancelled
         (logged as interrupted, not as a failure)."""

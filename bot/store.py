@@ -35,7 +35,9 @@ from sqlalchemy.ext.asyncio import (
 from bot.store_schema import AuditRow, Base
 
 # The newest revision in bot/migrations/versions/ (tests/bot/test_store.py holds the two equal).
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
+# PostgreSQL advisory lock keys (any fixed 64-bit numbers no other program on the database uses).
+_SCHEMA_LOCK = 0x6C6162626F7401  # "labbot" 01: creating or upgrading the schema
 # Alembic's version table, as Alembic creates it, for stamping a database built from the models.
 _VERSION_TABLE = Table(
     "alembic_version",
@@ -97,7 +99,9 @@ def _bring_up_to_date(connection: Connection) -> None:
 
 def _engine(url: str) -> AsyncEngine:
     if not url.startswith("sqlite"):
-        return create_async_engine(url)
+        # pre-ping: a connection PostgreSQL dropped (a server restart) is replaced before use
+        # rather than failing the first statement of whoever draws it from the pool.
+        return create_async_engine(url, pool_pre_ping=True)
     # SQLite has one writer at a time, and pooled connections waiting on its lock poll it (its
     # busy handler sleeps), so a burst of commands made writes take seconds and time out.
     # One connection lets sessions queue in order instead; WAL keeps readers of the file (the
@@ -132,8 +136,24 @@ class Store:
             Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
         engine = _engine(url)
         async with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                # Replicas starting together on an empty database: one creates the schema while
+                # the others wait here, then find it at the head (the lock ends with the
+                # transaction).
+                await connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
             await connection.run_sync(_bring_up_to_date)
         return cls(engine)
+
+    @property
+    def shared(self) -> bool:
+        """Whether several labbot processes may use this database at once (PostgreSQL; a
+        SQLite file has one writer, and labbot runs one process on it)."""
+        return self._engine.dialect.name != "sqlite"
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine, for the replica leadership's own connection (`bot/leadership.py`)."""
+        return self._engine
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:

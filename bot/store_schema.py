@@ -65,6 +65,12 @@ class JobRow(Base):
     thread_ts: Mapped[str] = mapped_column(String(32), default="")
     # The job's own status message when it runs in another message's thread (a Renovate card).
     root_ts: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # The command or click that asked for the job (`IntakeRow.key`): asked again, it finds it.
+    intake_key: Mapped[str] = mapped_column(String(128), default="", server_default="", index=True)
+    # The replica running the job (`bot/replica.py`) and when it last said it still does: a job
+    # whose owner stopped saying so is taken over by another replica.
+    owner: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     targets: Mapped[str] = mapped_column(String(2000))  # JSON list of lock keys
     state: Mapped[str] = mapped_column(String(32), index=True)
     payload: Mapped[str] = mapped_column(Text, default="{}")  # JSON: what the approval is bound to
@@ -73,6 +79,19 @@ class JobRow(Base):
     cancel_token: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class IntakeRow(Base):
+    """A command or click, written before Slack is acked, until it has been handled."""
+
+    __tablename__ = "intake"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)  # Slack's trigger_id
+    kind: Mapped[str] = mapped_column(String(16))  # command, click
+    body: Mapped[str] = mapped_column(Text)  # JSON of the request; emptied once handled
+    state: Mapped[str] = mapped_column(String(16), index=True)  # received, handled
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 

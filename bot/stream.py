@@ -11,7 +11,8 @@ Usage::
 
 Each line is cleaned (ANSI escapes and control characters removed), redacted, appended to the
 spool file, and kept in a bounded tail. A background flusher posts the message once and then edits
-it at most once per `interval`, only when the tail changed, with never two calls in flight. Rate
+it at most once per `interval`, only when the tail changed, with never two calls in flight. Edits
+are live refreshes: the poster's shared budget decides when, and the text is rendered then. Rate
 limits (`PosterRateLimited`) postpone the next call by their Retry-After; other poster errors are
 logged and the stream goes on. `close` delivers the final text even when edits keep failing (it
 falls back to a new message), then uploads the spool. Texts are Slack mrkdwn: output lines are
@@ -74,7 +75,12 @@ class ThreadPoster(Protocol):
         ...
 
     async def update(self, ts: str, text: str) -> None:
-        """Replace the text of message `ts`."""
+        """Replace the text of message `ts` (a final state: it goes before any live refresh)."""
+        ...
+
+    async def refresh(self, ts: str, render: Callable[[], str]) -> None:
+        """Replace the text of live message `ts` with `render()` when the chat's shared budget
+        gives it a turn (fairly, after every other call)."""
         ...
 
     async def upload(self, path: Path, title: str) -> None:
@@ -205,7 +211,7 @@ class ThreadStream:
         self._last_sent = ""
         self._changed = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
-        self._sending = False
+        self._sending = False  # a post or edit is on its way to the chat (not merely waiting)
         self._stopping = False
         self._closed = False
 
@@ -285,12 +291,18 @@ class ThreadStream:
             await self._send_live()
 
     async def _send_live(self) -> None:
-        text = self._render(self._title)
-        if text == self._last_sent:
+        if self._render(self._title) == self._last_sent:
             return
-        self._sending = True
         try:
-            await self._send(text)
+            self._next_at = max(self._next_at, self._clock() + self._interval)
+            if self._ts is None:
+                self.stats.posts += 1
+                self._sending = True
+                text = self._render(self._title)
+                self._ts = await self._poster.post(text)
+            else:
+                self.stats.updates += 1
+                text = await self._refresh(self._ts)
             self._last_sent = text
         except PosterRateLimited as exc:
             self.stats.rate_limited += 1
@@ -302,6 +314,19 @@ class ThreadStream:
             log.warning("updating the job's thread message failed", exc_info=True)
         finally:
             self._sending = False
+
+    async def _refresh(self, ts: str) -> str:
+        """Edit the live message when its turn comes, with the tail as it is then."""
+        sent = ""
+
+        def render() -> str:  # called when the turn has come, just before the edit is sent
+            nonlocal sent
+            self._sending = True
+            sent = self._render(self._title)
+            return sent
+
+        await self._poster.refresh(ts, render)
+        return sent
 
     async def _send(self, text: str) -> None:
         self._next_at = max(self._next_at, self._clock() + self._interval)
@@ -318,7 +343,9 @@ class ThreadStream:
         if flusher is None:
             return
         if not self._sending:
-            flusher.cancel()  # it waits for a change or the interval: nothing is half done
+            # It waits for a change, the interval or its turn in the chat's budget: nothing is
+            # half done, and the final text goes out without waiting for a refresh's turn.
+            flusher.cancel()
         # else: the call in flight finishes, then the loop sees `_stopping` and ends.
         with contextlib.suppress(asyncio.CancelledError):
             await flusher

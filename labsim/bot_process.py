@@ -50,9 +50,11 @@ class BotProcess:
     async def kill(self) -> None:
         """SIGKILL: no cleanup of any kind; returns once Slack has seen the socket go."""
         assert self._process is not None
+        live = self._lab.slack.live_connections
         self._process.kill()
         await self._process.wait()
-        await self._lab.slack.wait_for(lambda: not self._lab.slack.connected, timeout=15)
+        # Its own connection goes; other replicas' stay.
+        await self._lab.slack.wait_for(lambda: self._lab.slack.live_connections < live, timeout=15)
 
     async def stop(self) -> None:
         """SIGTERM and wait (SIGKILL after 15 s); nothing to do when it has already ended."""

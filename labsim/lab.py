@@ -6,6 +6,7 @@ Tests, benchmarks and `labbot demo` use this; the bot itself never imports labsi
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import tempfile
 from collections.abc import Sequence
@@ -72,6 +73,8 @@ class Lab:
     boot_seconds: float = 0.0
 
     def __post_init__(self) -> None:
+        # A test that changes its lab's overrides must not change the dict other tests share.
+        self.config_overrides = copy.deepcopy(self.config_overrides)
         self._stack = AsyncExitStack()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.slack = SlackEmulator()
@@ -194,7 +197,7 @@ class Lab:
                 "app_token": {"env": APP_TOKEN_ENV},
                 "api_url": self.slack.api_url,
                 "allowed_channels": [LAB_CHANNEL],
-                "rate_limit_retries": 10,
+                "rate_limit_patience_seconds": 900,
             },
             "roles": {
                 "viewer": {"usergroups": [u.viewer_group]},

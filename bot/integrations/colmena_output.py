@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.outside_text import Outside
+
 
 class Goal(StrEnum):
     """colmena's deployment goals that labbot uses."""
@@ -310,7 +312,9 @@ class ColmenaOutput:
             return self._move(node, Phase.built)
         units = _FAILED_UNITS.search(text)
         if units:
-            state.failed_units.extend(u.strip() for u in units.group(1).split(",") if u.strip())
+            state.failed_units.extend(
+                Outside(u.strip()) for u in units.group(1).split(",") if u.strip()
+            )
             return None
         success = GOAL_SUCCESS.get(self.goal)
         if success is not None and text == success:

@@ -44,6 +44,7 @@ from bot.integrations.github_models import (
     PullSummary,
     ReviewResult,
 )
+from bot.outside_text import Outside, outside_or_none
 
 __all__ = [
     "CheckRunState",
@@ -172,11 +173,16 @@ class GitHubClient:
             commit = self._repository().get_commit(sha)
             combined = commit.get_combined_status()
             statuses = [
-                StatusContext(s.context, s.state, s.description, s.target_url)
+                StatusContext(
+                    Outside(s.context), s.state, outside_or_none(s.description), s.target_url
+                )
                 for s in combined.statuses
             ]
             runs = latest_check_runs(
-                (run.id, CheckRunState(run.name, run.status, run.conclusion, run.details_url))
+                (
+                    run.id,
+                    CheckRunState(Outside(run.name), run.status, run.conclusion, run.details_url),
+                )
                 for run in commit.get_check_runs()
             )
             return judge_ci(sha, combined.state, statuses, runs, required)
@@ -314,13 +320,13 @@ class GitHubClient:
 def _summary(pr: PullRequest) -> PullSummary:
     return PullSummary(
         number=pr.number,
-        title=pr.title,
+        title=Outside(pr.title),
         url=pr.url,
         html_url=pr.html_url,
-        author=pr.user.login,
-        head_ref=pr.head.ref,
+        author=Outside(pr.user.login),
+        head_ref=Outside(pr.head.ref),
         head_sha=pr.head.sha,
-        base_ref=pr.base.ref,
+        base_ref=Outside(pr.base.ref),
         draft=bool(pr.draft),
         created_at=pr.created_at,
         updated_at=pr.updated_at or pr.created_at,
@@ -339,6 +345,6 @@ def _details(pr: PullRequest) -> PullDetails:
         merged=bool(pr.merged),
         closed_at=pr.closed_at,
         merge_commit_sha=pr.merge_commit_sha,
-        body=pr.body or "",
+        body=Outside(pr.body or ""),
         changed_files=(),
     )

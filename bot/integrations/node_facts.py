@@ -23,6 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.outside_text import Outside
+
 MARKER = "@@labbot@@"
 ROOT = "/"
 _GENERATION_DATE = "%Y-%m-%d %H:%M:%S"
@@ -148,7 +150,7 @@ def parse_nixos_version(text: str) -> tuple[str | None, str | None]:
     version = data.get("nixosVersion")
     revision = data.get("configurationRevision")
     return (
-        version[:64] if isinstance(version, str) and version else None,
+        Outside(version[:64]) if isinstance(version, str) and version else None,
         revision[:64] if isinstance(revision, str) and revision else None,
     )
 
@@ -201,7 +203,7 @@ def parse_failed_units(text: str) -> tuple[str, ...]:
     for line in text.splitlines():
         words = line.replace("●", " ").replace("*", " ").split()
         if words and _UNIT.match(words[0]) and words[0] not in units:
-            units.append(words[0][:255])
+            units.append(Outside(words[0][:255]))
     return tuple(units)
 
 

@@ -177,6 +177,22 @@ def button_not_valid() -> str:
     return "That button is no longer valid. Nothing was done."
 
 
+def resuming_after_restart(job_id: int, approver: str) -> str:
+    """An approved job that a restart stopped before it applied, going on now."""
+    return (
+        f"labbot restarted after <@{approver}> approved job {job_id}. Checking that the plan "
+        "still holds, then applying it."
+    )
+
+
+def store_unavailable() -> str:
+    """A request arrived while labbot's database cannot record it: it is not acted on."""
+    return (
+        "labbot cannot record requests right now (its database is failing), so nothing was "
+        "run. Try again in a minute; the bot's log says what is wrong."
+    )
+
+
 def shutting_down() -> str:
     """A command arrived while labbot is stopping."""
     return "labbot is restarting; nothing was run. Try again in a minute."
@@ -389,9 +405,11 @@ def invite_the_bot(job_id: int, channel: str) -> str:
 
 
 def job_interrupted(job_id: int) -> str:
-    """A job that was running when labbot stopped."""
+    """A job whose labbot process stopped: a restart, or (with several replicas) the replica
+    driving it was lost and another one noticed."""
     return (
-        f":warning: labbot restarted while job {job_id} was running, so it was interrupted. "
+        f":warning: labbot stopped while job {job_id} was running (a restart, or the labbot "
+        "replica running it was lost), so it was interrupted. "
         "The lab may be part-way through the change: check `/lab status` before running it again."
     )
 

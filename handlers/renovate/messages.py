@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 
 from bot.messages.core import _names, outside
+from bot.outside_text import plain_text
 
 # --- Renovate cards -------------------------------------------------------------------------
 
@@ -33,7 +34,7 @@ def renovate_card_text(number: int, title: str, ci_verdict: str, state: str) -> 
 
 def renovate_card_heading(number: int, title: str) -> str:
     """The header of a Renovate card (plain text: Slack parses no mentions or links there)."""
-    return f"Renovate PR #{number}: {title}"
+    return f"Renovate PR #{number}: {plain_text(title)}"
 
 
 def renovate_card_summary(

@@ -85,7 +85,9 @@ def _cells(line: str) -> list[str]:
 def _plain(cell: str) -> str:
     """Markdown cell text without links (their text stays), tags, backticks or emphasis."""
     text = _LINK.sub(lambda m: m.group(1), cell)
-    text = _TAG.sub("", text)
+    # Until none is left: one pass turns `<@U1<x>23>` into the mention `<@U123>`.
+    while (stripped := _TAG.sub("", text)) != text:
+        text = stripped
     return " ".join(text.replace("`", "").replace("**", "").split())
 
 

@@ -16,7 +16,7 @@ from labsim.slack.actor import EnvelopeResult, SlackActor
 from labsim.slack.limits import BlockProblem, check_content
 from labsim.slack.methods import SlackMethods
 from labsim.slack.payloads import events_api_payload
-from labsim.slack.rate_limits import RateLimiter
+from labsim.slack.rate_limits import Limit, RateLimiter
 from labsim.slack.records import (
     Ack,
     ApiCall,
@@ -199,6 +199,11 @@ class SlackEmulator:
         """A Socket Mode client is connected."""
         return self.socket.connected
 
+    @property
+    def live_connections(self) -> int:
+        """How many Socket Mode connections can receive envelopes now (one per replica)."""
+        return self.socket.live_connections
+
     async def wait_connected(
         self,
         timeout: float = 5.0,
@@ -263,16 +268,15 @@ class SlackEmulator:
 
     def enforce_rate_limits(
         self,
+        enforce: bool = True,
         *,
-        chat_update_per_sec_per_message: float | None = None,
-        post_per_sec_per_channel: float | None = None,
-        burst: float = 1.0,
+        app_limits: dict[str, Limit] | None = None,
+        channel_limits: dict[str, Limit] | None = None,
     ) -> None:
-        """Turn realistic token-bucket limits on (a rate per second) or off (None)."""
+        """Slack's documented limits are on from the start; turn them off (a test about something
+        else) or replace them (per method: ``Limit(per_minute, burst)``)."""
         self.rate_limiter.configure(
-            chat_update_per_sec_per_message=chat_update_per_sec_per_message,
-            post_per_sec_per_channel=post_per_sec_per_channel,
-            burst=burst,
+            enforce=enforce, app_limits=app_limits, channel_limits=channel_limits
         )
 
     async def drop_socket(self, reason: str | None = "warning", *, abort: bool = False) -> None:

@@ -10,11 +10,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # library → the only modules (or packages, ending in /) allowed to import it
 ALLOWED: dict[str, tuple[str, ...]] = {
     "slack_bolt": ("bot/slack_app.py",),
-    "slack_sdk": ("bot/slack_app.py",),
+    "slack_sdk": ("bot/slack_app.py", "bot/slack_chat.py"),
     "asyncssh": ("bot/integrations/",),
     "github": ("bot/integrations/",),
     "subprocess": ("bot/integrations/",),
-    "aiohttp": ("bot/integrations/", "bot/slack_app.py", "bot/health.py"),
+    "aiohttp": ("bot/integrations/", "bot/slack_app.py", "bot/slack_chat.py", "bot/health.py"),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,18 @@ class RecordingChat:
         return "1.0"
 
     async def update(
-        self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None
+        self,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        *,
+        background: bool = False,
     ) -> None:
         self.sent.append((text, blocks))
+
+    async def refresh(self, channel: str, ts: str, render: Callable[[], str]) -> None:
+        self.sent.append((render(), None))
 
     async def upload(self, channel: str, thread_ts: str, path: Path, title: str) -> None:
         self.sent.append((title, None))

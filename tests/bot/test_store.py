@@ -60,6 +60,11 @@ async def test_a_database_behind_is_upgraded_on_open(databases: Databases) -> No
     engine = create_engine(sync_database_url(url))
     try:
         with engine.begin() as db:  # as if written by a release that knew only 0003
+            db.execute(text("DROP INDEX ix_jobs_intake_key"))
+            db.execute(text("ALTER TABLE jobs DROP COLUMN intake_key"))
+            db.execute(text("ALTER TABLE jobs DROP COLUMN owner"))
+            db.execute(text("ALTER TABLE jobs DROP COLUMN heartbeat_at"))
+            db.execute(text("DROP TABLE intake"))
             db.execute(text("DROP TABLE digest_snapshots"))
             db.execute(text("UPDATE alembic_version SET version_num = '0003'"))
         store = await Store.open(url)
@@ -67,7 +72,8 @@ async def test_a_database_behind_is_upgraded_on_open(databases: Databases) -> No
             assert await store.schema_revision() == SCHEMA_HEAD
         finally:
             await store.close()
-        assert inspect(engine).has_table("digest_snapshots")
+        assert inspect(engine).has_table("digest_snapshots") and inspect(engine).has_table("intake")
+        assert "intake_key" in [c["name"] for c in inspect(engine).get_columns("jobs")]
     finally:
         engine.dispose()
 

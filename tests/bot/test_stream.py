@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -104,6 +104,9 @@ class FakePoster:
             raise RuntimeError("message_not_found")
         await self._call(text)
         self.messages[ts] = text
+
+    async def refresh(self, ts: str, render: Callable[[], str]) -> None:
+        await self.update(ts, render())
 
     async def upload(self, path: Path, title: str) -> None:
         if self.upload_rate_limits:
@@ -427,3 +430,32 @@ async def test_title_and_final_text_are_redacted(
     await clock.drive(stream.close(f"failed: token {TOKEN} refused"))
     assert poster.texts[0].startswith("login with [redacted:secret]\n")
     assert poster.last_message.startswith("failed: token [redacted:github-token] refused\n")
+
+
+class TurnNeverComesPoster(FakePoster):
+    """A chat whose budget never gives a live refresh its turn (the app's edits all spent)."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.waiting_for_turn = asyncio.Event()
+
+    async def refresh(self, ts: str, render: Callable[[], str]) -> None:
+        self.waiting_for_turn.set()
+        await asyncio.Event().wait()  # never granted; cancelled when the stream closes
+
+
+async def test_close_does_not_wait_for_a_refresh_still_waiting_for_its_turn(
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    poster = TurnNeverComesPoster(clock)
+    stream = make_stream(poster, clock, tmp_path)
+    await stream.write("building")
+    await settle()  # posted
+    assert poster.messages
+    await stream.write("still building")
+    await clock.drive(poster.waiting_for_turn.wait(), limit=10)  # its refresh waits for a turn
+    closing = clock.now
+    await clock.drive(stream.close("done"), limit=60)
+    assert stream.stats.final_delivered
+    assert poster.call_times[-1] - closing <= 1.0  # the final did not wait for the refresh
+    assert poster.last_message.startswith("done") and "still building" in poster.last_message

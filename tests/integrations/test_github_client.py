@@ -24,6 +24,7 @@ from bot.integrations.github import (
     GitHubTuning,
     MergeRefused,
 )
+from bot.outside_text import Outside
 from handlers.renovate.pull_request import ChangeSource, gather_card
 from labsim.github import GitHubEmulator
 
@@ -89,6 +90,8 @@ async def test_list_filters_by_author_and_branch_prefix(
         nixpkgs.head_sha,
     )
     assert summary.title == nixpkgs.title
+    # Text GitHub users wrote is typed as such: it escapes itself in any message f-string.
+    assert all(isinstance(v, Outside) for v in (summary.title, summary.author, summary.head_ref))
     assert summary.html_url.endswith(f"/{REPO}/pull/{nixpkgs.number}")
     assert human.author == "labbot"
     async with connected(gh, tmp_path, renovate_author="labbot") as as_human:

@@ -72,7 +72,7 @@ def secret_references(secret_name: str) -> set[str]:
 
 def test_manifests_parse_into_the_expected_objects() -> None:
     kinds = [d["kind"] for d in documents(MANIFEST)]
-    assert kinds == ["Namespace", "ConfigMap", "PersistentVolumeClaim", "Deployment"]
+    assert kinds == ["Namespace", "ConfigMap", "Deployment", "PodDisruptionBudget"]
     assert [d["kind"] for d in documents(SECRET_EXAMPLE)] == ["Secret"]
     for doc in documents(MANIFEST)[1:] + documents(SECRET_EXAMPLE):
         assert doc["metadata"]["namespace"] == "labbot"
@@ -106,12 +106,6 @@ def test_volumes_mounted_are_volumes_defined() -> None:
     defined = {v["name"] for v in pod_spec()["volumes"]}
     mounted = {m["name"] for m in container()["volumeMounts"]}
     assert mounted == defined
-    claims = {
-        v["persistentVolumeClaim"]["claimName"]
-        for v in pod_spec()["volumes"]
-        if "persistentVolumeClaim" in v
-    }
-    assert claims == {by_kind("PersistentVolumeClaim")["metadata"]["name"]}
 
 
 def mount_path(volume: str) -> Path:
@@ -179,8 +173,25 @@ def test_pod_is_non_root_and_hardened() -> None:
     assert ctx["readOnlyRootFilesystem"] is True
     assert ctx["allowPrivilegeEscalation"] is False
     assert ctx["capabilities"]["drop"] == ["ALL"]
-    assert by_kind("Deployment")["spec"]["replicas"] == 1
-    assert by_kind("Deployment")["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_two_replicas_on_postgresql_spread_over_nodes_and_kept_up_by_a_budget(
+    tmp_path: Path,
+) -> None:
+    config, _ = check_config_text(configmap_config(tmp_path))
+    assert config is not None
+    # More than one replica only on PostgreSQL: the URL comes from the Secret.
+    assert config.storage.database_url is not None
+    deployment = by_kind("Deployment")["spec"]
+    assert deployment["replicas"] == 2
+    labels = deployment["template"]["metadata"]["labels"]
+    [rule] = pod_spec()["affinity"]["podAntiAffinity"][
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert rule["topologyKey"] == "kubernetes.io/hostname"
+    assert rule["labelSelector"]["matchLabels"] == labels
+    budget = by_kind("PodDisruptionBudget")["spec"]
+    assert budget["minAvailable"] == 1 and budget["selector"]["matchLabels"] == labels
 
 
 @pytest.mark.parametrize("probe", ["livenessProbe", "readinessProbe", "startupProbe"])

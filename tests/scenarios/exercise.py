@@ -6,10 +6,13 @@
   hang         ask approval, then run a process tree that ignores SIGTERM until cancelled
   now N        no approval: print N lines at once
   void         ask approval; on Apply the plan no longer holds
+  stall        the command handler waits while the file `stall` exists in the state
+               directory, then starts a `now 1` job (a crash between ack and handling)
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -46,7 +49,7 @@ class ExerciseKind:
     async def plan(self, run: JobRun) -> PlanResult:
         words = run.job.text.split()
         mode, count = words[1], int(words[2]) if len(words) > 2 else 3
-        if mode == "now":
+        if mode in ("now", "stall"):
             await self._print(run, count)
             return Finished(JobState.succeeded, f"printed {count} lines")
         await run.stream.write(f"planning {mode}")
@@ -81,6 +84,11 @@ class ExerciseKind:
 
 
 async def exercise_command(ctx: HandlerContext, command: Command) -> Outcome:
+    if command.arg("mode") == "stall":
+        marker = ctx.config.storage.state_dir / "stall"
+        # Another process (the test) removes the file: no event to await across processes.
+        while marker.exists():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
     job = await ctx.jobs.submit(
         "exercise",
         text=ctx.text,
@@ -105,7 +113,7 @@ EXERCISE = Capability(
                     "mode",
                     ArgKind.choice,
                     "mode",
-                    choices=("print", "foureyes", "hang", "now", "void", "bigplan"),
+                    choices=("print", "foureyes", "hang", "now", "void", "bigplan", "stall"),
                 ),
                 Arg("count", ArgKind.integer, "lines", optional=True),
             ),

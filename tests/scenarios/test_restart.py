@@ -11,8 +11,11 @@ import psutil
 import pytest
 from jobflow import approval_message, ask, press, start, thread_text, wait_final
 
+from bot.job_records import ApprovalRecords, ApprovalState
+from bot.store import Store
 from labsim.bot_process import BotProcess
-from labsim.lab import Lab
+from labsim.lab import LAB_CHANNEL, Lab
+from labsim.slack import Message
 
 BOT_PROCESS = Path(__file__).with_name("bot_process.py")
 
@@ -45,7 +48,7 @@ async def test_running_job_is_interrupted_and_its_lock_freed(
     try:
         await first.kill()
         await new_bot(lab, bots)
-        await wait_final(lab, job_id, f"labbot restarted while job {job_id} was running")
+        await wait_final(lab, job_id, f"labbot stopped while job {job_id} was running")
         detail = await ask(lab, lab.users.viewer, f"job {job_id}")
         assert "interrupted" in detail.text
         # The node's lock is free again: a new job on it runs at once.
@@ -67,3 +70,69 @@ async def test_pending_approval_survives_a_restart(lab: Lab, bots: list[BotProce
     assert answer == f"You approved job {job_id}; it is running now."
     text = await wait_final(lab, job_id, f"Job {job_id} succeeded")
     assert "line 1" in text
+
+
+def job_roots(lab: Lab) -> list[Message]:
+    return [m for m in lab.slack.messages(LAB_CHANNEL) if m.thread_ts is None and "(job " in m.text]
+
+
+async def test_a_command_acked_before_a_crash_is_handled_after_it_once(
+    lab: Lab, bots: list[BotProcess]
+) -> None:
+    first = await new_bot(lab, bots)
+    stall = lab.config().storage.state_dir / "stall"
+    stall.write_text("hold the handler\n")
+    result = await lab.slack.user(lab.users.operator).slash("exercise stall", channel=LAB_CHANNEL)
+    await result.acked()  # acked: Slack will never deliver it again on its own
+    await first.kill()  # ... before the handler got to start the job
+    stall.unlink()
+    await new_bot(lab, bots)
+    reply = await lab.slack.wait_for(lambda: lab.slack.ephemerals(lab.users.operator) or None)
+    assert reply[0].text == "Started job 1."
+    await wait_final(lab, 1, "Job 1 succeeded")
+    # Slack retrying the envelope anyway (its retry is at least once) starts nothing more.
+    await lab.slack.redeliver(result.envelope_id)
+    second = await start(lab, lab.users.operator, "exercise now 1")
+    await wait_final(lab, second, f"Job {second} succeeded")
+    assert second == 2 and len(job_roots(lab)) == 2
+
+
+async def test_a_command_redelivered_across_a_restart_starts_one_job(
+    lab: Lab, bots: list[BotProcess]
+) -> None:
+    first = await new_bot(lab, bots)
+    lab.slack.lose_acks(1)  # the first delivery's ack never reaches Slack
+    result = await lab.slack.user(lab.users.operator).slash("exercise now 1", channel=LAB_CHANNEL)
+    await wait_final(lab, 1, "Job 1 succeeded")
+    assert lab.slack.ack(result.envelope_id) is None
+    await first.kill()
+    await new_bot(lab, bots)
+    await lab.slack.redeliver_unacked()  # Slack retries what was never acked
+    await result.acked()
+    second = await start(lab, lab.users.operator, "exercise now 1")
+    await wait_final(lab, second, f"Job {second} succeeded")
+    assert second == 2 and len(job_roots(lab)) == 2
+
+
+async def test_an_approval_recorded_just_before_a_crash_is_carried_out_after_it(
+    lab: Lab, bots: list[BotProcess]
+) -> None:
+    first = await new_bot(lab, bots)
+    job_id = await start(lab, lab.users.operator, "exercise print 2")
+    await approval_message(lab, job_id)
+    await first.kill()
+    # The click was recorded (the approval row says approved), then the process died before
+    # the job moved on: what the store holds after such a crash.
+    store = await Store.open(lab.config().storage.resolved_database_url())
+    try:
+        approvals = ApprovalRecords(store.sessions)
+        [approval] = await approvals.for_job(job_id)
+        assert await approvals.decide(approval.id, ApprovalState.approved, lab.users.admin)
+    finally:
+        await store.close()
+    await new_bot(lab, bots)
+    text = await wait_final(lab, job_id, f"Job {job_id} succeeded")
+    assert f"labbot restarted after <@{lab.users.admin}> approved job {job_id}" in text
+    assert "line 1" in text
+    detail = await ask(lab, lab.users.viewer, f"job {job_id}")
+    assert "succeeded" in detail.text

@@ -156,3 +156,12 @@ def test_card_age_is_measured_when_gathered() -> None:
         gathered_at=created + timedelta(days=2, hours=1),
     )
     assert card.age == timedelta(days=2, hours=1)
+
+
+def test_tags_nested_to_hide_a_mention_are_all_stripped() -> None:
+    body = (
+        "| Package | Update | Change |\n|---|---|---|\n"
+        "| nix<b>pkgs</b> <@U0HOS<x>TILEBT> | digest | `abc1234` -> `def5678` |\n"
+    )
+    [row] = parse_update_table(body)
+    assert row.package == "nixpkgs"

@@ -12,8 +12,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from labsim.slack import SlackEmulator
+from labsim.slack.rate_limits import POST_PER_CHANNEL, TIER_3
 
 CHANNEL = "C0LAB"
+OTHER_CHANNEL = "C0RANDOM"
 ALICE = "U0ALICE"
 
 BUTTONS: list[dict[str, Any]] = [
@@ -219,14 +221,39 @@ async def test_injected_429_recovers_with_retry_handler(
     assert slack.message(CHANNEL, posted["ts"]).text == "v2"
 
 
-async def test_realistic_limiter_per_message(slack: SlackEmulator, client: AsyncWebClient) -> None:
-    slack.enforce_rate_limits(chat_update_per_sec_per_message=1.0)
+async def test_chat_update_limit_is_per_app_not_per_message(
+    slack: SlackEmulator, client: AsyncWebClient
+) -> None:
+    # Tier 3 (docs.slack.dev/apis/web-api/rate-limits): one budget for every message the app
+    # edits. The emulator's bucket holds TIER_3.burst calls.
     one = await client.chat_postMessage(channel=CHANNEL, text="a")
     two = await client.chat_postMessage(channel=CHANNEL, text="b")
-    await client.chat_update(channel=CHANNEL, ts=one["ts"], text="a2")
-    error = await api_error(client.chat_update(channel=CHANNEL, ts=one["ts"], text="a3"))
-    assert error.response.status_code == 429 and error.response.headers["Retry-After"] == "1"
-    await client.chat_update(channel=CHANNEL, ts=two["ts"], text="b2")  # other message: own bucket
+    for i in range(TIER_3.burst):
+        await client.chat_update(channel=CHANNEL, ts=(one, two)[i % 2]["ts"], text=f"v{i}")
+    error = await api_error(client.chat_update(channel=CHANNEL, ts=two["ts"], text="late"))
+    assert error.response.status_code == 429 and error.response["error"] == "ratelimited"
+    assert int(error.response.headers["Retry-After"]) >= 1
+    assert slack.message(CHANNEL, two["ts"]).text != "late"
+
+
+async def test_post_message_limit_is_per_channel(
+    slack: SlackEmulator, client: AsyncWebClient
+) -> None:
+    for i in range(POST_PER_CHANNEL.burst):
+        await client.chat_postMessage(channel=CHANNEL, text=f"m{i}")
+    error = await api_error(client.chat_postMessage(channel=CHANNEL, text="one too many"))
+    assert error.response.status_code == 429
+    assert "one too many" not in [m.text for m in slack.messages(CHANNEL)]
+    await client.chat_postMessage(channel=OTHER_CHANNEL, text="elsewhere")  # its own bucket
+
+
+async def test_limits_can_be_turned_off_for_a_test_about_something_else(
+    slack: SlackEmulator, client: AsyncWebClient
+) -> None:
+    slack.enforce_rate_limits(False)
+    for i in range(POST_PER_CHANNEL.burst * 3):
+        await client.chat_postMessage(channel=CHANNEL, text=f"m{i}")
+    assert {c.status for c in slack.calls("chat.postMessage")} == {200}
 
 
 async def test_response_url_usable_five_times(slack: SlackEmulator) -> None:

@@ -1,0 +1,85 @@
+"""Two labbot replicas on one PostgreSQL database: a lost replica's job is taken over."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psutil
+import pytest
+from jobflow import approval_message, ask, press, start, thread_text, wait_final
+from store_databases import Databases, PostgresServer
+
+from bot.replica import HEARTBEAT, STALE_AFTER
+from labsim.bot_process import BotProcess
+from labsim.lab import Lab
+
+BOT_PROCESS = Path(__file__).with_name("bot_process.py")
+
+
+@pytest.fixture
+async def lab(postgres_server: PostgresServer, tmp_path: Path) -> AsyncIterator[Lab]:
+    databases = Databases("postgresql", tmp_path, postgres_server)
+    async with Lab(config_overrides={"storage": {"database_url": databases.new()}}) as lab:
+        yield lab
+    databases.drop_all()
+
+
+@pytest.fixture
+async def replicas(lab: Lab) -> AsyncIterator[list[BotProcess]]:
+    started: list[BotProcess] = []
+    yield started
+    for bot in started:
+        await bot.stop()
+
+
+async def replica(lab: Lab, replicas: list[BotProcess]) -> BotProcess:
+    bot = BotProcess(lab, BOT_PROCESS)
+    replicas.append(bot)
+    await bot.start()
+    return bot
+
+
+async def test_a_lost_replicas_running_job_is_taken_over_and_the_queued_one_starts(
+    lab: Lab, replicas: list[BotProcess]
+) -> None:
+    first = await replica(lab, replicas)
+    job_id = await start(lab, lab.users.operator, "exercise hang")
+    await press(lab, lab.users.admin, await approval_message(lab, job_id), "labbot:approve")
+    await lab.slack.wait_for(lambda: "child" in thread_text(lab, job_id), timeout=15)
+    text = thread_text(lab, job_id)
+    orphans = [int(w.split()[1]) for w in text.splitlines() if w.startswith(("parent ", "child "))]
+    await replica(lab, replicas)  # Slack now delivers to the newest connection: the second
+    try:
+        queued = await start(lab, lab.users.operator, "exercise now 1")
+        await lab.slack.wait_for(lambda: "This job is queued" in thread_text(lab, queued))
+        killed_at = time.monotonic()
+        await first.kill()
+        await wait_final(lab, job_id, f"labbot stopped while job {job_id} was running", timeout=60)
+        took = time.monotonic() - killed_at
+        # The owner counts as gone after STALE_AFTER without a heartbeat; the survivor looks
+        # every HEARTBEAT: the takeover comes within their sum (the issue asks for 30 s).
+        assert took <= STALE_AFTER + HEARTBEAT + 5, took
+        print(f"takeover {took:.1f} s after the kill")
+        await wait_final(lab, queued, f"Job {queued} succeeded")  # the lock was freed
+        detail = await ask(lab, lab.users.viewer, f"job {job_id}")
+        assert "interrupted" in detail.text
+    finally:
+        for pid in orphans:  # systemd would kill the dead replica's cgroup; here we do
+            if psutil.pid_exists(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+async def test_two_replicas_starting_together_on_an_empty_database_both_come_up(
+    lab: Lab, replicas: list[BotProcess]
+) -> None:
+    first, second = BotProcess(lab, BOT_PROCESS), BotProcess(lab, BOT_PROCESS)
+    replicas.extend([first, second])
+    import asyncio
+
+    await asyncio.gather(first.start(), second.start())
+    job_id = await start(lab, lab.users.operator, "exercise now 1")
+    await wait_final(lab, job_id, f"Job {job_id} succeeded")
