@@ -3,7 +3,12 @@
 Run: .venv/bin/python bench/ack_latency.py [--count N]. Prints ack p50/p99/max in milliseconds,
 then how long the last answer took to arrive and how many answers were errors: commands are
 sent as fast as they are acked, so the bot's work (two audit rows and a reply each) queues up
-behind the acks; none of it may fail.
+behind the acks; none of it may fail. Each command is written to the store (durable intake)
+before it is acked, so the ack includes one SQLite commit.
+
+With --sync-baseline, the same run is made first with SQLite's `synchronous=NORMAL` (WAL's
+default: no fsync per commit) as the baseline, then with labbot's `synchronous=FULL` (every
+commit on disk before it returns), and the cost of FULL is printed as ratios.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
+from bot import store
 from labsim.lab import LAB_CHANNEL, Lab
 
 
@@ -57,24 +64,60 @@ async def measure(count: int, concurrency: int) -> tuple[list[float], Answers]:
     return latencies, Answers(last_after, errors)
 
 
+def normal_synchronous(connection: Any, record: object) -> None:
+    """The baseline's SQLite settings: labbot's, but with synchronous=NORMAL."""
+    FULL_SETTINGS(connection, record)
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+FULL_SETTINGS = store._sqlite_settings
+
+
+def report(label: str, latencies: list[float], answers: Answers, elapsed: float) -> list[float]:
+    ms = [x * 1000 for x in latencies]
+    print(f"{label}: {len(ms)} commands in {elapsed:.1f} s")
+    print(
+        f"  ack latency ms: p50 {statistics.median(ms):.2f}  p99 {percentile(ms, 0.99):.2f}"
+        f"  max {max(ms):.2f}"
+    )
+    print(f"  last answer after {answers.last_after:.1f} s; error answers: {answers.errors}")
+    return ms
+
+
+def compare(count: int, concurrency: int) -> int:
+    runs = {}
+    for label, settings in (("NORMAL", normal_synchronous), ("FULL", FULL_SETTINGS)):
+        store._sqlite_settings = settings  # the engine's connect hook looks it up at create
+        started = time.perf_counter()
+        latencies, answers = asyncio.run(measure(count, concurrency))
+        runs[label] = report(
+            f"synchronous={label}", latencies, answers, time.perf_counter() - started
+        )
+    base, full = runs["NORMAL"], runs["FULL"]
+    print(
+        f"FULL / NORMAL: p50 {statistics.median(full) / statistics.median(base):.2f}"
+        f"  p99 {percentile(full, 0.99) / percentile(base, 0.99):.2f}"
+    )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=1, help="commands in flight at once")
+    parser.add_argument("--sync-baseline", action="store_true", help="NORMAL vs FULL")
     args = parser.parse_args()
-    started = time.perf_counter()
-    latencies, answers = asyncio.run(measure(args.count, args.concurrency))
-    elapsed = time.perf_counter() - started
-    ms = [x * 1000 for x in latencies]
     print(
         f"machine: {platform.machine()} {platform.processor() or ''} python {sys.version.split()[0]}"
     )
-    print(f"commands: {len(ms)} (concurrency {args.concurrency}) in {elapsed:.1f} s")
-    print(
-        f"ack latency ms: p50 {statistics.median(ms):.2f}  p99 {percentile(ms, 0.99):.2f}"
-        f"  max {max(ms):.2f}"
-    )
-    print(f"last answer after {answers.last_after:.1f} s; error answers: {answers.errors}")
+    if args.sync_baseline:
+        return compare(args.count, args.concurrency)
+    started = time.perf_counter()
+    latencies, answers = asyncio.run(measure(args.count, args.concurrency))
+    elapsed = time.perf_counter() - started
+    report(f"concurrency {args.concurrency}", latencies, answers, elapsed)
     return 0
 
 

@@ -177,6 +177,7 @@ class LabBot:
             HealthChecks(
                 slack_connected=lambda: edge.connected,
                 database_reachable=store.ping,
+                database_writable=store.writable,
                 # A standby replica is healthy: it takes the schedules over when needed.
                 scheduler_running=lambda: scheduler.running or not leadership.leader,
                 schedules_role=lambda: leadership.role,

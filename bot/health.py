@@ -21,8 +21,9 @@ class HealthChecks:
 
     slack_connected: Callable[[], bool]
     database_reachable: Callable[[], Awaitable[bool]]
+    database_writable: Callable[[], Awaitable[bool]]  # reads alone can succeed on a full disk
     scheduler_running: Callable[[], bool]
-    schedules_role: Callable[[], str] = lambda: "leader"
+    schedules_role: Callable[[], str]  # leader or standby
 
 
 class HealthServer:
@@ -60,6 +61,7 @@ class HealthServer:
         checks = {
             "slack_connected": self._checks.slack_connected(),
             "database_reachable": await self._checks.database_reachable(),
+            "database_writable": await self._checks.database_writable(),
             "scheduler_running": self._checks.scheduler_running(),
         }
         healthy = all(checks.values())

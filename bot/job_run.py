@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.chat import Chat, ThreadPosterOf
 from bot.command_spec import Approval
@@ -63,6 +63,19 @@ class JobKind(Protocol):
 
     async def still_valid(self, run: JobRun, payload: Mapping[str, Any]) -> str | None:
         """None if the approved plan still holds; otherwise why it does not (the approval is void)."""
+        ...
+
+
+@runtime_checkable
+class ChecksAfterInterruption(Protocol):
+    """A job kind that, when a job of it was interrupted (its labbot process gone mid-way),
+    can check what its targets are in now: a deploy reads what each node runs and gates it; a
+    flash asks the BMC whether the slot has power. The engine calls it in the background after
+    telling the thread that the job was interrupted, and posts what it returns there."""
+
+    async def after_interrupted(self, job: Job, config: Config, services: Services) -> str:
+        """What the lab is in now, checked rather than assumed, as text for the job's thread
+        ("" when the job never got to change anything). Read-only: never changes the lab."""
         ...
 
 

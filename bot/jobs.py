@@ -28,7 +28,14 @@ from bot.config import Config, LockPolicy, Role
 from bot.errors import UserError
 from bot.intake import request_key
 from bot.job_records import ApprovalRecords, ApprovalState, JobRecords, now_utc
-from bot.job_run import Finished, JobCancelled, JobKind, JobRun, NeedsApproval
+from bot.job_run import (
+    ChecksAfterInterruption,
+    Finished,
+    JobCancelled,
+    JobKind,
+    JobRun,
+    NeedsApproval,
+)
 from bot.job_state import Job, JobState
 from bot.locks import Held, LockTable
 from bot.long_plan import long_plan
@@ -335,9 +342,13 @@ class JobEngine:
             )
             await self._show_decision(approval.id, job, messages.rejected_by(user_id))
             return messages.you_rejected(job.id)
-        # The job moves on first: the approval message's edit may wait for Slack or fail.
+        # The job moves on first, and the clicker hears at once: the approval message's edit
+        # may wait for Slack's budget or through 429s.
         self._tasks.spawn(self._apply(job.id, user_id), name=f"job {job.id} apply")
-        await self._show_decision(approval.id, job, messages.approved_by(user_id))
+        self._tasks.spawn(
+            self._show_decision(approval.id, job, messages.approved_by(user_id)),
+            name=f"job {job.id} approval shown",
+        )
         return messages.you_approved(job.id)
 
     async def _apply(self, job_id: int, approver: str) -> None:
@@ -577,9 +588,29 @@ class JobEngine:
                     log.warning("could not tell the thread of job %s it was interrupted", job.id)
                 summary = messages.job_interrupted(job.id)
                 await self._tell_listeners(job.id, Finished(JobState.interrupted, summary))
+                kind = self._kinds.get(job.kind)
+                if isinstance(kind, ChecksAfterInterruption):
+                    self._tasks.spawn(
+                        self._check_after_interruption(job, kind),
+                        name=f"job {job.id} checked after interruption",
+                    )
                 async with self._released:
                     self._released.notify_all()
                 self._wake_expiry.set()  # queued jobs here look at their locks again
+
+    async def _check_after_interruption(self, job: Job, kind: ChecksAfterInterruption) -> None:
+        """Say in the thread what the interrupted job's targets are in now."""
+        try:
+            found = await kind.after_interrupted(job, self.config, self.services)
+        except Exception:  # the check is a courtesy: its failure must not hide the interruption
+            log.exception("checking the lab after job %s's interruption failed", job.id)
+            found = messages.interrupted_check_failed(job.id)
+        if not found:
+            return
+        try:
+            await self._chat.post(job.channel_id, found, thread_ts=job.thread_ts)
+        except (ChatError, PosterRateLimited):
+            log.warning("could not post what job %s's targets are in now", job.id)
 
     async def _resume_decided(self) -> None:
         """Jobs whose approval was decided but which a crash stopped before they moved on: an

@@ -7,6 +7,7 @@ upgraded by the migrations (`bot/store_migrations.py`, the only importer of Alem
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bot.store_schema import AuditRow, Base
+
+log = logging.getLogger(__name__)
 
 # The newest revision in bot/migrations/versions/ (tests/bot/test_store.py holds the two equal).
 SCHEMA_HEAD = "0005"
@@ -114,7 +117,10 @@ def _engine(url: str) -> AsyncEngine:
 def _sqlite_settings(connection: Any, _record: object) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL's advice: no fsync per commit, still safe
+    # FULL: a commit is on disk before it returns, also across a power cut or an OS crash
+    # (NORMAL, WAL's default advice, may lose the last commits then: sqlite.org/pragma.html
+    # #pragma_synchronous). A request is written before it is acked, so acked means on disk.
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=30000")  # the scheduler's engine may hold the lock briefly
     cursor.close()
 
@@ -175,6 +181,20 @@ class Store:
             async with self._engine.connect() as connection:
                 await connection.exec_driver_sql("SELECT 1")
         except Exception:  # any driver error means "not reachable" for health checks
+            return False
+        return True
+
+    async def writable(self) -> bool:
+        """Whether a write commits now: a database that answers reads can still refuse every
+        write (a full disk, a file system remounted read-only after an I/O error). Rewrites
+        the one row of Alembic's version table with itself, a real write and commit."""
+        try:
+            async with self._engine.begin() as connection:
+                await connection.exec_driver_sql(
+                    "UPDATE alembic_version SET version_num = version_num"
+                )
+        except Exception:  # any driver error means "not writable" for health checks
+            log.warning("the database refused a write", exc_info=True)
             return False
         return True
 

@@ -24,15 +24,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from bot.redact import Redactor, escape_mrkdwn
+from bot.output_tail import OutputTail, strip_ansi
+from bot.redact import Redactor
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +41,6 @@ MAX_TEXT = 3000
 _TITLE_CHARS = 400  # title and final text are cut to this; the tail gets the rest of MAX_TEXT
 _FINAL_UPDATE_TRIES = 3  # failed edits of the final text before it is posted as a new message
 _UPLOAD_TRIES = 5
-
-_ANSI = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves
-    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window titles, hyperlinks
-    r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"  # DCS, SOS, PM, APC strings
-    r"|\x1b[ -/]*[0-~]?"  # two-character escapes (and a lone ESC)
-)
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def strip_ansi(text: str) -> str:
-    """Remove ANSI escape sequences and control characters other than tab and newline."""
-    if "\x1b" in text:
-        text = _ANSI.sub("", text)
-    return _CONTROL.sub("", text)
 
 
 class PosterRateLimited(Exception):
@@ -107,59 +91,6 @@ class StreamStats:
         return self.posts + self.updates
 
 
-class _Tail:
-    """The last lines of output, escaped for mrkdwn, within a line and a character budget."""
-
-    def __init__(self, max_lines: int, max_chars: int, line_chars: int) -> None:
-        self._lines: deque[str] = deque()
-        self._chars = 0
-        self._max_lines = max_lines
-        self._max_chars = max_chars
-        self._line_chars = line_chars
-        self._partial = ""
-        self.dropped = 0  # complete lines no longer shown
-
-    def add(self, text: str) -> bool:
-        """Add redacted output (not necessarily whole lines); return whether a line completed."""
-        *complete, rest = text.split("\n")
-        if not complete:
-            self._partial = (self._partial + rest)[: self._line_chars + 1]
-            return False
-        self._push(self._partial + complete[0])
-        for line in complete[1:]:
-            self._push(line)
-        self._partial = rest[: self._line_chars + 1]
-        return True
-
-    def finish(self) -> None:
-        """End of output: show an unterminated last line."""
-        if self._partial:
-            self._push(self._partial)
-            self._partial = ""
-
-    def render(self) -> str:
-        """The tail as lines joined by newlines, with a note when earlier lines are hidden."""
-        body = "\n".join(self._lines)
-        if self.dropped:
-            return f"… {self.dropped:,} earlier lines are in the attached log\n{body}"
-        return body
-
-    def _push(self, line: str) -> None:
-        shown = _display(line, self._line_chars)
-        self._lines.append(shown)
-        self._chars += len(shown) + 1
-        while len(self._lines) > self._max_lines or (
-            self._chars > self._max_chars and len(self._lines) > 1
-        ):
-            self._chars -= len(self._lines.popleft()) + 1
-            self.dropped += 1
-
-
-def _display(line: str, limit: int) -> str:
-    line = escape_mrkdwn(line).replace("```", "``\u200b`")  # keep the code fence closed
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -202,10 +133,11 @@ class ThreadStream:
         self._clock = clock
         self._sleep = sleep
         self._redact = redactor.stream()
-        self._tail = _Tail(tail_lines, tail_chars, min(line_chars, tail_chars))
+        self._tail = OutputTail(tail_lines, tail_chars, min(line_chars, tail_chars))
         self._spool_path = spool_path
         spool_path.parent.mkdir(parents=True, exist_ok=True)
         self._spool = spool_path.open("wb")
+        self.spool_error: str | None = None  # why the log file stopped being written
         self._ts: str | None = None
         self._next_at = clock()  # the earliest time of the next post or edit
         self._last_sent = ""
@@ -248,9 +180,12 @@ class ThreadStream:
         self._emit(self._redact.flush())
         self._tail.finish()
         await self._stop_flusher()
-        self._spool.close()
+        with contextlib.suppress(OSError):  # a full disk may refuse the last buffered bytes
+            self._spool.close()
+        if self.spool_error is not None:
+            final_text += f"\n(The full log could not be saved: {self.spool_error}.)"
         await self._deliver_final(self._render(self._heading(final_text)))
-        if self.stats.bytes_written:
+        if self.stats.bytes_written and self.spool_error is None:
             await self._upload()
 
     async def abort(self) -> None:
@@ -260,7 +195,8 @@ class ThreadStream:
         self._closed = True
         self._emit(self._redact.flush())
         await self._stop_flusher()
-        self._spool.close()
+        with contextlib.suppress(OSError):
+            self._spool.close()
 
     def _heading(self, text: str) -> str:
         return _cut(self._redactor.redact(text), _TITLE_CHARS)
@@ -269,7 +205,14 @@ class ThreadStream:
         if not text:
             return
         data = text.encode("utf-8")
-        self._spool.write(data)
+        if self.spool_error is None:
+            try:
+                self._spool.write(data)
+            except OSError as exc:
+                # The log file is a convenience; the job (colmena mid-activation, say) must not
+                # die of a full state directory. The thread keeps the tail and says so.
+                self.spool_error = exc.strerror or type(exc).__name__
+                log.error("writing the job log %s failed: %s", self._spool_path, self.spool_error)
         self.stats.bytes_written += len(data)
         if self._tail.add(text):
             self._changed.set()
@@ -322,6 +265,9 @@ class ThreadStream:
         def render() -> str:  # called when the turn has come, just before the edit is sent
             nonlocal sent
             self._sending = True
+            # The interval counts from the edit itself: a turn that came late must not let the
+            # next edit follow it at once.
+            self._next_at = max(self._next_at, self._clock() + self._interval)
             sent = self._render(self._title)
             return sent
 

@@ -177,6 +177,14 @@ def button_not_valid() -> str:
     return "That button is no longer valid. Nothing was done."
 
 
+def interrupted_check_failed(job_id: int) -> str:
+    """Checking what an interrupted job left behind failed (the log says why)."""
+    return (
+        f"labbot could not check what job {job_id} left behind (the bot's log says why): "
+        "check `/lab status` before running it again."
+    )
+
+
 def resuming_after_restart(job_id: int, approver: str) -> str:
     """An approved job that a restart stopped before it applied, going on now."""
     return (

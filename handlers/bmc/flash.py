@@ -23,9 +23,10 @@ from typing import Any
 
 from bot import messages as engine_messages
 from bot.command_spec import Approval, Command
-from bot.config import Role
+from bot.config import Config, Role
 from bot.context import HandlerContext
 from bot.errors import IntegrationError, UserError
+from bot.integrations.bmc_errors import BmcError
 from bot.integrations.bmc_protocol import FlashTransferring
 from bot.integrations.reachability import probe_ssh
 from bot.integrations.ssh import SshTarget
@@ -33,6 +34,7 @@ from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
 from bot.job_state import Job, JobState
 from bot.locks import bmc_target, node_target
 from bot.outcome import Outcome, Reply
+from bot.services import Services
 from bot.targets import named_node
 from handlers.bmc import messages
 from handlers.bmc.flash_apply import FlashPlan, apply_flash
@@ -127,6 +129,19 @@ class FlashKind:
     async def apply(self, run: JobRun, payload: Mapping[str, Any]) -> Finished:
         """Flash, power on, wait for SSH, record the host key (`handlers/bmc/flash_apply.py`)."""
         return await apply_flash(run, FlashPlan.model_validate(payload))
+
+    async def after_interrupted(self, job: Job, config: Config, services: Services) -> str:
+        """The slot's power as the BMC records it: a flash leaves the node off until labbot
+        powers it on, which an interrupted flash never got to."""
+        if not job.payload.get("node"):
+            return ""  # interrupted before approval: nothing was sent to the BMC
+        plan = FlashPlan.model_validate(job.payload)
+        try:
+            client = await services.bmc(plan.board)
+            power = (await client.power_status()).get(plan.slot)
+        except BmcError as exc:
+            return messages.flash_interrupted_power_unknown(job.id, plan.node, plan.bmc, str(exc))
+        return messages.flash_interrupted_power(job.id, plan.node, plan.bmc, plan.slot, power)
 
 
 FLASH_KIND = FlashKind()

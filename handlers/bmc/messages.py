@@ -469,3 +469,29 @@ def deploy_offer_started(node: str, job_id: int) -> str:
 def deploy_offer_taken(node: str, job_id: int) -> str:
     """The offer was already taken."""
     return f"Job {job_id} already deploys `{node}` after this flash. Nothing more was started."
+
+
+# --- after an interruption ----------------------------------------------------------------
+
+
+def flash_interrupted_power(job_id: int, node: str, bmc: str, slot: int, power: bool | None) -> str:
+    """An interrupted flash: the slot's power as the BMC records it, and what to do."""
+    state = {True: "on", False: "off", None: "unknown"}[power]
+    then = (
+        f"its storage may be partly written: flash it again, or `/lab power on {node}` to try "
+        "what is there."
+        if power is not True
+        else "check it with `/lab status` before using it: its storage may be partly written."
+    )
+    return (
+        f"Checked after the interruption of job {job_id}: `{node}` (slot {slot} on BMC `{bmc}`) "
+        f"is powered *{state}*; {then}"
+    )
+
+
+def flash_interrupted_power_unknown(job_id: int, node: str, bmc: str, error: str) -> str:
+    """An interrupted flash whose slot power could not be read."""
+    return (
+        f"Checked after the interruption of job {job_id}: BMC `{bmc}` did not say whether "
+        f"`{node}` has power ({escape_mrkdwn(error)}). `/lab power status` asks again."
+    )

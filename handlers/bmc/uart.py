@@ -38,8 +38,8 @@ from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
 from bot.job_state import Job, JobState
 from bot.locks import node_target
 from bot.outcome import Outcome, Reply
+from bot.output_tail import strip_ansi
 from bot.redact import Redactor
-from bot.stream import strip_ansi
 from bot.targets import named_node
 from handlers.bmc import messages
 

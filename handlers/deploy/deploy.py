@@ -34,10 +34,12 @@ from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
 from bot.job_state import Job, JobState
 from bot.locks import node_target
 from bot.outcome import Outcome, Reply
+from bot.services import Services
 from bot.targets import resolve_targets
 from handlers.deploy import messages
 from handlers.deploy.apply import apply_plan, progress_title
 from handlers.deploy.generations import NodeSystem, node_pool, read_system
+from handlers.deploy.interrupted import check_interrupted_deploy
 from handlers.deploy.plan import (
     DeployPlan,
     PlannedNode,
@@ -175,6 +177,10 @@ class DeployKind:
     async def apply(self, run: JobRun, payload: Mapping[str, Any]) -> Finished:
         """Deploy the approved plan and judge every node."""
         return await apply_plan(run, DeployPlan.model_validate(payload))
+
+    async def after_interrupted(self, job: Job, config: Config, services: Services) -> str:
+        """What the planned nodes run now, gated (`handlers/deploy/interrupted.py`)."""
+        return await check_interrupted_deploy(job, config)
 
 
 async def _record(ssh: SshConfig, config: Config, names: list[str]) -> dict[str, NodeSystem]:

@@ -2,6 +2,9 @@
 
 The capability's own sentences, beside the engine's in `bot.messages`: plain mrkdwn strings,
 never handed a secret value.
+
+Long because: one short function per sentence the user can see, kept together so the wording
+is reviewed in one place.
 """
 
 from __future__ import annotations
@@ -375,3 +378,50 @@ def rollback_result(
     why = f": {_clauses(reasons)}" if reasons else ""
     nixos = f" (NixOS {version})" if version else ""
     return f"*{node}*: generation {old} → {new}, {state}{why}{nixos}"
+
+
+# --- after an interruption ----------------------------------------------------------------
+
+
+def interrupted_node_state(
+    name: str,
+    *,
+    approved_running: bool,
+    generation_before: int,
+    generation_now: int,
+    healthy: bool,
+    reasons: Sequence[str],
+) -> str:
+    """One node of an interrupted deploy, as checked afterwards."""
+    if approved_running:
+        running = f"runs the approved system (generation {generation_now}, was {generation_before})"
+    else:
+        running = (
+            f"does not run the approved system (generation {generation_now}; "
+            f"it was on {generation_before} when the deploy was planned)"
+        )
+    if healthy:
+        return f"• *{name}* {running}: healthy."
+    problems = "; ".join(outside(r) for r in reasons)
+    back = (
+        f" `/lab rollback {name} {generation_before}` goes back to generation {generation_before}."
+        if generation_now != generation_before
+        else ""
+    )
+    return f"• *{name}* {running}: *not healthy*: {problems}.{back}"
+
+
+def interrupted_node_unreachable(name: str, error: str) -> str:
+    """A node of an interrupted deploy that could not be read over SSH."""
+    return (
+        f"• *{name}*: could not be checked over SSH ({outside(error)}); "
+        f"`/lab power status` shows whether it has power."
+    )
+
+
+def interrupted_deploy_checked(job_id: int, lines: Sequence[str]) -> str:
+    """What the nodes of an interrupted deploy run now."""
+    return (
+        f"Checked after the interruption of job {job_id}: what each node runs now.\n"
+        + "\n".join(lines)
+    )

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 
 from sqlalchemy import create_engine, inspect, text
-from store_databases import Databases
+from store_databases import Databases, PostgresServer
 
 from bot.scheduler import sync_database_url
 from bot.store import SCHEMA_HEAD, AuditKind, Store
@@ -135,3 +136,24 @@ async def test_audit_rows_round_trip(databases: Databases) -> None:
         assert entries[0].at.tzinfo is not None  # aware on both databases
     finally:
         await store.close()
+
+
+async def test_a_database_that_answers_reads_but_refuses_writes_is_not_writable(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    databases = Databases("postgresql", tmp_path, postgres_server)
+    url = databases.new()
+    store = await Store.open(url)
+    try:
+        assert await store.ping() and await store.writable()
+        # As a full disk or a read-only remount looks from the bot: reads work, writes fail.
+        name = databases.created[-1]
+        with postgres_server.admin() as admin:
+            admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        await store.close()
+        store = await Store.open(url)
+        assert await store.ping()
+        assert not await store.writable()
+    finally:
+        await store.close()
+        databases.drop_all()

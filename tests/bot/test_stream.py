@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -10,8 +12,9 @@ from typing import TypeVar
 
 import pytest
 
+from bot.output_tail import strip_ansi
 from bot.redact import Redactor
-from bot.stream import MAX_TEXT, PosterRateLimited, ThreadStream, strip_ansi
+from bot.stream import MAX_TEXT, PosterRateLimited, ThreadStream
 
 T = TypeVar("T")
 
@@ -459,3 +462,58 @@ async def test_close_does_not_wait_for_a_refresh_still_waiting_for_its_turn(
     assert stream.stats.final_delivered
     assert poster.call_times[-1] - closing <= 1.0  # the final did not wait for the refresh
     assert poster.last_message.startswith("done") and "still building" in poster.last_message
+
+
+class FullDisk:
+    """A spool file on a full file system: every write fails with ENOSPC."""
+
+    def write(self, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def close(self) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+async def test_a_full_disk_stops_the_log_file_not_the_job_and_the_thread_says_so(
+    poster: FakePoster, clock: ManualClock, tmp_path: Path
+) -> None:
+    stream = make_stream(poster, clock, tmp_path)
+    stream._spool = FullDisk()  # type: ignore[assignment]  # the disk fills up mid-job
+    for i in range(3):
+        await stream.write(f"activating {i}")  # never raises: the job goes on
+    await clock.drive(stream.close("tp-node3: generation 41 → 42, healthy"), limit=60)
+    assert stream.spool_error == "No space left on device"
+    assert "activating 2" in poster.last_message
+    assert "The full log could not be saved: No space left on device." in poster.last_message
+    assert poster.uploads == []  # no partial file passed off as the log
+
+
+class LateTurnPoster(FakePoster):
+    """A chat whose budget gives a live refresh its turn late (0.9 s) one time, at once the next
+    (the budget's queue changes with every other job's calls)."""
+
+    late = False
+
+    async def refresh(self, ts: str, render: Callable[[], str]) -> None:
+        self.late = not self.late
+        if self.late:
+            await self.clock.sleep(0.9)
+        self.call_times.append(self.clock.now)
+        self.messages[ts] = render()
+
+
+async def test_edits_of_a_message_are_a_full_interval_apart_even_when_turns_come_late(
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    poster = LateTurnPoster(clock)
+    stream = make_stream(poster, clock, tmp_path)  # interval 1 s
+
+    async def produce() -> None:
+        for i in range(60):
+            await stream.write(f"line {i}")
+            await clock.sleep(0.1)
+
+    await clock.drive(produce(), step=0.05)
+    await clock.drive(stream.close("done"))  # the log upload reads the file in a thread
+    gaps = [b - a for a, b in itertools.pairwise(poster.call_times)]
+    assert len(gaps) >= 3 and min(gaps) >= 1.0 - 1e-9

@@ -1,10 +1,12 @@
-"""Scenario fixtures: the simulated lab with labbot connected to it over Socket Mode."""
+"""Scenario fixtures: the simulated lab with labbot connected to it over Socket Mode, in this
+process (`bot`) or as separate processes a test can SIGKILL (`bots`, started by `new_bot`)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
+from jobflow import BotProcesses
 
 from bot.app import LabBot
 from labsim.lab import Lab
@@ -14,6 +16,15 @@ from labsim.lab import Lab
 async def lab() -> AsyncIterator[Lab]:
     async with Lab() as lab:
         yield lab
+
+
+@pytest.fixture
+async def bots(lab: Lab) -> AsyncIterator[BotProcesses]:
+    """labbot processes on `lab` (the test's own `lab` fixture where it has one), all
+    stopped at the end: `await bots.start()` starts one more."""
+    started = BotProcesses(lab)
+    yield started
+    await started.stop_all()
 
 
 @pytest.fixture

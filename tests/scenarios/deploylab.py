@@ -22,7 +22,8 @@ async def deploy_lab(
 ) -> AsyncIterator[tuple[Lab, LabBot]]:
     """`Lab(full=True)` with the given nodes and config overrides, and a connected labbot.
 
-    Slack edits are paced at 0.2 s instead of 1 s (the emulator allows it) to keep tests quick.
+    Streams refresh every 0.2 s instead of 1 s to keep tests quick; the bot's Slack budget still
+    keeps every call within the emulator's (Slack's) limits.
     """
     overrides = {"jobs": {"stream_interval_seconds": 0.2}, **overrides}
     async with Lab(full=True, node_specs=node_specs, config_overrides=overrides) as lab:

@@ -2,8 +2,33 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from labsim.bot_process import BotProcess
 from labsim.lab import LAB_CHANNEL, Lab
 from labsim.slack import Ephemeral, Message
+
+BOT_PROCESS = Path(__file__).with_name("bot_process.py")
+
+
+class BotProcesses(list[BotProcess]):
+    """labbot processes (replicas, or one restarted) on one lab, with the exercise commands."""
+
+    def __init__(self, lab: Lab) -> None:
+        super().__init__()
+        self.lab = lab
+
+    async def start(self) -> BotProcess:
+        """Start one more and wait until Slack sees it connected."""
+        bot = BotProcess(self.lab, BOT_PROCESS)
+        self.append(bot)
+        await bot.start()
+        return bot
+
+    async def stop_all(self) -> None:
+        """SIGTERM each still running."""
+        for bot in self:
+            await bot.stop()
 
 
 async def ask(lab: Lab, user: str, text: str, channel: str = LAB_CHANNEL) -> Ephemeral:

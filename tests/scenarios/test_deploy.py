@@ -54,6 +54,26 @@ async def test_deploy_switches_the_node_and_passes_the_health_gate() -> None:
         assert await bot.jobs.approvals.for_job(again) == []
 
 
+async def test_a_429_storm_and_a_socket_drop_during_a_deploy_delay_it_and_never_fail_it() -> None:
+    async with deploy_lab() as (lab, bot):
+        node = sim_node(lab, "tp-node3")
+        job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+        await approval_message(lab, job_id)
+        # Slack refuses bursts of edits and posts for the whole apply, and the socket drops.
+        lab.slack.inject_rate_limit("chat.update", count=20, retry_after=1)
+        lab.slack.inject_rate_limit("chat.postMessage", count=6, retry_after=1)
+        await approve(lab, job_id)
+        await lab.slack.drop_socket("warning")
+        text = await wait_final(lab, job_id, f"Job {job_id} succeeded", timeout=120)
+        assert "*tp-node3*: generation 3 → 4, healthy" in text
+        assert node.current_generation() == 4
+        job = await bot.jobs.jobs.get(job_id)
+        assert job is not None and job.state is JobState.succeeded
+        refused = [c for c in lab.slack.calls() if c.status == 429]
+        assert len(refused) == 26  # every injected 429 was met, waited out, and retried
+        await lab.slack.wait_connected()
+
+
 async def test_activation_failure_rolls_back_to_the_recorded_generation() -> None:
     async with deploy_lab() as (lab, _bot):
         node = sim_node(lab, "tp-node3")

@@ -17,7 +17,16 @@ import aiohttp
 import pytest
 import zstandard
 from aiohttp import web
-from jobflow import approval_message, ask, press, root_of, start, thread_text, wait_final
+from jobflow import (
+    BotProcesses,
+    approval_message,
+    ask,
+    press,
+    root_of,
+    start,
+    thread_text,
+    wait_final,
+)
 
 from bot.app import LabBot
 from bot.integrations.reachability import SshTarget, probe_ssh
@@ -374,3 +383,23 @@ async def test_refusals(lab: Lab, bot: LabBot) -> None:
     job = await bot.jobs.jobs.get(job_id)
     assert job is not None and job.state is JobState.awaiting_approval
     assert lab.bmc.flash_status() == "Ready"
+
+
+async def test_an_interrupted_flash_reports_the_slots_power_after_restart(
+    lab: Lab, bots: BotProcesses
+) -> None:
+    assert lab.bmc is not None
+    reached, release, _ = pause_at_half(lab)
+    try:
+        first = await bots.start()
+        job_id = await start(lab, lab.users.admin, f"flash tp-node3 {image_file(lab)}")
+        await approved(lab, job_id)
+        await asyncio.wait_for(reached.wait(), 15)
+        await first.kill()  # mid-write: the BMC has powered the slot off to flash it
+        release.set()
+        await bots.start()
+        text = await wait_final(lab, job_id, "Checked after the interruption", timeout=30)
+        assert "`tp-node3` (slot 3 on BMC `turingpi`) is powered *off*" in text
+        assert "`/lab power on tp-node3`" in text
+    finally:
+        release.set()

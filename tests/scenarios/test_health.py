@@ -24,6 +24,7 @@ async def test_healthz_and_metrics(lab: Lab) -> None:
                 "status": "ok",
                 "slack_connected": True,
                 "database_reachable": True,
+                "database_writable": True,
                 "scheduler_running": True,
                 "schedules": "leader",  # the only process on its SQLite file
             }

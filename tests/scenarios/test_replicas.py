@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -10,14 +11,21 @@ from pathlib import Path
 
 import psutil
 import pytest
-from jobflow import approval_message, ask, press, start, thread_text, wait_final
+from jobflow import (
+    BOT_PROCESS,
+    BotProcesses,
+    approval_message,
+    ask,
+    press,
+    start,
+    thread_text,
+    wait_final,
+)
 from store_databases import Databases, PostgresServer
 
 from bot.replica import HEARTBEAT, STALE_AFTER
 from labsim.bot_process import BotProcess
 from labsim.lab import Lab
-
-BOT_PROCESS = Path(__file__).with_name("bot_process.py")
 
 
 @pytest.fixture
@@ -28,31 +36,16 @@ async def lab(postgres_server: PostgresServer, tmp_path: Path) -> AsyncIterator[
     databases.drop_all()
 
 
-@pytest.fixture
-async def replicas(lab: Lab) -> AsyncIterator[list[BotProcess]]:
-    started: list[BotProcess] = []
-    yield started
-    for bot in started:
-        await bot.stop()
-
-
-async def replica(lab: Lab, replicas: list[BotProcess]) -> BotProcess:
-    bot = BotProcess(lab, BOT_PROCESS)
-    replicas.append(bot)
-    await bot.start()
-    return bot
-
-
 async def test_a_lost_replicas_running_job_is_taken_over_and_the_queued_one_starts(
-    lab: Lab, replicas: list[BotProcess]
+    lab: Lab, bots: BotProcesses
 ) -> None:
-    first = await replica(lab, replicas)
+    first = await bots.start()
     job_id = await start(lab, lab.users.operator, "exercise hang")
     await press(lab, lab.users.admin, await approval_message(lab, job_id), "labbot:approve")
     await lab.slack.wait_for(lambda: "child" in thread_text(lab, job_id), timeout=15)
     text = thread_text(lab, job_id)
     orphans = [int(w.split()[1]) for w in text.splitlines() if w.startswith(("parent ", "child "))]
-    await replica(lab, replicas)  # Slack now delivers to the newest connection: the second
+    await bots.start()  # Slack now delivers to the newest connection: the second
     try:
         queued = await start(lab, lab.users.operator, "exercise now 1")
         await lab.slack.wait_for(lambda: "This job is queued" in thread_text(lab, queued))
@@ -74,12 +67,41 @@ async def test_a_lost_replicas_running_job_is_taken_over_and_the_queued_one_star
 
 
 async def test_two_replicas_starting_together_on_an_empty_database_both_come_up(
-    lab: Lab, replicas: list[BotProcess]
+    lab: Lab, bots: BotProcesses
 ) -> None:
     first, second = BotProcess(lab, BOT_PROCESS), BotProcess(lab, BOT_PROCESS)
-    replicas.extend([first, second])
+    bots.extend([first, second])
     import asyncio
 
     await asyncio.gather(first.start(), second.start())
     job_id = await start(lab, lab.users.operator, "exercise now 1")
     await wait_final(lab, job_id, f"Job {job_id} succeeded")
+
+
+async def test_a_replica_restarting_never_touches_a_live_replicas_running_job(
+    lab: Lab, bots: BotProcesses
+) -> None:
+    first = await bots.start()
+    await bots.start()
+    job_id = await start(lab, lab.users.operator, "exercise hang")  # on the second (newest)
+    await press(lab, lab.users.admin, await approval_message(lab, job_id), "labbot:approve")
+    await lab.slack.wait_for(lambda: "child" in thread_text(lab, job_id), timeout=15)
+    text = thread_text(lab, job_id)
+    orphans = [int(w.split()[1]) for w in text.splitlines() if w.startswith(("parent ", "child "))]
+    try:
+        await first.kill()
+        await bots.start()  # the first comes back: its start-up recovery runs
+        # Through the restarted replica's recovery and a takeover period of heartbeats, the
+        # job's owner is alive, so nobody interrupts it.
+        with contextlib.suppress(TimeoutError):
+            await lab.slack.wait_for(
+                lambda: "labbot stopped while job" in thread_text(lab, job_id),
+                timeout=STALE_AFTER + 2 * HEARTBEAT,
+            )
+        assert "labbot stopped while job" not in thread_text(lab, job_id)
+        detail = await ask(lab, lab.users.viewer, f"job {job_id}")
+        assert "running" in detail.text, detail.text
+    finally:
+        for pid in orphans:
+            if psutil.pid_exists(pid):
+                os.kill(pid, signal.SIGKILL)
