@@ -128,7 +128,7 @@ class LabBot:
             self.edge = SlackEdge(
                 slack,
                 self.dispatcher,
-                IntakeRecords(self.store.sessions),
+                IntakeRecords(self.store),
                 self.tasks,
                 client,
                 app_token,

@@ -63,7 +63,7 @@ class Dispatcher:
             await self._send(responder, Reply(messages.internal_error(reference)))
 
     async def _handle_command(self, request: CommandRequest, responder: Responder) -> None:
-        await self._audit(AuditKind.command, request, "", "")
+        # The request's arrival is audited by the intake, in the commit made before the ack.
         if not self.policy.channel_allowed(request.channel_id):
             await self._refuse(
                 request, responder, "", self.policy.channel_refusal(request.channel_id)
@@ -114,13 +114,6 @@ class Dispatcher:
     async def handle_click(self, click: ClickRequest, responder: Responder) -> None:
         """A button click: audited, then decided by the job engine; the answer is ephemeral."""
         try:
-            await self.store.audit(
-                AuditKind.click,
-                user_id=click.user_id,
-                channel_id=click.channel_id,
-                command=click.action_id,
-                text=click.value[:16],  # enough to correlate, not the whole opaque id
-            )
             answer = await self.jobs.click(
                 click.user_id,
                 click.action_id,

@@ -28,10 +28,10 @@ from enum import StrEnum
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.job_records import now_utc
-from bot.store_schema import IntakeRow
+from bot.store import AuditKind, Store
+from bot.store_schema import AuditRow, IntakeRow
 
 KEEP_HANDLED = timedelta(days=2)
 
@@ -100,12 +100,13 @@ def handling(key: str) -> Iterator[None]:
 class IntakeRecords:
     """The intake table."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._sessions = store.sessions
 
     async def receive(self, intake: Intake) -> bool:
-        """Write a request before it is acked; False when its key is already there (a
-        re-delivery: ack it and do nothing more)."""
+        """Write a request, and its audit row, in one commit before it is acked; False when its
+        key is already there (a re-delivery: ack it and do nothing more)."""
         body = {"response_url": intake.response_url, "request": asdict(intake.request)}
         row = IntakeRow(
             key=intake.key,
@@ -117,9 +118,27 @@ class IntakeRecords:
         try:
             async with self._sessions.begin() as session:
                 session.add(row)
+                await session.flush()  # a re-delivery fails here, before its audit row is added
+                session.add(self._audit_row(intake.request))
         except IntegrityError:
             return False
         return True
+
+    def _audit_row(self, request: CommandRequest | ClickRequest) -> AuditRow:
+        if isinstance(request, ClickRequest):
+            return self._store.audit_row(
+                AuditKind.click,
+                user_id=request.user_id,
+                channel_id=request.channel_id,
+                command=request.action_id,
+                text=request.value[:16],  # enough to correlate, not the whole opaque id
+            )
+        return self._store.audit_row(
+            AuditKind.command,
+            user_id=request.user_id,
+            channel_id=request.channel_id,
+            text=request.text,
+        )
 
     async def handled(self, key: str) -> None:
         """The dispatcher is done with `key`: keep the key, drop what was typed."""

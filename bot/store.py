@@ -209,8 +209,26 @@ class Store:
         detail: str = "",
     ) -> None:
         """Record one audited event, redacted, then cut to the column sizes."""
+        row = self.audit_row(
+            kind, user_id=user_id, channel_id=channel_id, command=command, text=text, detail=detail
+        )
+        async with self._sessions.begin() as session:
+            session.add(row)
+
+    def audit_row(
+        self,
+        kind: AuditKind,
+        *,
+        user_id: str,
+        channel_id: str,
+        command: str = "",
+        text: str = "",
+        detail: str = "",
+    ) -> AuditRow:
+        """An audit row, redacted and cut, for a caller that adds it to a transaction of its own
+        (the intake writes a request and its audit row in one commit)."""
         redact = self.redact_audit
-        row = AuditRow(
+        return AuditRow(
             at=datetime.now(UTC),
             kind=kind.value,
             user_id=user_id[:32],
@@ -219,8 +237,6 @@ class Store:
             text=redact(text)[:1000],
             detail=redact(detail)[:2000],
         )
-        async with self._sessions.begin() as session:
-            session.add(row)
 
     async def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
         """The newest audit rows, oldest first."""

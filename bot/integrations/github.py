@@ -272,6 +272,21 @@ class GitHubClient:
 
         return await self._run(f"open a PR from {head} into {base}", call)
 
+    async def pull_for_branch(self, branch: str) -> PullSummary | None:
+        """The newest pull request from `branch` of this repository, open or not (None: none):
+        how a job finds the PR it opened before it was interrupted."""
+        owner = self.config.repo.split("/", 1)[0]
+
+        def call() -> PullSummary | None:
+            pulls = self._repository().get_pulls(
+                state="all", head=f"{owner}:{branch}", sort="created", direction="desc"
+            )
+            for pr in pulls:
+                return _summary(pr)
+            return None
+
+        return await self._run(f"look for a PR from {branch}", call)
+
     async def comment(self, number: int, body: str) -> PostedComment:
         """Post `body` on PR `number`'s conversation."""
 

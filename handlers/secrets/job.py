@@ -33,6 +33,7 @@ from bot.integrations.sops import Sops
 from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
 from bot.job_state import Job, JobState
 from bot.jobs import JobEngine
+from bot.services import Services
 from handlers.secrets import messages
 from handlers.secrets.files import encrypted_files, unmatched_files
 
@@ -170,6 +171,10 @@ class SopsJobKind:
         button = "Push" if settings.direct_push else "Open PR"
         return NeedsApproval(summary, payload, Role.admin, Approval.four_eyes, button)
 
+    async def after_interrupted(self, job: Job, config: Config, services: Services) -> str:
+        """The PR this job opened before it was interrupted, if it opened one."""
+        return await check_interrupted_sops(job, services)
+
     # --- approval check -------------------------------------------------------------------------
 
     async def still_valid(self, run: JobRun, payload: Mapping[str, Any]) -> str | None:
@@ -206,7 +211,8 @@ class SopsJobKind:
             await run.stream.write(messages.sops_branch_pushed(payload["branch"]))
             try:
                 github = await run.services.github()
-                pr = await github.create_pull(
+                # Resumed after a crash, the PR may already be open: use it, never a second one.
+                pr = await github.pull_for_branch(payload["branch"]) or await github.create_pull(
                     payload["branch"], payload["base"], payload["title"], payload["body"]
                 )
             except LabError as exc:
@@ -218,6 +224,23 @@ class SopsJobKind:
             return Finished(JobState.succeeded, messages.sops_done_pr(pr.number, pr.html_url))
         except LabError as exc:
             return Finished(JobState.failed, str(exc))
+
+
+async def check_interrupted_sops(job: Job, services: Services) -> str:
+    """What an interrupted sops job left on GitHub: the PR of its branch, if it opened one."""
+    payload = job.payload
+    if not payload.get("branch"):
+        return ""  # interrupted before its change was prepared: nothing left anywhere
+    if payload.get("direct_push"):
+        return messages.sops_interrupted_direct(job.id, payload["base"], payload["commit"])
+    try:
+        github = await services.github()
+        pr = await github.pull_for_branch(payload["branch"])
+    except LabError as exc:
+        return messages.sops_interrupted_unknown(job.id, payload["branch"], str(exc))
+    if pr is None:
+        return messages.sops_interrupted_no_pr(job.id, payload["branch"])
+    return messages.sops_interrupted_pr(job.id, pr.number, pr.html_url, payload["branch"])
 
 
 async def _why_not_valid(tree: InfraWorktree, payload: Mapping[str, Any]) -> str | None:

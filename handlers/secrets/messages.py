@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.messages.core import _names
+from bot.messages.core import _names, outside
 
 # --- sops (secrets jobs) --------------------------------------------------------------------
 
@@ -414,3 +414,39 @@ def sops_yaml_unreadable(name: str, reason: str) -> str:
     """The infra repo has no readable `.sops.yaml` where the config says."""
     why = f" ({reason})" if reason else ""
     return f"The infra repo has no readable `{name}`{why} (`sops.sops_yaml`). Nothing was changed."
+
+
+# --- after an interruption ----------------------------------------------------------------
+
+
+def sops_interrupted_pr(job_id: int, number: int, url: str, branch: str) -> str:
+    """An interrupted sops job had opened its PR."""
+    return (
+        f"Checked after the interruption of job {job_id}: it had opened PR #{number} "
+        f"(<{url}|branch `{branch}`>). Review and merge it there; running the job again would "
+        "prepare a second change."
+    )
+
+
+def sops_interrupted_no_pr(job_id: int, branch: str) -> str:
+    """An interrupted sops job that opened no PR."""
+    return (
+        f"Checked after the interruption of job {job_id}: no PR was opened from `{branch}`, so "
+        "nothing changed on GitHub. Run the command again."
+    )
+
+
+def sops_interrupted_direct(job_id: int, base: str, commit: str) -> str:
+    """An interrupted sops job that was to push straight to the base branch."""
+    return (
+        f"Job {job_id} was to push `{commit[:12]}` straight to `{base}`: check whether `{base}` "
+        "has it before running the command again."
+    )
+
+
+def sops_interrupted_unknown(job_id: int, branch: str, error: str) -> str:
+    """GitHub could not say whether the interrupted sops job opened its PR."""
+    return (
+        f"labbot could not check whether job {job_id} opened a PR from `{branch}` "
+        f"(GitHub: {outside(error)}). Look for it on GitHub before running the command again."
+    )

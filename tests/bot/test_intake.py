@@ -16,7 +16,7 @@ from bot.intake import (
     request_key,
 )
 from bot.job_records import now_utc
-from bot.store import Store
+from bot.store import AuditKind, Store
 
 COMMAND = CommandRequest(user_id="U1", channel_id="C1", text="deploy tp-node3")
 CLICK = ClickRequest("U2", "C1", "labbot:approve", "opaque", "1.000", user_name="ann")
@@ -25,11 +25,17 @@ CLICK = ClickRequest("U2", "C1", "labbot:approve", "opaque", "1.000", user_name=
 async def test_a_request_is_written_once_and_read_back_until_handled(databases: Databases) -> None:
     store = await Store.open(databases.new())
     try:
-        records = IntakeRecords(store.sessions)
+        records = IntakeRecords(store)
         command = Intake("T1", COMMAND, "https://hooks/1", now_utc())
         click = Intake("T2", CLICK, "https://hooks/2", now_utc())
         assert await records.receive(command) and await records.receive(click)
         assert not await records.receive(command)  # a re-delivery: same trigger_id
+        # Each arrival is audited in the same commit, once: the re-delivery added no row.
+        audited = [(e.kind, e.command, e.text) for e in await store.audit_entries()]
+        assert audited == [
+            (AuditKind.command, "", "deploy tp-node3"),
+            (AuditKind.click, "labbot:approve", "opaque"),
+        ]
         unfinished = await records.unfinished()
         assert [(i.key, i.request, i.response_url) for i in unfinished] == [
             ("T1", COMMAND, "https://hooks/1"),

@@ -139,7 +139,7 @@ async def test_a_click_acked_before_a_crash_is_carried_out_after_it(
             lab.users.admin, LAB_CHANNEL, "labbot:approve", record.id, approval.ts, "admin"
         )
         intake = Intake("T0CRASHED1", click, "http://127.0.0.1:9/gone", now_utc())
-        assert await IntakeRecords(store.sessions).receive(intake)
+        assert await IntakeRecords(store).receive(intake)
     finally:
         await store.close()
     await bots.start()

@@ -27,11 +27,12 @@ from bot.integrations.age_keys import (
     ssh_ed25519_to_age_recipient,
 )
 from bot.integrations.sops import Sops
+from bot.job_state import JobState
 from handlers.secrets.files import encrypted_files, unmatched_files
 from handlers.secrets.node_key import known_ed25519_keys
 from handlers.secrets.sops_yaml import recipients
 from labsim.github.model import PullRequest, Repository
-from labsim.lab import INFRA_REPO, Lab
+from labsim.lab import INFRA_REPO, LAB_CHANNEL, Lab
 from labsim.nodes import NodeSpec
 from labsim.sops_seed import ADMIN_KEY_FILE, SECRETS_FILE, SOPS_YAML, bot_key_path
 
@@ -470,3 +471,44 @@ def test_rules_are_matched_relative_to_the_folder_of_sops_yaml(tmp_path: Path) -
     assert unmatched_files([Path("secrets/secrets.yaml"), Path("other.yaml")], found) == [
         "other.yaml"
     ]
+
+
+async def test_a_sops_job_interrupted_after_opening_its_pr_links_it_and_a_resume_reuses_it(
+    lab: Lab, bot: LabBot, infra: Infra
+) -> None:
+    job_id = await start(lab, lab.users.admin, "sops rotate")
+    await approve_four_eyes(lab, job_id)
+    await wait_final(lab, job_id, f"Job {job_id} succeeded")
+    pr = infra.only_pr()
+    done = await bot.jobs.jobs.get(job_id)
+    assert done is not None
+    # The same job as the store holds it when its replica died after opening the PR.
+    lost = await bot.jobs.jobs.create(
+        kind="sops-rotate",
+        text="sops rotate",
+        requester=lab.users.admin,
+        channel_id=done.channel_id,
+        targets=[],
+        payload=done.payload,
+        owner="a-replica-that-died",
+    )
+    await bot.jobs.jobs.update_fields(lost.id, thread_ts=done.thread_ts)
+    assert await bot.jobs.jobs.move(lost.id, JobState.queued, JobState.running)
+    await bot.jobs.recover()
+    said = await lab.slack.wait_for(
+        lambda: (
+            [
+                m
+                for m in lab.slack.thread(LAB_CHANNEL, done.thread_ts)
+                if f"interruption of job {lost.id}: it had opened PR #{pr.number}" in m.text
+            ]
+            or None
+        ),
+        timeout=15,
+    )
+    assert f"/pull/{pr.number}|branch" in said[0].text
+    # Applied again (a resume after the crash), the job finds that PR instead of a second one.
+    github = await bot.jobs.services.github()
+    found = await github.pull_for_branch(done.payload["branch"])
+    assert found is not None and found.number == pr.number
+    assert len(infra.repo.pulls) == 1
