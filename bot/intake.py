@@ -25,8 +25,9 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.job_records import now_utc
@@ -98,7 +99,8 @@ def handling(key: str) -> Iterator[None]:
 
 
 class IntakeRecords:
-    """The intake table."""
+    """The intake table; its writes go through the store's record writer (`Store.write`), so
+    the write before the ack is one hop of the event loop however busy the loop is."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -108,32 +110,35 @@ class IntakeRecords:
         """Write a request, and its audit row, in one commit before it is acked; False when its
         key is already there (a re-delivery: ack it and do nothing more)."""
         body = {"response_url": intake.response_url, "request": asdict(intake.request)}
-        row = IntakeRow(
+        row = insert(IntakeRow).values(
             key=intake.key,
             kind=intake.kind.value,
             body=json.dumps(body, sort_keys=True),
             state="received",
             received_at=intake.received_at,
         )
+        audit = insert(AuditRow).values(self._audit_values(intake.request))
+
+        def write(connection: Connection) -> None:
+            connection.execute(row)  # a re-delivery fails here: its key is taken
+            connection.execute(audit)
+
         try:
-            async with self._sessions.begin() as session:
-                session.add(row)
-                await session.flush()  # a re-delivery fails here, before its audit row is added
-                session.add(self._audit_row(intake.request))
+            await self._store.write(write)
         except IntegrityError:
             return False
         return True
 
-    def _audit_row(self, request: CommandRequest | ClickRequest) -> AuditRow:
+    def _audit_values(self, request: CommandRequest | ClickRequest) -> dict[str, Any]:
         if isinstance(request, ClickRequest):
-            return self._store.audit_row(
+            return self._store.audit_values(
                 AuditKind.click,
                 user_id=request.user_id,
                 channel_id=request.channel_id,
                 command=request.action_id,
                 text=request.value[:16],  # enough to correlate, not the whole opaque id
             )
-        return self._store.audit_row(
+        return self._store.audit_values(
             AuditKind.command,
             user_id=request.user_id,
             channel_id=request.channel_id,
@@ -142,12 +147,12 @@ class IntakeRecords:
 
     async def handled(self, key: str) -> None:
         """The dispatcher is done with `key`: keep the key, drop what was typed."""
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(IntakeRow)
-                .where(IntakeRow.key == key)
-                .values(state="handled", body="{}", finished_at=now_utc())
-            )
+        statement = (
+            update(IntakeRow)
+            .where(IntakeRow.key == key)
+            .values(state="handled", body="{}", finished_at=now_utc())
+        )
+        await self._store.write(lambda connection: connection.execute(statement))
 
     async def unfinished(self) -> list[Intake]:
         """Requests acked but not handled (a crash came between), oldest first."""

@@ -18,6 +18,8 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 
+from bot.store import sync_database_url
+
 log = logging.getLogger(__name__)
 
 # A run counts as late when it starts this long after its scheduled time (a missed run).
@@ -66,13 +68,6 @@ def _same_trigger(stored: BaseTrigger, wanted: BaseTrigger) -> bool:
         return f"{trigger} {getattr(trigger, 'timezone', '')}"
 
     return key(stored) == key(wanted)
-
-
-def sync_database_url(url: str) -> str:
-    """APScheduler 3 uses a synchronous engine: the same database through a sync driver."""
-    return url.replace("sqlite+aiosqlite://", "sqlite://").replace(
-        "postgresql+asyncpg://", "postgresql+psycopg://"
-    )
 
 
 class Scheduler:

@@ -8,8 +8,10 @@ import slack_sdk. Errors are translated here, at this one seam: `PosterRateLimit
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -29,6 +31,7 @@ from bot.slack_budget import SlackBudget
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+_REMEMBERED_MESSAGES = 4096  # messages whose last change is remembered for pacing
 
 
 class ResponseUrlResponder:
@@ -69,7 +72,9 @@ class SlackChat:
     once, labbot stays inside Slack's per-app and per-channel limits. A 429 that still comes holds
     that limit back for its Retry-After and the call is tried again, for up to `patience` seconds
     in all; only a live refresh gives up at once (the next refresh carries newer text anyway).
-    Every edit names its message, so the budget can tell how long that message has waited.
+    Every edit names its message, so the budget can tell how long that message has waited, and
+    one message changes at most once per `min_interval` (its post counting), so that a reader
+    can follow it: labbot's own rule, within whatever Slack allows.
     """
 
     def __init__(
@@ -78,11 +83,27 @@ class SlackChat:
         budget: SlackBudget | None = None,
         on_error: Callable[[str, str], None] | None = None,
         patience: float = 900.0,
+        min_interval: float = 1.0,
     ) -> None:
         self._client = client
         self._budget = budget or SlackBudget()
         self._on_error = on_error
         self._patience = patience
+        self._min_interval = min_interval
+        self._written: OrderedDict[tuple[str, str], float] = OrderedDict()
+
+    async def _pace(self, message: tuple[str, str]) -> None:
+        last = self._written.get(message)
+        if last is not None:
+            wait = last + self._min_interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)  # pacing one message, not waiting for an event
+
+    def _wrote(self, message: tuple[str, str]) -> None:
+        self._written[message] = time.monotonic()
+        self._written.move_to_end(message)
+        while len(self._written) > _REMEMBERED_MESSAGES:
+            self._written.popitem(last=False)
 
     async def _call(
         self,
@@ -94,10 +115,15 @@ class SlackChat:
     ) -> _T:
         deadline = time.monotonic() + self._patience
         while True:
+            if message is not None:
+                await self._pace(message)
             await self._budget.take(method, channel, message=message, background=background)
             try:
                 async with _translated(self._on_error, method):
-                    return await send()
+                    answer = await send()
+                if message is not None:
+                    self._wrote(message)
+                return answer
             except PosterRateLimited as exc:
                 self._budget.refused(method, channel, exc.retry_after)
                 if time.monotonic() + exc.retry_after > deadline:
@@ -118,7 +144,9 @@ class SlackChat:
                 channel=channel, text=text, blocks=blocks, thread_ts=thread_ts
             ),
         )
-        return str(response["ts"])
+        ts = str(response["ts"])
+        self._wrote((channel, ts))
+        return ts
 
     async def update(
         self,
@@ -144,10 +172,12 @@ class SlackChat:
     async def refresh(self, channel: str, ts: str, render: Callable[[], str]) -> None:
         """chat.update of a live message when the budget gives it a turn, with the text
         `render()` returns at that moment (so a slow turn never sends stale text)."""
+        await self._pace((channel, ts))
         await self._budget.take("chat.update", channel, message=(channel, ts), live=True)
         try:
             async with _translated(self._on_error, "chat.update"):
                 await self._client.chat_update(channel=channel, ts=ts, text=render(), blocks=[])
+            self._wrote((channel, ts))
         except PosterRateLimited as exc:
             self._budget.refused("chat.update", channel, exc.retry_after)
             raise

@@ -7,22 +7,27 @@ upgraded by the migrations (`bot/store_migrations.py`, the only importer of Alem
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Column,
     Connection,
+    Engine,
     MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
+    create_engine,
     event,
+    insert,
     inspect,
     select,
 )
@@ -36,6 +41,7 @@ from sqlalchemy.ext.asyncio import (
 from bot.store_schema import AuditRow, Base
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # The newest revision in bot/migrations/versions/ (tests/bot/test_store.py holds the two equal).
 SCHEMA_HEAD = "0005"
@@ -100,6 +106,24 @@ def _bring_up_to_date(connection: Connection) -> None:
     store_migrations.upgrade(connection)
 
 
+def sync_database_url(url: str) -> str:
+    """The same database through a synchronous driver (APScheduler 3's job store, and the
+    intake's writes, which run in a thread of their own)."""
+    return url.replace("sqlite+aiosqlite://", "sqlite://").replace(
+        "postgresql+asyncpg://", "postgresql+psycopg://"
+    )
+
+
+def _writer_engine(url: str) -> Engine:
+    """The record writer's synchronous engine: one connection, with SQLite the same settings."""
+    url = sync_database_url(url)
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=1)
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    event.listen(engine, "connect", _sqlite_settings)
+    return engine
+
+
 def _engine(url: str) -> AsyncEngine:
     if not url.startswith("sqlite"):
         # pre-ping: a connection PostgreSQL dropped (a server restart) is replaced before use
@@ -128,8 +152,11 @@ def _sqlite_settings(connection: Any, _record: object) -> None:
 class Store:
     """Async access to the database; open with `await Store.open(url)`, close with `close()`."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, url: str = "") -> None:
         self._engine = engine
+        self._url = url or engine.url.render_as_string(hide_password=False)
+        self._writer: Engine | None = None  # opened at the first `write`
+        self._writer_thread: ThreadPoolExecutor | None = None
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         #: Applied to every audit row's text and detail before it is stored (and before it is
         #: cut to its column): the app sets the bot-wide redactor, so no row keeps a secret.
@@ -148,13 +175,34 @@ class Store:
                 # transaction).
                 await connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
             await connection.run_sync(_bring_up_to_date)
-        return cls(engine)
+        return cls(engine, url)
 
     @property
     def shared(self) -> bool:
         """Whether several labbot processes may use this database at once (PostgreSQL; a
         SQLite file has one writer, and labbot runs one process on it)."""
         return self._engine.dialect.name != "sqlite"
+
+    async def write(self, work: Callable[[Connection], _T]) -> _T:
+        """Run `work` in one transaction on the record writer: a connection and a thread of
+        their own, for the rows every request adds (its intake row, audit rows).
+
+        Why a thread: through the async driver each statement is a hop of the event loop,
+        queued behind everything else the loop does; when jobs stream output fast, a request's
+        write before its ack took hundreds of milliseconds. Here it is one hop. Why one writer
+        for those rows: SQLite has one write lock, and two connections contending for it sleep
+        in SQLite's busy handler; appends from one thread queue without contending."""
+        if self._writer is None:
+            self._writer = _writer_engine(self._url)
+            self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
+
+        def run() -> _T:  # Core statements, not the ORM: the least Python in the writer thread
+            assert self._writer is not None
+            with self._writer.begin() as connection:
+                return work(connection)
+
+        assert self._writer_thread is not None
+        return await asyncio.get_running_loop().run_in_executor(self._writer_thread, run)
 
     @property
     def engine(self) -> AsyncEngine:
@@ -167,7 +215,12 @@ class Store:
         return self._sessions
 
     async def close(self) -> None:
-        """Release all connections."""
+        """Release all connections (the record writer's after its last write)."""
+        if (thread := self._writer_thread) is not None:
+            # Waits for writes still queued, off the event loop.
+            await asyncio.to_thread(thread.shutdown, wait=True)
+        if self._writer is not None:
+            self._writer.dispose()
         await self._engine.dispose()
 
     async def schema_revision(self) -> str | None:
@@ -209,13 +262,12 @@ class Store:
         detail: str = "",
     ) -> None:
         """Record one audited event, redacted, then cut to the column sizes."""
-        row = self.audit_row(
+        values = self.audit_values(
             kind, user_id=user_id, channel_id=channel_id, command=command, text=text, detail=detail
         )
-        async with self._sessions.begin() as session:
-            session.add(row)
+        await self.write(lambda connection: connection.execute(insert(AuditRow).values(values)))
 
-    def audit_row(
+    def audit_values(
         self,
         kind: AuditKind,
         *,
@@ -224,19 +276,19 @@ class Store:
         command: str = "",
         text: str = "",
         detail: str = "",
-    ) -> AuditRow:
-        """An audit row, redacted and cut, for a caller that adds it to a transaction of its own
-        (the intake writes a request and its audit row in one commit)."""
+    ) -> dict[str, Any]:
+        """An audit row's values, redacted and cut, for a caller that inserts it in a
+        transaction of its own (the intake writes a request and its audit row in one commit)."""
         redact = self.redact_audit
-        return AuditRow(
-            at=datetime.now(UTC),
-            kind=kind.value,
-            user_id=user_id[:32],
-            channel_id=channel_id[:32],
-            command=redact(command)[:64],
-            text=redact(text)[:1000],
-            detail=redact(detail)[:2000],
-        )
+        return {
+            "at": datetime.now(UTC),
+            "kind": kind.value,
+            "user_id": user_id[:32],
+            "channel_id": channel_id[:32],
+            "command": redact(command)[:64],
+            "text": redact(text)[:1000],
+            "detail": redact(detail)[:2000],
+        }
 
     async def audit_entries(self, limit: int = 100) -> list[AuditEntry]:
         """The newest audit rows, oldest first."""
