@@ -132,15 +132,6 @@ class JobRecords:
             )
             return [_job(r) for r in rows]
 
-    async def claim(self, job_id: int, owner: str) -> None:
-        """This replica drives the job from now on (an approval clicked here, say)."""
-        async with self._sessions.begin() as session:
-            await session.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id)
-                .values(owner=owner, heartbeat_at=now_utc())
-            )
-
     async def beat(self, owner: str) -> int:
         """Stamp the heartbeat of every queued or running job `owner` drives; how many."""
         active = [JobState.queued.value, JobState.running.value]
@@ -180,11 +171,20 @@ class JobRecords:
             await session.execute(update(JobRow).where(JobRow.id == job_id).values(**fields))
 
     async def move(
-        self, job_id: int, old: JobState, new: JobState, result: str | None = None
+        self,
+        job_id: int,
+        old: JobState,
+        new: JobState,
+        result: str | None = None,
+        owner: str | None = None,
     ) -> bool:
-        """Move the job from `old` to `new` if it is still in `old`; False if someone else moved it."""
+        """Move the job from `old` to `new` if it is still in `old`; False if someone else moved
+        it. With `owner`, that replica drives the job from now on (in the same update)."""
         check_transition(old, new)
         values: dict[str, Any] = {"state": new.value}
+        if owner is not None:
+            values["owner"] = owner
+            values["heartbeat_at"] = now_utc()
         if new is JobState.running and old is JobState.queued:
             values["started_at"] = now_utc()
         if new.final:

@@ -351,25 +351,31 @@ class JobEngine:
         )
         return messages.you_approved(job.id)
 
-    async def _apply(self, job_id: int, approver: str) -> None:
+    async def _apply(self, job_id: int, approver: str, resumed: bool = False) -> None:
+        # Running, and owned by this replica, in one compare-and-set before anything else: of
+        # two replicas resuming one job (or a click and a resume), exactly one goes on, and a
+        # replica lost from here on is seen by its stale heartbeat.
+        if not await self.jobs.move(
+            job_id, JobState.awaiting_approval, JobState.running, owner=self.replica_id
+        ):
+            return
         job = await self._job(job_id)
         run = self._runs.get(job_id) or self._new_run(job)
         self._runs[job_id] = run
         run.job = job
         kind = self._kinds[job.kind]
         try:
+            if resumed:
+                await run.say(messages.resuming_after_restart(job_id, approver))
+            await self._update_root(job_id)
             reason = await kind.still_valid(run, job.payload)
             if reason is not None:
                 await self._finish(
                     job_id,
-                    JobState.awaiting_approval,
+                    JobState.running,
                     Finished(JobState.cancelled, messages.approval_void(job_id, reason)),
                 )
                 return
-            await self.jobs.claim(job_id, self.replica_id)  # clicked here: applied here
-            if not await self.jobs.move(job_id, JobState.awaiting_approval, JobState.running):
-                return
-            await self._update_root(job_id)
             try:
                 outcome = await kind.apply(run, job.payload)
             except JobCancelled:
@@ -567,6 +573,7 @@ class JobEngine:
                 await self.jobs.beat(self.replica_id)
                 if self._store.shared:
                     await self._interrupt_orphans()
+                    await self._resume_decided()
             except Exception:  # a store fault must not end the heartbeat for good
                 log.exception("replica heartbeat failed; trying again")
 
@@ -614,7 +621,13 @@ class JobEngine:
 
     async def _resume_decided(self) -> None:
         """Jobs whose approval was decided but which a crash stopped before they moved on: an
-        approved one applies now (re-checking that its plan still holds), a rejected one ends."""
+        approved one applies now (re-checking that its plan still holds), a rejected one ends.
+
+        On a database shared by replicas, only decisions older than `STALE_AFTER`: the replica
+        that received the click moves the job on within milliseconds of recording it, so an
+        older one means that replica was lost in between (and should two replicas still both
+        try, `_apply`'s compare-and-set lets one go on)."""
+        settled = self._clock() - timedelta(seconds=STALE_AFTER)
         for job in await self.jobs.in_states(JobState.awaiting_approval):
             decided = [
                 a
@@ -627,6 +640,8 @@ class JobEngine:
             ):
                 continue
             approval = decided[-1]
+            if self._store.shared and (approval.decided_at or settled) > settled:
+                continue
             if approval.state is ApprovalState.rejected:
                 await self._finish(
                     job.id,
@@ -634,15 +649,9 @@ class JobEngine:
                     Finished(JobState.cancelled, messages.rejected_by(approval.decided_by)),
                 )
                 continue
-            try:
-                await self._chat.post(
-                    job.channel_id,
-                    messages.resuming_after_restart(job.id, approval.decided_by),
-                    thread_ts=job.thread_ts,
-                )
-            except (ChatError, PosterRateLimited):
-                log.warning("could not tell job %s's thread that it resumes", job.id)
-            self._tasks.spawn(self._apply(job.id, approval.decided_by), name=f"job {job.id} apply")
+            self._tasks.spawn(
+                self._apply(job.id, approval.decided_by, resumed=True), name=f"job {job.id} apply"
+            )
 
     def log_file(self, job: Job) -> Path | None:
         """The job's log on disk, if it wrote one."""

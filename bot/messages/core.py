@@ -186,10 +186,12 @@ def interrupted_check_failed(job_id: int) -> str:
 
 
 def resuming_after_restart(job_id: int, approver: str) -> str:
-    """An approved job that a restart stopped before it applied, going on now."""
+    """An approved job whose labbot stopped before it moved on (a restart, or the replica
+    that received the click was lost), going on now."""
     return (
-        f"labbot restarted after <@{approver}> approved job {job_id}. Checking that the plan "
-        "still holds, then applying it."
+        f"<@{approver}> approved job {job_id} just before labbot stopped (a restart, or the "
+        "replica that received the click was lost). Checking that the plan still holds, then "
+        "applying it."
     )
 
 

@@ -118,7 +118,7 @@ async def test_an_approval_recorded_just_before_a_crash_is_carried_out_after_it(
         await store.close()
     await bots.start()
     text = await wait_final(lab, job_id, f"Job {job_id} succeeded")
-    assert f"labbot restarted after <@{lab.users.admin}> approved job {job_id}" in text
+    assert f"<@{lab.users.admin}> approved job {job_id} just before labbot stopped" in text
     assert "line 1" in text
     detail = await ask(lab, lab.users.viewer, f"job {job_id}")
     assert "succeeded" in detail.text
