@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.job_records import ApprovalRecords, ApprovalState
+from bot.store import Store
 from labsim.bot_process import BotProcess
 from labsim.lab import LAB_CHANNEL, Lab
 from labsim.slack import Ephemeral, Message
 
 BOT_PROCESS = Path(__file__).with_name("bot_process.py")
+
+
+async def approve_in_store(lab: Lab, job_id: int, user: str) -> None:
+    """Record `user`'s approval of `job_id` straight in the store: what a labbot process that
+    died just after recording the click, before moving the job on, leaves behind."""
+    store = await Store.open(lab.config().storage.resolved_database_url())
+    try:
+        approvals = ApprovalRecords(store.sessions)
+        [approval] = await approvals.for_job(job_id)
+        assert await approvals.decide(approval.id, ApprovalState.approved, user)
+    finally:
+        await store.close()
 
 
 class BotProcesses(list[BotProcess]):

@@ -15,6 +15,7 @@ from jobflow import (
     BOT_PROCESS,
     BotProcesses,
     approval_message,
+    approve_in_store,
     ask,
     press,
     start,
@@ -23,9 +24,7 @@ from jobflow import (
 )
 from store_databases import Databases, PostgresServer
 
-from bot.job_records import ApprovalRecords, ApprovalState
 from bot.replica import HEARTBEAT, STALE_AFTER
-from bot.store import Store
 from labsim.bot_process import BotProcess
 from labsim.lab import Lab
 
@@ -116,14 +115,7 @@ async def test_an_approval_whose_replica_was_lost_before_it_moved_on_is_carried_
     await bots.start()
     job_id = await start(lab, lab.users.operator, "exercise print 2")
     await approval_message(lab, job_id)
-    # Recorded by a replica that died before moving the job on (the database as it left it).
-    store = await Store.open(lab.config().storage.resolved_database_url())
-    try:
-        approvals = ApprovalRecords(store.sessions)
-        [approval] = await approvals.for_job(job_id)
-        assert await approvals.decide(approval.id, ApprovalState.approved, lab.users.admin)
-    finally:
-        await store.close()
+    await approve_in_store(lab, job_id, lab.users.admin)  # by a replica lost right after
     text = await wait_final(lab, job_id, f"Job {job_id} succeeded", timeout=STALE_AFTER + 30)
     # Both live replicas look for such jobs; one carries it out, once.
     assert text.count(f"<@{lab.users.admin}> approved job {job_id} just before labbot stopped") == 1

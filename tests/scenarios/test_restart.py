@@ -9,6 +9,7 @@ import psutil
 from jobflow import (
     BotProcesses,
     approval_message,
+    approve_in_store,
     ask,
     press,
     start,
@@ -17,7 +18,7 @@ from jobflow import (
 )
 
 from bot.intake import ClickRequest, Intake, IntakeRecords
-from bot.job_records import ApprovalRecords, ApprovalState, now_utc
+from bot.job_records import ApprovalRecords, now_utc
 from bot.store import Store
 from labsim.lab import LAB_CHANNEL, Lab
 from labsim.slack import Message
@@ -109,13 +110,7 @@ async def test_an_approval_recorded_just_before_a_crash_is_carried_out_after_it(
     await first.kill()
     # The click was recorded (the approval row says approved), then the process died before
     # the job moved on: what the store holds after such a crash.
-    store = await Store.open(lab.config().storage.resolved_database_url())
-    try:
-        approvals = ApprovalRecords(store.sessions)
-        [approval] = await approvals.for_job(job_id)
-        assert await approvals.decide(approval.id, ApprovalState.approved, lab.users.admin)
-    finally:
-        await store.close()
+    await approve_in_store(lab, job_id, lab.users.admin)
     await bots.start()
     text = await wait_final(lab, job_id, f"Job {job_id} succeeded")
     assert f"<@{lab.users.admin}> approved job {job_id} just before labbot stopped" in text
