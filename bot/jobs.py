@@ -415,8 +415,7 @@ class JobEngine:
                 JobState.queued,
                 Finished(JobState.cancelled, messages.job_cancelled_by(job_id, user_id)),
             ):
-                async with self._released:
-                    self._released.notify_all()
+                await self._wake_queued()  # its own wait ends: it sees it was cancelled
                 return messages.cancelled_queued(job_id)
         elif job.state is JobState.awaiting_approval:
             for approval in await self.approvals.for_job(job_id):
@@ -489,10 +488,7 @@ class JobEngine:
         )
         if not moved:
             return False
-        released = await self.locks.release(job_id)
-        if released:
-            async with self._released:
-                self._released.notify_all()
+        await self._release_locks(job_id)
         job = await self._job(job_id)
         run = self._runs.pop(job_id, None)
         final = messages.job_finished(job.id, outcome.state, outcome.summary)
@@ -518,6 +514,15 @@ class JobEngine:
             )
         await self._tell_listeners(job_id, outcome)
         return True
+
+    async def _release_locks(self, job_id: int) -> None:
+        """Free the job's locks; the jobs queued behind them look again."""
+        if await self.locks.release(job_id):
+            await self._wake_queued()
+
+    async def _wake_queued(self) -> None:
+        async with self._released:
+            self._released.notify_all()
 
     async def _tell_listeners(self, job_id: int, outcome: Finished) -> None:
         job = await self._job(job_id)
@@ -582,18 +587,14 @@ class JobEngine:
             self._clock() - timedelta(seconds=STALE_AFTER) if self._store.shared else None
         )
         for job in await self.jobs.orphans(self.replica_id, stale_before):
-            if await self.jobs.move(
-                job.id, job.state, JobState.interrupted, messages.job_interrupted(job.id)
-            ):
-                await self.locks.release(job.id)
+            summary = messages.job_interrupted(job.id)
+            if await self.jobs.move(job.id, job.state, JobState.interrupted, summary):
+                await self._release_locks(job.id)
                 try:
-                    await self._chat.post(
-                        job.channel_id, messages.job_interrupted(job.id), thread_ts=job.thread_ts
-                    )
+                    await self._chat.post(job.channel_id, summary, thread_ts=job.thread_ts)
                     await self._update_root(job.id)
                 except Exception:  # Slack trouble must not stop the bot from starting
                     log.warning("could not tell the thread of job %s it was interrupted", job.id)
-                summary = messages.job_interrupted(job.id)
                 await self._tell_listeners(job.id, Finished(JobState.interrupted, summary))
                 kind = self._kinds.get(job.kind)
                 if isinstance(kind, ChecksAfterInterruption):
@@ -601,9 +602,6 @@ class JobEngine:
                         self._check_after_interruption(job, kind),
                         name=f"job {job.id} checked after interruption",
                     )
-                async with self._released:
-                    self._released.notify_all()
-                self._wake_expiry.set()  # queued jobs here look at their locks again
 
     async def _check_after_interruption(self, job: Job, kind: ChecksAfterInterruption) -> None:
         """Say in the thread what the interrupted job's targets are in now."""

@@ -112,12 +112,15 @@ class SlackChat:
         send: Callable[[], Awaitable[_T]],
         message: tuple[str, str] | None = None,
         background: bool = False,
+        live: bool = False,
     ) -> _T:
         deadline = time.monotonic() + self._patience
         while True:
             if message is not None:
                 await self._pace(message)
-            await self._budget.take(method, channel, message=message, background=background)
+            await self._budget.take(
+                method, channel, message=message, background=background, live=live
+            )
             try:
                 async with _translated(self._on_error, method):
                     answer = await send()
@@ -126,7 +129,7 @@ class SlackChat:
                 return answer
             except PosterRateLimited as exc:
                 self._budget.refused(method, channel, exc.retry_after)
-                if time.monotonic() + exc.retry_after > deadline:
+                if live or time.monotonic() + exc.retry_after > deadline:
                     raise
 
     async def post(
@@ -172,15 +175,13 @@ class SlackChat:
     async def refresh(self, channel: str, ts: str, render: Callable[[], str]) -> None:
         """chat.update of a live message when the budget gives it a turn, with the text
         `render()` returns at that moment (so a slow turn never sends stale text)."""
-        await self._pace((channel, ts))
-        await self._budget.take("chat.update", channel, message=(channel, ts), live=True)
-        try:
-            async with _translated(self._on_error, "chat.update"):
-                await self._client.chat_update(channel=channel, ts=ts, text=render(), blocks=[])
-            self._wrote((channel, ts))
-        except PosterRateLimited as exc:
-            self._budget.refused("chat.update", channel, exc.retry_after)
-            raise
+        await self._call(
+            "chat.update",
+            channel,
+            lambda: self._client.chat_update(channel=channel, ts=ts, text=render(), blocks=[]),
+            message=(channel, ts),
+            live=True,
+        )
 
     async def upload(self, channel: str, thread_ts: str, path: Path, title: str) -> None:
         """files upload v2 into the thread."""

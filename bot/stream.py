@@ -234,15 +234,14 @@ class ThreadStream:
             await self._send_live()
 
     async def _send_live(self) -> None:
-        if self._render(self._title) == self._last_sent:
+        text = self._render(self._title)
+        if text == self._last_sent:
             return
         try:
             self._next_at = max(self._next_at, self._clock() + self._interval)
             if self._ts is None:
-                self.stats.posts += 1
                 self._sending = True
-                text = self._render(self._title)
-                self._ts = await self._poster.post(text)
+                await self._send(text)  # the first post
             else:
                 self.stats.updates += 1
                 text = await self._refresh(self._ts)
