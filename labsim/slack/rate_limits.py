@@ -8,7 +8,10 @@ Tier 1 allows 1+ calls a minute, Tier 2 20+, Tier 3 50+, Tier 4 100+, each with 
 ("a small amount", "occasional", "sporadic", "generous"); chat.postMessage is a special tier of
 about one message per second per channel with short bursts allowed, plus a workspace-wide limit
 Slack does not quantify (not emulated). Exceeding a limit answers HTTP 429 with `Retry-After`
-seconds and ``{"ok": false, "error": "ratelimited"}``.
+seconds and ``{"ok": false, "error": "ratelimited"}``: the shape slack_sdk's own handler reads
+(repository slackapi/python-slack-sdk, file slack_sdk/http_retry/builtin_async_handlers.py,
+`AsyncRateLimitErrorRetryHandler`: status 429, then the `Retry-After` header). The tiers and
+rates come from Slack's published documentation only; no source repository states them.
 
 Slack does not publish burst sizes; the emulator uses a token bucket per limit whose size is
 stated below, and whose refill is the documented minimum rate — the strictest reading of "N+".
