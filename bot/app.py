@@ -18,7 +18,7 @@ from bot.commands import ENGINE_COMMANDS
 from bot.config import Config, SecretSource, SlackMode
 from bot.dispatch import Dispatcher
 from bot.errors import ConfigError
-from bot.health import HealthChecks, HealthServer
+from bot.health import WRITE_CHECK_EVERY, CachedCheck, HealthChecks, HealthServer
 from bot.intake import IntakeRecords
 from bot.job_run import JobKind
 from bot.jobs import JobEngine
@@ -107,6 +107,7 @@ class LabBot:
             self._stack.push_async_callback(self.store.close)
             redactor = Redactor(configured_secrets(self.config))
             self.store.redact_audit = redactor.redact  # every audit row, in one place
+            self.store.on_fault = self.metrics.store_error
             services = Services(self.config, self.metrics)
             self._stack.push_async_callback(services.close)
             client = make_web_client(slack, bot_token)
@@ -186,7 +187,7 @@ class LabBot:
             HealthChecks(
                 slack_connected=lambda: edge.connected,
                 database_reachable=store.ping,
-                database_writable=store.writable,
+                database_writable=CachedCheck(store.writable, WRITE_CHECK_EVERY),
                 # A standby replica is healthy: it takes the schedules over when needed.
                 scheduler_running=lambda: scheduler.running or not leadership.leader,
                 schedules_role=lambda: leadership.role,

@@ -29,6 +29,11 @@ class ConfigError(LabError):
         self.problems = list(problems)
 
 
+class StoreUnusable(ConfigError):
+    """The database is there but cannot be used: labbot refuses to start rather than begin
+    again on a new, empty one (and forget every approval and job)."""
+
+
 class UserError(LabError):
     """Raised for bad input or a refusal; the text goes back to the user as is."""
 

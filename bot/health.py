@@ -6,6 +6,7 @@ Read-only; reports what the app's parts say about themselves, never a secret or 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -13,6 +14,31 @@ from aiohttp import web
 
 from bot.config import HealthConfig
 from bot.metrics import CONTENT_TYPE, JobCounts, Metrics
+
+WRITE_CHECK_EVERY = 10.0
+"""Seconds a write check's answer stands: probes every few seconds add no write load."""
+
+
+class CachedCheck:
+    """An async check asked at most once per `every` seconds; callers in between get its
+    last answer. Example: ``CachedCheck(store.writable, every=10)``."""
+
+    def __init__(
+        self,
+        check: Callable[[], Awaitable[bool]],
+        every: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._check = check
+        self._every = every
+        self._clock = clock
+        self._answer: tuple[float, bool] | None = None
+
+    async def __call__(self) -> bool:
+        now = self._clock()
+        if self._answer is None or now - self._answer[0] >= self._every:
+            self._answer = (now, await self._check())
+        return self._answer[1]
 
 
 @dataclass(frozen=True)

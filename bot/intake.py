@@ -106,6 +106,10 @@ class IntakeRecords:
         self._store = store
         self._sessions = store.sessions
 
+    def describe_fault(self, error: BaseException) -> str:
+        """A failed write's cause in a few words (`Store.describe_fault`)."""
+        return self._store.describe_fault(error)
+
     async def receive(self, intake: Intake) -> bool:
         """Write a request, and its audit row, in one commit before it is acked; False when its
         key is already there (a re-delivery: ack it and do nothing more)."""

@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from bot.redact import Redactor
 from bot.replica import HEARTBEAT, LOCK_RECHECK, STALE_AFTER, new_replica_id
 from bot.services import Services
 from bot.store import AuditKind, Store
+from bot.store_fault import STORE_FAULTS
 from bot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,18 @@ ActionHandler = Callable[[Actor, str, ClickOrigin], Awaitable[str]]
 """A registered button: gets the clicker and the button's value, returns the answer."""
 FinishListener = Callable[[Job, Finished], Awaitable[None]]
 """Told about a job's end: the job as stored and the outcome it ended with."""
+
+
+@dataclass
+class EndToRecord:
+    """A job's end on its way into the store: what to write, and what is already written."""
+
+    job_id: int
+    old: JobState
+    outcome: Finished
+    log_path: str | None  # the job's log, when it wrote one
+    check_lab: bool  # an interruption: say what the job's targets are in once it is recorded
+    moved: bool = False  # the job's state is written
 
 
 class JobEngine:
@@ -90,6 +104,8 @@ class JobEngine:
         self.log_dir = config.storage.state_dir / "jobs"
         self._actions: dict[str, ActionHandler] = {}
         self._finish_listeners: dict[str, list[FinishListener]] = {}
+        # Ends told in their thread while the store failed, to be recorded when it is back.
+        self._late_ends: dict[int, EndToRecord] = {}
 
     @property
     def redactor(self) -> Redactor:
@@ -482,27 +498,71 @@ class JobEngine:
     # --- ending ----------------------------------------------------------------------------
 
     async def _finish(self, job_id: int, old: JobState, outcome: Finished) -> bool:
-        """Record the end, release the locks, close the stream and say the verdict."""
-        moved = await self.jobs.move(
-            job_id, old, outcome.state, self._redactor.redact(outcome.summary)
+        """Record the end, release the locks, close the stream and say the verdict.
+
+        Should the store fail at that moment (a full disk, PostgreSQL restarting), the verdict
+        is told all the same, from memory, with a note; the end is recorded and the locks
+        freed when the store takes writes again (`_record_late_ends`)."""
+        run = self._runs.get(job_id)
+        end = EndToRecord(
+            job_id,
+            old,
+            outcome,
+            log_path=str(run.log_path) if run is not None and run.has_output else None,
+            check_lab=outcome.state is JobState.interrupted,
         )
-        if not moved:
-            return False
-        await self._release_locks(job_id)
-        job = await self._job(job_id)
-        run = self._runs.pop(job_id, None)
-        final = messages.job_finished(job.id, outcome.state, outcome.summary)
         try:
-            # The verdict and the log first, the root's status after: should Slack refuse the
-            # root's edit, the thread still says how the job ended.
-            try:
-                if run is not None and run.has_output:
-                    await self.jobs.update_fields(job_id, log_path=str(run.log_path))
-                    await run.stream.close(final)
-                else:
-                    await self._chat.post(job.channel_id, final, thread_ts=job.thread_ts)
-            finally:
-                await self._update_root(job_id)
+            if not await self._record_end(end):
+                return False
+        except STORE_FAULTS as fault:
+            if run is None:
+                raise  # nothing in memory to tell from: the caller's own handling applies
+            log.warning("job %s ended but its end cannot be recorded yet", job_id, exc_info=True)
+            self._runs.pop(job_id, None)
+            self._late_ends[job_id] = end
+            note = messages.end_not_recorded(
+                job_id, self._store.describe_fault(fault), run.job.targets
+            )
+            final = messages.job_finished(job_id, outcome.state, outcome.summary)
+            await self._tell_end(run.job, run, f"{final}\n{note}")
+            return True
+        self._runs.pop(job_id, None)
+        job = await self._job(job_id)
+        try:
+            await self._tell_end(
+                job, run, messages.job_finished(job.id, outcome.state, outcome.summary)
+            )
+        finally:
+            await self._ended(job, end)
+        return True
+
+    async def _record_end(self, end: EndToRecord) -> bool:
+        """Write a job's end and free its locks; False when the job had already moved on (a
+        cancel, another replica's takeover). Each step done is remembered, so a retry after
+        a store fault does only what is left."""
+        if not end.moved:
+            summary = self._redactor.redact(end.outcome.summary)
+            if not await self.jobs.move(end.job_id, end.old, end.outcome.state, summary):
+                return False
+            end.moved = True
+        await self._release_locks(end.job_id)
+        if end.log_path is not None:
+            await self.jobs.update_fields(end.job_id, log_path=end.log_path)
+        return True
+
+    async def _tell_end(self, job: Job, run: JobRun | None, final: str) -> None:
+        """The verdict and the log in the thread (before the root's status: should Slack refuse
+        the root's edit, the thread still says how the job ended)."""
+        if run is not None and run.has_output:
+            await run.stream.close(final)
+        else:
+            await self._chat.post(job.channel_id, final, thread_ts=job.thread_ts)
+
+    async def _ended(self, job: Job, end: EndToRecord) -> None:
+        """After an end is recorded: the root's status, the audit row, the kind's listeners
+        and, for an interruption, what the lab is in now."""
+        try:
+            await self._update_root(job.id)
         finally:
             await self._store.audit(
                 AuditKind.reply,
@@ -510,10 +570,28 @@ class JobEngine:
                 channel_id=job.channel_id,
                 command=job.kind,
                 text=job.text,
-                detail=f"job {job_id} {outcome.state}: {outcome.summary}",
+                detail=f"job {job.id} {end.outcome.state}: {end.outcome.summary}",
             )
-        await self._tell_listeners(job_id, outcome)
-        return True
+        await self._tell_listeners(job.id, end.outcome)
+        kind = self._kinds.get(job.kind)
+        if end.check_lab and isinstance(kind, ChecksAfterInterruption):
+            self._tasks.spawn(
+                self._check_after_interruption(job, kind),
+                name=f"job {job.id} checked after interruption",
+            )
+
+    async def _record_late_ends(self) -> None:
+        """Write the ends that a store fault kept in memory, once the store takes writes."""
+        for end in list(self._late_ends.values()):
+            try:
+                recorded = await self._record_end(end)
+            except STORE_FAULTS:
+                return  # still failing: try again at the next heartbeat
+            del self._late_ends[end.job_id]
+            if not recorded:
+                continue  # settled meanwhile by someone else (a takeover after a restart)
+            log.info("job %s's end is recorded now that the store takes writes", end.job_id)
+            await self._ended(await self._job(end.job_id), end)
 
     async def _release_locks(self, job_id: int) -> None:
         """Free the job's locks; the jobs queued behind them look again."""
@@ -533,31 +611,47 @@ class JobEngine:
                 log.exception("a listener of job %s's end failed", job_id)
 
     async def _crash(self, job_id: int, old: JobState) -> None:
-        reference = uuid.uuid4().hex[:8]
-        log.exception("job %s failed (reference %s)", job_id, reference)
-        job = await self._job(job_id)
-        state = (
-            job.state
-            if job.state in (JobState.running, JobState.queued, JobState.awaiting_approval)
-            else old
-        )
-        await self._finish(
-            job_id, state, Finished(JobState.failed, messages.internal_error(reference))
-        )
+        error = sys.exc_info()[1]
+        if isinstance(error, STORE_FAULTS):
+            # The store failed under the job, not the job itself: what it did on the lab is
+            # checked, as after a restart.
+            log.warning("job %s stopped by a store fault", job_id, exc_info=True)
+            summary = messages.stopped_by_store_fault(job_id, self._store.describe_fault(error))
+            outcome = Finished(JobState.interrupted, summary)
+        else:
+            reference = uuid.uuid4().hex[:8]
+            log.exception("job %s failed (reference %s)", job_id, reference)
+            outcome = Finished(JobState.failed, messages.internal_error(reference))
+        try:
+            job = await self._job(job_id)
+            live = (JobState.running, JobState.queued, JobState.awaiting_approval)
+            state = job.state if job.state in live else old
+        except STORE_FAULTS:
+            state = old
+        await self._finish(job_id, state, outcome)
 
     async def _update_root(self, job_id: int) -> None:
-        job = await self._job(job_id)
-        root = job.root_ts or job.thread_ts  # a job in another message's thread has its own
-        if not root:
-            return
-        title = self._kinds[job.kind].title(job)
-        await self._chat.update(
-            job.channel_id,
-            root,
-            messages.job_root_text(title, job.requester, job.id, job.state),
-            blocks.job_root(title, job.requester, job.id, job.state, job.cancel_token, job.result),
-            background=True,  # the thread says it first; the root's status may follow
-        )
+        """The root message's status line and buttons, from the store (cosmetic: a failure is
+        logged, never the end of a job)."""
+        try:
+            job = await self._job(job_id)
+            root = job.root_ts or job.thread_ts  # a job in another message's thread has its own
+            if not root:
+                return
+            title = self._kinds[job.kind].title(job)
+            await self._chat.update(
+                job.channel_id,
+                root,
+                messages.job_root_text(title, job.requester, job.id, job.state),
+                blocks.job_root(
+                    title, job.requester, job.id, job.state, job.cancel_token, job.result
+                ),
+                background=True,  # the thread says it first; the root's status may follow
+            )
+        except STORE_FAULTS:
+            log.warning("could not read job %s to update its root message", job_id, exc_info=True)
+        except (ChatError, PosterRateLimited):
+            log.warning("could not update the root message of job %s", job_id, exc_info=True)
 
     # --- restart ---------------------------------------------------------------------------
 
@@ -575,6 +669,7 @@ class JobEngine:
         while True:
             await asyncio.sleep(HEARTBEAT)  # a heartbeat is a clock, not an event
             try:
+                await self._record_late_ends()
                 await self.jobs.beat(self.replica_id)
                 if self._store.shared:
                     await self._interrupt_orphans()

@@ -1,4 +1,5 @@
-"""labbot's Prometheus metrics: jobs by state and command, ack latency, Slack and GitHub API errors.
+"""labbot's Prometheus metrics: jobs by state and command, ack latency, Slack, GitHub and
+database errors.
 
 One `Metrics` object per app with its own registry (no global state); `render()` is /metrics.
 """
@@ -9,6 +10,8 @@ from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from bot.store_fault import STORE_FAULTS
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -38,6 +41,12 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self.store_errors = Counter(
+            "labbot_store_errors_total",
+            "Database errors, by kind: disk_full, read_only, io_error, unreachable, other.",
+            ["kind"],
+            registry=self.registry,
+        )
         self.jobs = Gauge(
             "labbot_jobs",
             "Jobs in the store, by command and state.",
@@ -53,9 +62,18 @@ class Metrics:
         """Count one failed GitHub call."""
         self.github_errors.labels(status=str(status) if status is not None else "none").inc()
 
+    def store_error(self, kind: str) -> None:
+        """Count one database error."""
+        self.store_errors.labels(kind=kind).inc()
+
     async def render(self, job_counts: JobCounts) -> bytes:
-        """The Prometheus text exposition, with the job gauge refreshed from the store."""
+        """The Prometheus text exposition, with the job gauge refreshed from the store (left
+        empty while the store cannot be read: the store error counter says why)."""
         self.jobs.clear()
-        for (command, state), count in (await job_counts()).items():
+        try:
+            counts = await job_counts()
+        except STORE_FAULTS:
+            counts = {}
+        for (command, state), count in counts.items():
             self.jobs.labels(command=command, state=state).set(count)
         return bytes(generate_latest(self.registry))

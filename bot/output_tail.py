@@ -38,6 +38,7 @@ class OutputTail:
         self._line_chars = line_chars
         self._partial = ""
         self.dropped = 0  # complete lines no longer shown
+        self.log_kept = True  # whether the hidden lines are in a log file (the stream's spool)
 
     def add(self, text: str) -> bool:
         """Add redacted output (not necessarily whole lines); return whether a line completed."""
@@ -60,8 +61,10 @@ class OutputTail:
     def render(self) -> str:
         """The tail as lines joined by newlines, with a note when earlier lines are hidden."""
         body = "\n".join(self._lines)
-        if self.dropped:
+        if self.dropped and self.log_kept:
             return f"… {self.dropped:,} earlier lines are in the attached log\n{body}"
+        if self.dropped:
+            return f"… {self.dropped:,} earlier lines are not shown\n{body}"
         return body
 
     def _push(self, line: str) -> None:

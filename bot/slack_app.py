@@ -27,6 +27,7 @@ from bot.intake import ClickRequest, CommandRequest, Intake, IntakeRecords, hand
 from bot.job_records import now_utc
 from bot.outcome import Reply
 from bot.slack_chat import ResponseUrlResponder
+from bot.store_fault import STORE_FAULTS
 from bot.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -124,9 +125,9 @@ class SlackEdge:
         or the store cannot keep it: then the ack says so and nothing is done)."""
         try:
             new = await self._intake.receive(intake)
-        except Exception:  # a store fault: say so rather than ack what could be lost
+        except STORE_FAULTS as fault:  # say so rather than ack what could be lost
             log.exception("could not record request %s before acking it", intake.key)
-            await self._acked(ack, messages.store_unavailable())
+            await self._acked(ack, messages.store_unavailable(self._intake.describe_fault(fault)))
             return False
         await self._acked(ack)
         if not new:

@@ -8,7 +8,9 @@ upgraded by the migrations (`bot/store_migrations.py`, the only importer of Alem
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from sqlalchemy import (
     inspect,
     select,
 )
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -38,6 +41,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bot import store_fault
+from bot.errors import StoreUnusable
 from bot.store_schema import AuditRow, Base
 
 log = logging.getLogger(__name__)
@@ -149,6 +154,21 @@ def _sqlite_settings(connection: Any, _record: object) -> None:
     cursor.close()
 
 
+def _refuse_unreadable(path: Path) -> None:
+    """Raise `StoreUnusable` when a SQLite file exists but cannot be read: opening it as usual
+    could start over on an empty store (a file replaced by garbage, a permission lost)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return  # a new store
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as reader:
+            reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as error:
+        raise StoreUnusable(
+            f"the database {path} exists but cannot be read ({error}); labbot will not start "
+            "on a new, empty one. Restore it from a backup, or move it away to start afresh."
+        ) from None
+
+
 class Store:
     """Async access to the database; open with `await Store.open(url)`, close with `close()`."""
 
@@ -158,6 +178,9 @@ class Store:
         self._writer: Engine | None = None  # opened at the first `write`
         self._writer_thread: ThreadPoolExecutor | None = None
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        #: Told the kind of every database error (`bot/store_fault.py`), for the metrics.
+        self.on_fault: Callable[[str], None] = lambda _kind: None
+        event.listen(engine.sync_engine, "handle_error", self._fault)
         #: Applied to every audit row's text and detail before it is stored (and before it is
         #: cut to its column): the app sets the bot-wide redactor, so no row keeps a secret.
         self.redact_audit: Callable[[str], str] = lambda text: text
@@ -166,7 +189,9 @@ class Store:
     async def open(cls, url: str) -> Store:
         """Connect and bring the schema up to date (creating a SQLite file's directory if needed)."""
         if url.startswith("sqlite") and ":///" in url and ":memory:" not in url:
-            Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(url.split(":///", 1)[1])
+            _refuse_unreadable(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = _engine(url)
         async with engine.begin() as connection:
             if engine.dialect.name == "postgresql":
@@ -176,6 +201,19 @@ class Store:
                 await connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
             await connection.run_sync(_bring_up_to_date)
         return cls(engine, url)
+
+    def _fault(self, context: ExceptionContext) -> None:
+        self.on_fault(store_fault.fault_kind(context.original_exception))
+
+    @property
+    def location(self) -> str:
+        """Where the records live, for messages: a SQLite file's directory or a PostgreSQL
+        server and database (never a password)."""
+        return store_fault.location_of(self._url)
+
+    def describe_fault(self, error: BaseException) -> str:
+        """What went wrong in a few words, e.g. `disk full on /var/lib/labbot`."""
+        return store_fault.describe(error, self.location, store_fault.sqlite_directory(self._url))
 
     @property
     def shared(self) -> bool:
@@ -194,6 +232,7 @@ class Store:
         in SQLite's busy handler; appends from one thread queue without contending."""
         if self._writer is None:
             self._writer = _writer_engine(self._url)
+            event.listen(self._writer, "handle_error", self._fault)
             self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
 
         def run() -> _T:  # Core statements, not the ORM: the least Python in the writer thread

@@ -38,7 +38,10 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 3000
 """The longest text handed to the poster: a section block's text limit."""
 
-_TITLE_CHARS = 400  # title and final text are cut to this; the tail gets the rest of MAX_TEXT
+_TITLE_CHARS = 400  # the title is cut to this; the tail gets the rest of MAX_TEXT
+# The final text (the verdict, and notes such as a record not yet written) is cut to this; the
+# tail then gives up its oldest lines to fit.
+_FINAL_CHARS = 1200
 _FINAL_UPDATE_TRIES = 3  # failed edits of the final text before it is posted as a new message
 _UPLOAD_TRIES = 5
 
@@ -180,11 +183,14 @@ class ThreadStream:
         self._emit(self._redact.flush())
         self._tail.finish()
         await self._stop_flusher()
-        with contextlib.suppress(OSError):  # a full disk may refuse the last buffered bytes
+        try:
             self._spool.close()
+        except OSError as exc:  # a full disk refusing the last buffered bytes
+            self._spool_failed(exc)
+        heading = _cut(self._redactor.redact(final_text), _FINAL_CHARS)
         if self.spool_error is not None:
-            final_text += f"\n(The full log could not be saved: {self.spool_error}.)"
-        await self._deliver_final(self._render(self._heading(final_text)))
+            heading += f"\n(The full log could not be saved: {self.spool_error}.)"
+        await self._deliver_final(self._render(heading))
         if self.stats.bytes_written and self.spool_error is None:
             await self._upload()
 
@@ -211,16 +217,25 @@ class ThreadStream:
             except OSError as exc:
                 # The log file is a convenience; the job (colmena mid-activation, say) must not
                 # die of a full state directory. The thread keeps the tail and says so.
-                self.spool_error = exc.strerror or type(exc).__name__
-                log.error("writing the job log %s failed: %s", self._spool_path, self.spool_error)
+                self._spool_failed(exc)
         self.stats.bytes_written += len(data)
         if self._tail.add(text):
             self._changed.set()
+
+    def _spool_failed(self, error: OSError) -> None:
+        if self.spool_error is None:
+            self.spool_error = error.strerror or type(error).__name__
+            log.error("writing the job log %s failed: %s", self._spool_path, self.spool_error)
+        self._tail.log_kept = False
 
     def _render(self, heading: str) -> str:
         tail = self._tail.render()
         if not tail:
             return heading or "(no output)"
+        room = MAX_TEXT - len(heading) - 10  # the heading, the fence and its newlines
+        if len(tail) > room:  # a long final text: the oldest shown lines give way, whole
+            start = tail.find("\n", len(tail) - room + 1)
+            tail = "…" + (tail[start:] if start != -1 else tail[len(tail) - room + 1 :])
         text = f"{heading}\n```\n{tail}\n```" if heading else f"```\n{tail}\n```"
         return text if len(text) <= MAX_TEXT else _cut(text, MAX_TEXT - 4) + "\n```"
 

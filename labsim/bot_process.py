@@ -8,10 +8,13 @@ cleanly on SIGTERM (tests/scenarios/bot_process.py and bench/bench_bot.py are tw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from pathlib import Path
 from types import TracebackType
+
+import psutil
 
 from labsim.lab import Lab
 
@@ -48,10 +51,19 @@ class BotProcess:
         await self._lab.slack.wait_connected()
 
     async def kill(self) -> None:
-        """SIGKILL: no cleanup of any kind; returns once Slack has seen the socket go."""
+        """SIGKILL the bot and every process it started (colmena, ssh, sops), as systemd does
+        with a service's whole control group (systemd.kill(5), the default
+        `KillMode=control-group`) and Kubernetes with a container: no cleanup of any kind.
+        Returns once Slack has seen the socket go."""
         assert self._process is not None
         live = self._lab.slack.live_connections
+        children: list[psutil.Process] = []
+        with contextlib.suppress(psutil.NoSuchProcess):
+            children = psutil.Process(self._process.pid).children(recursive=True)
         self._process.kill()
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
         await self._process.wait()
         # Its own connection goes; other replicas' stay.
         await self._lab.slack.wait_for(lambda: self._lab.slack.live_connections < live, timeout=15)

@@ -40,17 +40,27 @@ class PostgresServer:
         if os.geteuid() == 0:
             server = cls(base, "postgres", ("runuser", "-u", "postgres", "--"))
             shutil.chown(base, "postgres")
-        data, log = base / "data", base / "server.log"
+        data = base / "data"
         initdb = [str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", server.user]
-        options = f"-k {base} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
-        start = [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o", options]
         try:
             server._run([*initdb, "-E", "UTF8", "--locale=C", "--no-sync"])
-            server._run([*start, "start"])
+            server.start_server()
         except BaseException:
             server.stop()
             raise
         return server
+
+    def start_server(self) -> None:
+        """Start the cluster's server (again, after `stop_server`); returns once it accepts."""
+        base = self.socket_dir
+        options = f"-k {base} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
+        data, log = str(base / "data"), str(base / "server.log")
+        self._run([str(_pg_bin() / "pg_ctl"), "-D", data, "-l", log, "-w", "-o", options, "start"])
+
+    def stop_server(self) -> None:
+        """Stop the server at once, as a crash or an OOM kill would (its data stays)."""
+        pg_ctl = str(_pg_bin() / "pg_ctl")
+        self._run([pg_ctl, "-D", str(self.socket_dir / "data"), "-m", "immediate", "-w", "stop"])
 
     def stop(self) -> None:
         """Stop the cluster at once and delete its directory."""

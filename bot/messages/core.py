@@ -195,11 +195,26 @@ def resuming_after_restart(job_id: int, approver: str) -> str:
     )
 
 
-def store_unavailable() -> str:
+def stopped_by_store_fault(job_id: int, cause: str) -> str:
+    """A job stopped because labbot's database failed under it (the lab is checked next)."""
+    return f"Job {job_id} stopped: labbot can't write its records ({cause})."
+
+
+def store_unavailable(cause: str) -> str:
     """A request arrived while labbot's database cannot record it: it is not acted on."""
     return (
-        "labbot cannot record requests right now (its database is failing), so nothing was "
-        "run. Try again in a minute; the bot's log says what is wrong."
+        f"labbot can't write its records: {cause}. Nothing was run; try again once that is "
+        "fixed (the bot's log has the details)."
+    )
+
+
+def end_not_recorded(job_id: int, cause: str, targets: Sequence[str]) -> str:
+    """A job ended on the lab, but its end could not be written to labbot's database."""
+    locked = ", ".join(f"`{_target(t)}`" for t in targets)
+    hold = f" {locked} stays locked until then." if locked else ""
+    return (
+        f":warning: labbot can't write its records ({cause}), so job {job_id}'s result above "
+        f"is not in its database yet; it is written when the database takes writes again.{hold}"
     )
 
 

@@ -7,9 +7,11 @@ import asyncio
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, inspect, text
 from store_databases import Databases, PostgresServer
 
+from bot.errors import StoreUnusable
 from bot.scheduler import sync_database_url
 from bot.store import SCHEMA_HEAD, AuditKind, Store
 from bot.store_migrations import head_revision, upgrade
@@ -157,3 +159,15 @@ async def test_a_database_that_answers_reads_but_refuses_writes_is_not_writable(
     finally:
         await store.close()
         databases.drop_all()
+
+
+async def test_a_database_file_that_cannot_be_read_stops_the_start_and_is_kept(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "labbot.db"
+    path.write_bytes(b"not SQLite at all, but somebody's records once" * 100)
+    with pytest.raises(StoreUnusable, match="exists but cannot be read") as refused:
+        await Store.open(f"sqlite+aiosqlite:///{path}")
+    assert "file is not a database" in str(refused.value)
+    assert path.read_bytes().startswith(b"not SQLite at all")  # never replaced by a new store
+    assert not path.with_name("labbot.db-wal").exists()

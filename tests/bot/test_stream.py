@@ -488,6 +488,44 @@ async def test_a_full_disk_stops_the_log_file_not_the_job_and_the_thread_says_so
     assert poster.uploads == []  # no partial file passed off as the log
 
 
+class RefusesLastBytes:
+    """A spool that takes writes into its buffer, then cannot flush them at close (the disk
+    filled meanwhile), as a buffered file does."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def close(self) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+async def test_a_log_cut_at_close_is_not_passed_off_as_attached(
+    poster: FakePoster, clock: ManualClock, tmp_path: Path
+) -> None:
+    stream = make_stream(poster, clock, tmp_path, tail_lines=5)
+    stream._spool = RefusesLastBytes()  # type: ignore[assignment]
+    for i in range(20):
+        await stream.write(f"line {i}")
+    await clock.drive(stream.close("done"), limit=60)
+    assert "The full log could not be saved: No space left on device." in poster.last_message
+    assert "15 earlier lines are not shown" in poster.last_message
+    assert "attached log" not in poster.last_message and poster.uploads == []
+
+
+async def test_a_long_final_text_is_shown_whole_and_the_tail_keeps_its_newest_lines(
+    poster: FakePoster, clock: ManualClock, tmp_path: Path
+) -> None:
+    stream = make_stream(poster, clock, tmp_path)
+    for i in range(40):
+        await stream.write(f"{i:02d} " + "x" * 60)
+    final = "Job 17 succeeded. " + "n" * 700 + " END OF NOTE"
+    await clock.drive(stream.close(final), limit=60)
+    assert poster.last_message.startswith(final)  # not cut at the live title's 400
+    assert len(poster.last_message) <= MAX_TEXT
+    assert "39 " + "x" * 60 in poster.last_message  # the newest line
+    assert "00 " + "x" * 60 not in poster.last_message  # the oldest gave way
+
+
 class LateTurnPoster(FakePoster):
     """A chat whose budget gives a live refresh its turn late (0.9 s) one time, at once the next
     (the budget's queue changes with every other job's calls)."""

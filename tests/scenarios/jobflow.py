@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.job_records import ApprovalRecords, ApprovalState
+from bot.intake import ClickRequest, Intake, IntakeRecords
+from bot.job_records import ApprovalRecords, ApprovalState, now_utc
 from bot.store import Store
 from labsim.bot_process import BotProcess
 from labsim.lab import LAB_CHANNEL, Lab
@@ -21,6 +22,24 @@ async def approve_in_store(lab: Lab, job_id: int, user: str) -> None:
         approvals = ApprovalRecords(store.sessions)
         [approval] = await approvals.for_job(job_id)
         assert await approvals.decide(approval.id, ApprovalState.approved, user)
+    finally:
+        await store.close()
+
+
+async def click_acked_before_a_crash(
+    lab: Lab, user: str, message: Message, action_id: str, key: str = "T0CRASHED1"
+) -> None:
+    """Record a click on `message`'s button `action_id` as the Slack edge does before acking it,
+    with a response_url of the Slack emulator: what the store holds when the process died right
+    after the ack, before handling the click. Slack never delivers an acked click again."""
+    button = lab.slack.message(message.channel, message.ts).button(action_id)
+    response_url = lab.slack.response_urls.issue(
+        user=user, channel=message.channel, original_ts=message.ts, original_ephemeral=False
+    )
+    click = ClickRequest(user, message.channel, action_id, button.value, message.ts, user)
+    store = await Store.open(lab.config().storage.resolved_database_url())
+    try:
+        assert await IntakeRecords(store).receive(Intake(key, click, response_url, now_utc()))
     finally:
         await store.close()
 

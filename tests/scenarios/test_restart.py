@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import signal
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
 
-import psutil
 from jobflow import (
     BotProcesses,
     approval_message,
     approve_in_store,
     ask,
+    click_acked_before_a_crash,
     press,
     start,
     thread_text,
     wait_final,
 )
 
-from bot.intake import ClickRequest, Intake, IntakeRecords
-from bot.job_records import ApprovalRecords, now_utc
-from bot.store import Store
+from labsim.colmena.knobs import KNOB_FILE
 from labsim.lab import LAB_CHANNEL, Lab
+from labsim.nodes.node import SimNode
 from labsim.slack import Message
 
 
@@ -30,21 +30,14 @@ async def test_running_job_is_interrupted_and_its_lock_freed(lab: Lab, bots: Bot
     approval = await approval_message(lab, job_id)
     await press(lab, lab.users.admin, approval, "labbot:approve")
     await lab.slack.wait_for(lambda: "child" in thread_text(lab, job_id), timeout=15)
-    text = thread_text(lab, job_id)
-    orphans = [int(w.split()[1]) for w in text.splitlines() if w.startswith(("parent ", "child "))]
-    try:
-        await first.kill()
-        await bots.start()
-        await wait_final(lab, job_id, f"labbot stopped while job {job_id} was running")
-        detail = await ask(lab, lab.users.viewer, f"job {job_id}")
-        assert "interrupted" in detail.text
-        # The node's lock is free again: a new job on it runs at once.
-        second = await start(lab, lab.users.operator, "exercise now 1")
-        await wait_final(lab, second, f"Job {second} succeeded")
-    finally:
-        for pid in orphans:  # systemd would kill the service's cgroup; here we do
-            if psutil.pid_exists(pid):
-                os.kill(pid, signal.SIGKILL)
+    await first.kill()  # with its process tree, as systemd kills the service's cgroup
+    await bots.start()
+    await wait_final(lab, job_id, f"labbot stopped while job {job_id} was running")
+    detail = await ask(lab, lab.users.viewer, f"job {job_id}")
+    assert "interrupted" in detail.text
+    # The node's lock is free again: a new job on it runs at once.
+    second = await start(lab, lab.users.operator, "exercise now 1")
+    await wait_final(lab, second, f"Job {second} succeeded")
 
 
 async def test_pending_approval_survives_a_restart(lab: Lab, bots: BotProcesses) -> None:
@@ -126,38 +119,113 @@ async def test_a_click_acked_before_a_crash_is_carried_out_after_it(
     job_id = await start(lab, lab.users.operator, "exercise print 2")
     approval = await approval_message(lab, job_id)
     await first.kill()
-    # What the edge wrote before acking the Apply click, when the process died right after.
-    store = await Store.open(lab.config().storage.resolved_database_url())
-    try:
-        [record] = await ApprovalRecords(store.sessions).for_job(job_id)
-        click = ClickRequest(
-            lab.users.admin, LAB_CHANNEL, "labbot:approve", record.id, approval.ts, "admin"
-        )
-        intake = Intake("T0CRASHED1", click, "http://127.0.0.1:9/gone", now_utc())
-        assert await IntakeRecords(store).receive(intake)
-    finally:
-        await store.close()
+    await click_acked_before_a_crash(lab, lab.users.admin, approval, "labbot:approve")
     await bots.start()
     text = await wait_final(lab, job_id, f"Job {job_id} succeeded")
-    assert "line 1" in text
+    assert text.count("line 1") == 1
     assert "Approved by <@" in lab.slack.message(LAB_CHANNEL, approval.ts).all_text()
+    answer = await lab.slack.wait_for(lambda: lab.slack.ephemerals(lab.users.admin) or None)
+    assert answer[0].text == f"You approved job {job_id}; it is running now."
 
 
-async def test_a_deploy_killed_after_the_switch_reports_what_the_node_runs_after_restart() -> None:
-    async with Lab(full=True, config_overrides={"jobs": {"stream_interval_seconds": 0.2}}) as lab:
-        assert lab.cluster is not None
-        node = lab.cluster["tp-node3"]
+async def test_a_merge_click_acked_before_a_crash_becomes_one_merge_after_it() -> None:
+    settings = {"github": {"required_checks": ["nix flake check"]}}
+    async with Lab(full=True, config_overrides=settings) as lab:
+        assert lab.github is not None
+        lab.github.set_mergeable_delay(0)
         bots = BotProcesses(lab)
         try:
             first = await bots.start()
-            job_id = await start(lab, lab.users.operator, "deploy tp-node3")
-            approval = await approval_message(lab, job_id)
-            await press(lab, lab.users.operator2, approval, "labbot:approve")
-            await lab.slack.wait_for(lambda: node.current_generation() == 4, timeout=60)
-            await first.kill()  # switched, not yet judged
+            pr = await lab.github.open_renovate_pr()
+            lab.github.set_check_run(pr.head_sha, "nix flake check", "completed", "success")
+            reply = await ask(lab, lab.users.operator, "renovate check")
+            assert reply.text.startswith("Checked 1 open Renovate PR"), reply.text
+            [card] = [
+                m for m in lab.slack.messages(LAB_CHANNEL) if m.text.startswith("Renovate PR #")
+            ]
+            await first.kill()
+            await click_acked_before_a_crash(lab, lab.users.operator, card, "labbot:renovate-merge")
             await bots.start()
-            text = await wait_final(lab, job_id, "Checked after the interruption", timeout=60)
+            final = await lab.slack.wait_for(
+                lambda: "Merged" in (c := lab.slack.message(LAB_CHANNEL, card.ts)).all_text() and c,
+                timeout=60,
+            )
+            assert final.buttons() == []
+            thread = "\n".join(m.all_text() for m in lab.slack.thread(LAB_CHANNEL, card.ts))
+            assert f"Merged PR #{pr.number}" in thread
+            answer = await lab.slack.wait_for(
+                lambda: lab.slack.ephemerals(lab.users.operator)[1:] or None
+            )
+            assert answer[0].text.startswith(f"You approved PR #{pr.number}"), answer[0].text
+            # Merged once, on GitHub's record, and no second job for the click.
+            [merge] = lab.github.merges()
+            assert (merge.number, merge.head_sha) == (pr.number, pr.head_sha)
         finally:
             await bots.stop_all()
+
+
+def switches(node: SimNode) -> int:
+    """How many times `switch-to-configuration switch` ran on the node (colmena's activation)."""
+    return sum("switch-to-configuration switch" in c for c in node.commands_received())
+
+
+@contextlib.asynccontextmanager
+async def deploy_approved(**settings: Any) -> AsyncIterator[tuple[Lab, BotProcesses, int]]:
+    """A full lab, labbot as a process, and `deploy tp-node3` approved (job id given)."""
+    overrides = {"jobs": {"stream_interval_seconds": 0.2}, **settings}
+    async with Lab(full=True, config_overrides=overrides) as lab:
+        bots = BotProcesses(lab)
+        try:
+            await bots.start()
+            job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+            await approval_message(lab, job_id)
+            yield lab, bots, job_id
+        finally:
+            await bots.stop_all()
+
+
+async def test_a_deploy_killed_during_the_build_says_the_node_kept_its_system() -> None:
+    async with deploy_approved() as (lab, bots, job_id):
+        assert lab.cluster is not None
+        node = lab.cluster["tp-node3"]
+        (lab.flake_dir / KNOB_FILE).write_text('{"extra_lines": 100, "line_delay": 0.2}')
+        await press(lab, lab.users.operator2, await approval_message(lab, job_id), "labbot:approve")
+        await lab.slack.wait_for(lambda: "CC obj" in thread_text(lab, job_id), timeout=30)
+        await bots[0].kill()  # mid-build: colmena dies with labbot, as in its cgroup
+        await bots.start()
+        text = await wait_final(lab, job_id, "Checked after the interruption", timeout=60)
+        assert "*tp-node3* does not run the approved system (generation 3; it was on 3" in text
+        assert node.current_generation() == 3 and switches(node) == 0
+
+
+async def test_a_deploy_killed_after_the_switch_reports_what_the_node_runs_after_restart() -> None:
+    async with deploy_approved() as (lab, bots, job_id):
+        assert lab.cluster is not None
+        node = lab.cluster["tp-node3"]
+        await press(lab, lab.users.operator2, await approval_message(lab, job_id), "labbot:approve")
+        await lab.slack.wait_for(lambda: node.current_generation() == 4, timeout=60)
+        await bots[0].kill()  # switched, not yet judged
+        await bots.start()
+        text = await wait_final(lab, job_id, "Checked after the interruption", timeout=60)
         assert f"labbot stopped while job {job_id} was running" in text
         assert "*tp-node3* runs the approved system (generation 4, was 3): healthy." in text
+        assert switches(node) == 1  # nothing applied again
+
+
+async def test_a_deploy_killed_during_the_health_gate_is_judged_once_after_restart() -> None:
+    async with deploy_approved() as (lab, bots, job_id):
+        assert lab.cluster is not None
+        node = lab.cluster["tp-node3"]
+        node.set_k3s_ready(False)  # holds the gate in its polling loop after the switch
+        await press(lab, lab.users.operator2, await approval_message(lab, job_id), "labbot:approve")
+        await wait_final(lab, job_id, "tp-node3: waiting: k3s node tp-node3 is not Ready", 60)
+        await bots[0].kill()
+        node.set_k3s_ready(True)
+        await bots.start()
+        text = await wait_final(lab, job_id, "Checked after the interruption", timeout=60)
+        assert "*tp-node3* runs the approved system (generation 4, was 3): healthy." in text
+        assert switches(node) == 1 and node.current_generation() == 4
+        # The lock is free and the next deploy finds nothing to do on the checked node.
+        again = await start(lab, lab.users.operator, "deploy tp-node3")
+        text = await wait_final(lab, again, f"Job {again} succeeded", timeout=60)
+        assert "Nothing to deploy" in text

@@ -12,14 +12,12 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.background import BackgroundScheduler
 from jobflow import ask
+from stored_schedules import mark_missed
 
 import bot.integrations.github as github_client
 from bot.app import LabBot
 from bot.integrations.github import GitHubTuning
-from bot.scheduler import sync_database_url
 from handlers.deploy.generations import node_pool, switch_to_generation
 from handlers.status.digest import SCHEDULE_NAME
 from handlers.status.digest_report import local_time
@@ -182,21 +180,6 @@ async def test_status_is_ephemeral_unless_asked_for_the_channel(lab: Lab, bot: L
     assert "*tp-node4* (slot 4 on `turingpi`, k3s agent)" in details
 
 
-def mark_missed(lab: Lab, when: datetime) -> None:
-    """Set the stored digest schedule's next run to `when`, as if labbot had been down since."""
-    jobs = SQLAlchemyJobStore(url=sync_database_url(lab.config().storage.resolved_database_url()))
-    jobs.start(BackgroundScheduler(timezone=ZONE), "default")  # never started: it only unpickles
-    try:
-        job = jobs.lookup_job(SCHEDULE_NAME)
-        assert job is not None
-        state = job.__getstate__()
-        state["next_run_time"] = when
-        job.__setstate__(state)
-        jobs.update_job(job)
-    finally:
-        jobs.shutdown()
-
-
 async def test_the_schedule_survives_a_restart_and_a_missed_digest_comes_late() -> None:
     # Due daily three hours ago (local time), so the caught-up run is late whenever this runs.
     now = datetime.now(ZoneInfo(ZONE)).replace(second=0, microsecond=0)
@@ -211,7 +194,7 @@ async def test_the_schedule_survives_a_restart_and_a_missed_digest_comes_late() 
         await lab.slack.wait_for(lambda: not lab.slack.connected, timeout=15)
         assert digests(lab) == []
         # labbot stays down across three due times: the stored next run lies in the past.
-        mark_missed(lab, due - timedelta(days=2))
+        mark_missed(lab, SCHEDULE_NAME, due - timedelta(days=2))
 
         async with lab.bot() as bot:
             posted = await lab.slack.wait_for(lambda: digests(lab) or None, timeout=20)
