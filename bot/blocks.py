@@ -124,6 +124,18 @@ def command_help(specs: Sequence[CommandSpec], prefix: str) -> list[Block]:
     return out[:MAX_BLOCKS]
 
 
+def offer(text: str, block_id: str, label: str, action_id: str, value: str) -> list[Block]:
+    """A sentence with one primary button under it (a deploy after a flash, a power on)."""
+    return [
+        section(text),
+        {
+            "type": "actions",
+            "block_id": block_id,
+            "elements": [button(label, action_id, value, "primary")],
+        },
+    ]
+
+
 def button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
     """A button carrying only an opaque value."""
     out: Block = {

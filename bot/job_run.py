@@ -66,6 +66,24 @@ class JobKind(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Offer:
+    """A button offered under a message in a job's thread: its label, the action registered
+    for it (`JobEngine.register_action`) and the opaque value it carries."""
+
+    label: str
+    action_id: str
+    value: str
+
+
+@dataclass(frozen=True)
+class CheckedState:
+    """What an interrupted job's targets are in now, and the one next step offered, if any."""
+
+    text: str
+    offer: Offer | None = None
+
+
 @runtime_checkable
 class ChecksAfterInterruption(Protocol):
     """A job kind that, when a job of it was interrupted (its labbot process gone mid-way),
@@ -73,9 +91,12 @@ class ChecksAfterInterruption(Protocol):
     flash asks the BMC whether the slot has power. The engine calls it in the background after
     telling the thread that the job was interrupted, and posts what it returns there."""
 
-    async def after_interrupted(self, job: Job, config: Config, services: Services) -> str:
+    async def after_interrupted(
+        self, job: Job, config: Config, services: Services
+    ) -> str | CheckedState:
         """What the lab is in now, checked rather than assumed, as text for the job's thread
-        ("" when the job never got to change anything). Read-only: never changes the lab."""
+        ("" when the job never got to change anything), with a button to offer the next step
+        where there is one. Read-only: never changes the lab."""
         ...
 
 

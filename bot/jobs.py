@@ -30,6 +30,7 @@ from bot.errors import UserError
 from bot.intake import request_key
 from bot.job_records import ApprovalRecords, ApprovalState, JobRecords, now_utc
 from bot.job_run import (
+    CheckedState,
     ChecksAfterInterruption,
     Finished,
     JobCancelled,
@@ -705,10 +706,19 @@ class JobEngine:
         except Exception:  # the check is a courtesy: its failure must not hide the interruption
             log.exception("checking the lab after job %s's interruption failed", job.id)
             found = messages.interrupted_check_failed(job.id)
-        if not found:
+        checked = found if isinstance(found, CheckedState) else CheckedState(found)
+        if not checked.text:
             return
+        offered = checked.offer
+        shown = (
+            blocks.offer(
+                checked.text, f"after-{job.id}", offered.label, offered.action_id, offered.value
+            )
+            if offered is not None
+            else None
+        )
         try:
-            await self._chat.post(job.channel_id, found, thread_ts=job.thread_ts)
+            await self._chat.post(job.channel_id, checked.text, shown, thread_ts=job.thread_ts)
         except (ChatError, PosterRateLimited):
             log.warning("could not post what job %s's targets are in now", job.id)
 

@@ -138,16 +138,21 @@ class GitHubClient:
         """Open PRs by `renovate_author` whose head branch starts with `renovate_branch_prefix`."""
         author = self.config.renovate_author.lower()
         prefix = self.config.renovate_branch_prefix
+        return await self.open_pulls(
+            lambda pr: pr.author.lower() == author and pr.head_ref.startswith(prefix),
+            "list Renovate pull requests",
+        )
+
+    async def open_pulls(
+        self, wanted: Callable[[PullSummary], bool], action: str = "list open pull requests"
+    ) -> list[PullSummary]:
+        """The open PRs of the repository that `wanted` picks, oldest first."""
 
         def call() -> list[PullSummary]:
             pulls = self._repository().get_pulls(state="open", sort="created", direction="asc")
-            return [
-                _summary(pr)
-                for pr in pulls
-                if pr.user.login.lower() == author and pr.head.ref.startswith(prefix)
-            ]
+            return [summary for summary in map(_summary, pulls) if wanted(summary)]
 
-        return await self._run("list Renovate pull requests", call)
+        return await self._run(action, call)
 
     async def pull(self, number: int) -> PullDetails:
         """PR `number` in full; while GitHub still computes `mergeable` (null), asks again."""

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot import messages as engine_messages
+from bot.actions import PREFIX
 from bot.command_spec import Approval, Command
 from bot.config import Config, Role
 from bot.context import HandlerContext
@@ -30,7 +31,7 @@ from bot.integrations.bmc_errors import BmcError
 from bot.integrations.bmc_protocol import FlashTransferring
 from bot.integrations.reachability import probe_ssh
 from bot.integrations.ssh import SshTarget
-from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
+from bot.job_run import CheckedState, Finished, JobRun, NeedsApproval, Offer, PlanResult
 from bot.job_state import Job, JobState
 from bot.locks import bmc_target, node_target
 from bot.outcome import Outcome, Reply
@@ -130,9 +131,11 @@ class FlashKind:
         """Flash, power on, wait for SSH, record the host key (`handlers/bmc/flash_apply.py`)."""
         return await apply_flash(run, FlashPlan.model_validate(payload))
 
-    async def after_interrupted(self, job: Job, config: Config, services: Services) -> str:
+    async def after_interrupted(
+        self, job: Job, config: Config, services: Services
+    ) -> str | CheckedState:
         """The slot's power as the BMC records it: a flash leaves the node off until labbot
-        powers it on, which an interrupted flash never got to."""
+        powers it on, which an interrupted flash never got to; then a Power on button."""
         if not job.payload.get("node"):
             return ""  # interrupted before approval: nothing was sent to the BMC
         plan = FlashPlan.model_validate(job.payload)
@@ -141,7 +144,12 @@ class FlashKind:
             power = (await client.power_status()).get(plan.slot)
         except BmcError as exc:
             return messages.flash_interrupted_power_unknown(job.id, plan.node, plan.bmc, str(exc))
-        return messages.flash_interrupted_power(job.id, plan.node, plan.bmc, plan.slot, power)
+        text = messages.flash_interrupted_power(job.id, plan.node, plan.bmc, plan.slot, power)
+        if power is not False:
+            return text
+        return CheckedState(text, Offer(f"Power on {plan.node}", POWER_ON_OFFER, job.cancel_token))
 
 
 FLASH_KIND = FlashKind()
+POWER_ON_OFFER = PREFIX + "power-on-offer"
+"""The Power on button under an interrupted flash's checked state (`handlers/bmc/flash_offer.py`)."""

@@ -466,6 +466,16 @@ def deploy_offer_started(node: str, job_id: int) -> str:
     return f"Started job {job_id}: deploy `{node}`. Its plan and approval follow in its thread."
 
 
+def power_on_offer_started(node: str, job_id: int) -> str:
+    """The clicker powered the node on after an interrupted flash."""
+    return f"Started job {job_id}: power `{node}` on. Its result follows in its thread."
+
+
+def power_on_offer_taken(node: str, job_id: int) -> str:
+    """The power on was already started from this offer (or by hand) after the flash."""
+    return f"Job {job_id} already powers `{node}` on after this flash. Nothing more was started."
+
+
 def deploy_offer_taken(node: str, job_id: int) -> str:
     """The offer was already taken."""
     return f"Job {job_id} already deploys `{node}` after this flash. Nothing more was started."
@@ -478,8 +488,8 @@ def flash_interrupted_power(job_id: int, node: str, bmc: str, slot: int, power: 
     """An interrupted flash: the slot's power as the BMC records it, and what to do."""
     state = {True: "on", False: "off", None: "unknown"}[power]
     then = (
-        f"its storage may be partly written: flash it again, or `/lab power on {node}` to try "
-        "what is there."
+        f"its storage may be partly written: flash it again, or power it on (`/lab power {node} "
+        "on`) to try what is there."
         if power is not True
         else "check it with `/lab status` before using it: its storage may be partly written."
     )

@@ -39,6 +39,7 @@ from bot.targets import resolve_targets
 from handlers.deploy import messages
 from handlers.deploy.apply import apply_plan, progress_title
 from handlers.deploy.generations import NodeSystem, node_pool, read_system
+from handlers.deploy.health_gate import Expectation, GateResult, HealthGate
 from handlers.deploy.interrupted import check_interrupted_deploy
 from handlers.deploy.plan import (
     DeployPlan,
@@ -79,6 +80,31 @@ def node_list_cache(config: Config) -> NodeListCache:
         config.deploy.node_list_cache_seconds,
         watched,
     )
+
+
+async def _check_unchanged(run: JobRun, config: Config, planned: list[PlannedNode]) -> Finished:
+    """Nothing to switch: the nodes are still put through the health gate, so a generation an
+    interrupted deploy left unchecked is never reported as fine without a look."""
+    assert config.ssh is not None  # checked by the caller
+    names = [n.name for n in planned]
+    async with node_pool(config.ssh, config, names) as pool:
+        gate = HealthGate(pool, config.deploy.health_gate, run.stream.write, run.cancel)
+
+        async def one(node: PlannedNode) -> tuple[PlannedNode, GateResult]:
+            inventory_node = config.inventory.node(node.name)
+            assert inventory_node is not None  # planned nodes come from the inventory
+            expect = Expectation(current_system=node.current_system)
+            return node, await gate.check(inventory_node, expect)
+
+        results = await asyncio.gather(*(one(node) for node in planned))
+    unhealthy = [
+        messages.unchanged_node_unhealthy(node.name, node.generation, result.reasons())
+        for node, result in results
+        if not result.healthy
+    ]
+    if unhealthy:
+        return Finished(JobState.failed, messages.deploy_nothing_to_do_unhealthy(unhealthy))
+    return Finished(JobState.succeeded, messages.deploy_nothing_to_do(names))
 
 
 class DeployKind:
@@ -129,7 +155,7 @@ class DeployKind:
             run.check_cancelled()
             return Finished(JobState.failed, messages.deploy_plan_failed(str(exc)))
         if not changed:
-            return Finished(JobState.succeeded, messages.deploy_nothing_to_do(names))
+            return await _check_unchanged(run, config, planned)
         plan = DeployPlan(
             goal=goal,
             nodes=changed,

@@ -148,8 +148,25 @@ def deploy_plan_failed(detail: str) -> str:
 
 
 def deploy_nothing_to_do(nodes: Sequence[str]) -> str:
-    """Every node already runs what colmena built."""
-    return f"Nothing to deploy: {_names(nodes)} already run exactly what colmena built."
+    """Every node already runs what colmena built, and passes the health gate."""
+    return (
+        f"Nothing to deploy: {_names(nodes)} already run exactly what colmena built, "
+        "and pass the health gate."
+    )
+
+
+def unchanged_node_unhealthy(name: str, generation: int, reasons: Sequence[str]) -> str:
+    """A node that already runs what colmena built fails the health gate."""
+    problems = "; ".join(outside(r) for r in reasons)
+    return (
+        f"• *{name}* runs what colmena built (generation {generation}) but is not healthy: "
+        f"{problems}. `/lab rollback {name}` goes back to the generation before it."
+    )
+
+
+def deploy_nothing_to_do_unhealthy(lines: Sequence[str]) -> str:
+    """Nothing to switch, but the health gate failed on some nodes."""
+    return "Nothing to deploy, but the health gate failed:\n" + "\n".join(lines)
 
 
 def closure_diff_summary(

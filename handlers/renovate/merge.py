@@ -20,10 +20,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot.config import Config
+from bot.errors import LabError
 from bot.integrations.github import CiVerdict, GitHubError, MergeRefused
 from bot.integrations.infra_checkout import CheckoutFailed, CheckoutRefused, InfraCheckout
 from bot.job_run import Finished, JobRun, PlanResult
 from bot.job_state import Job, JobState
+from bot.services import Services
 from handlers.renovate import messages
 from handlers.renovate.cards import MERGE_KIND, CardState, MergeOrder, state_of
 from handlers.renovate.pull_request import gather_card
@@ -55,6 +58,22 @@ class RenovateMergeKind:
     async def still_valid(self, run: JobRun, payload: Mapping[str, Any]) -> str | None:
         """Nothing to recheck: `merge` checks the head sha itself, and GitHub guards it again."""
         return None
+
+    async def after_interrupted(self, job: Job, config: Config, services: Services) -> str:
+        """Whether the PR got merged before the interruption (GitHub says; read-only)."""
+        try:
+            order = MergeOrder.model_validate(job.payload)
+        except ValidationError:
+            return ""
+        try:
+            pull = await (await services.github()).pull(order.number)
+        except LabError as exc:
+            return messages.renovate_interrupted_unknown(job.id, order.number, str(exc))
+        if pull.merged:
+            return messages.renovate_interrupted_merged(
+                job.id, order.number, pull.merge_commit_sha, order.deploy_targets or None
+            )
+        return messages.renovate_interrupted_not_merged(job.id, order.number, pull.state)
 
 
 async def merge(run: JobRun, order: MergeOrder) -> Finished:

@@ -303,6 +303,36 @@ def renovate_merge_title(number: int, deploy_targets: str | None) -> str:
     return f"Merge Renovate PR #{number}"
 
 
+def renovate_interrupted_merged(
+    job_id: int, number: int, sha: str | None, deploy_targets: str | None
+) -> str:
+    """An interrupted merge job had merged its PR."""
+    at = f" as `{sha[:7]}`" if sha else ""
+    deploy = (
+        f" The deploy did not start: `/lab deploy {deploy_targets}` runs it."
+        if deploy_targets
+        else ""
+    )
+    return f"Checked after the interruption of job {job_id}: PR #{number} is merged{at}.{deploy}"
+
+
+def renovate_interrupted_not_merged(job_id: int, number: int, state: str) -> str:
+    """An interrupted merge job had not merged its PR."""
+    where = "still open" if state == "open" else "closed"
+    return (
+        f"Checked after the interruption of job {job_id}: PR #{number} is {where} and was not "
+        "merged by it."
+    )
+
+
+def renovate_interrupted_unknown(job_id: int, number: int, detail: str) -> str:
+    """GitHub could not say what became of an interrupted merge job's PR."""
+    return (
+        f"Could not check after the interruption of job {job_id} whether PR #{number} got "
+        f"merged ({detail}); look at it on GitHub before merging again."
+    )
+
+
 def renovate_gone(number: int, state: str) -> str:
     """The pull request was merged or closed before the job got to it."""
     return f"PR #{number} is {state} already; nothing was merged by this job."

@@ -13,6 +13,7 @@ pushes to the base branch when `sops.direct_push` is set), posts the link and a 
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -127,6 +128,10 @@ class SopsJobKind:
         path = worktree_path(run.config, job.id)
         try:
             settings = sops_config(run.config)
+            if not settings.direct_push:
+                open_pr = await _open_pr_for_same_change(run, self.action)
+                if open_pr is not None:
+                    return Finished(JobState.cancelled, open_pr)
             identity = _identity(settings)
             run.redactor.add_secret(identity)
             prune_worktrees(path.parent, keep=path)
@@ -268,9 +273,34 @@ def job_args(job: Job) -> list[str]:
 
 def branch_name(action: str, job: Job, now: datetime) -> str:
     """`labbot/sops-add-node-tp-node1-17-20250131`: the action, its node, the job, the date."""
+    return f"{_branch_stem(action, job)}-{job.id}-{now:%Y%m%d}"
+
+
+def same_change_branch(action: str, job: Job) -> re.Pattern[str]:
+    """Matches the branch of any job making this job's change (same action and node)."""
+    return re.compile(re.escape(_branch_stem(action, job)) + r"-\d+-\d{8}")
+
+
+def _branch_stem(action: str, job: Job) -> str:
     words = [word for word in job_args(job)[:1] if not word.startswith("age1")]
-    slug = "-".join(["sops", action, *words])
-    return f"labbot/{slug}-{job.id}-{now:%Y%m%d}"
+    return "labbot/" + "-".join(["sops", action, *words])
+
+
+async def _open_pr_for_same_change(run: JobRun, action: str) -> str | None:
+    """The refusal to prepare a second PR while one for the same change is open (an earlier
+    run, interrupted after opening it, say); None when there is none or GitHub cannot say
+    (the PR step at apply finds its own branch's PR either way)."""
+    pattern = same_change_branch(action, run.job)
+    try:
+        github = await run.services.github()
+        found = await github.open_pulls(lambda pr: pattern.fullmatch(pr.head_ref) is not None)
+    except LabError as exc:
+        await run.stream.write(messages.sops_open_prs_unknown(str(exc)))
+        return None
+    if not found:
+        return None
+    pr = found[0]
+    return messages.sops_same_change_open(pr.number, pr.html_url, pr.head_ref)
 
 
 def _identity(settings: SopsConfig) -> str:

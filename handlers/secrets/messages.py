@@ -419,12 +419,25 @@ def sops_yaml_unreadable(name: str, reason: str) -> str:
 # --- after an interruption ----------------------------------------------------------------
 
 
+def sops_same_change_open(number: int, url: str, branch: str) -> str:
+    """A PR for the same change is still open: no second one is prepared."""
+    return (
+        f"PR #{number} (<{url}|branch `{branch}`>) already makes this change and is still open. "
+        "Merge or close it first; nothing new was prepared."
+    )
+
+
+def sops_open_prs_unknown(detail: str) -> str:
+    """GitHub could not list the open PRs before preparing a change."""
+    return f"Could not look for an open PR making the same change ({detail}); going on."
+
+
 def sops_interrupted_pr(job_id: int, number: int, url: str, branch: str) -> str:
     """An interrupted sops job had opened its PR."""
     return (
         f"Checked after the interruption of job {job_id}: it had opened PR #{number} "
-        f"(<{url}|branch `{branch}`>). Review and merge it there; running the job again would "
-        "prepare a second change."
+        f"(<{url}|branch `{branch}`>). Review and merge it there; running the job again points "
+        "to it rather than preparing a second change."
     )
 
 

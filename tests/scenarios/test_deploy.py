@@ -54,6 +54,24 @@ async def test_deploy_switches_the_node_and_passes_the_health_gate() -> None:
         assert await bot.jobs.approvals.for_job(again) == []
 
 
+async def test_nothing_to_deploy_on_an_unhealthy_node_is_a_failed_check_not_a_success() -> None:
+    # As an interrupted deploy can leave it: the node runs what colmena builds, never judged.
+    gate = {"health_gate": {"timeout_seconds": 2, "poll_interval_seconds": 0.2}}
+    async with deploy_lab(deploy=gate) as (lab, _bot):
+        node = sim_node(lab, "tp-node3")
+        job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+        await approve(lab, job_id)
+        await wait_final(lab, job_id, f"Job {job_id} succeeded", timeout=30)
+        with node.files.editing() as state:
+            state.failed_units = ["nginx.service"]
+        again = await start(lab, lab.users.operator, "deploy tp-node3")
+        text = await wait_final(lab, again, f"Job {again} failed", timeout=30)
+        assert "Nothing to deploy, but the health gate failed:" in text
+        assert "*tp-node3* runs what colmena built (generation 4) but is not healthy: " in text
+        assert "`nginx.service`" in text and "`/lab rollback tp-node3`" in text
+        assert node.current_generation() == 4  # a check: nothing was switched
+
+
 async def test_a_429_storm_and_a_socket_drop_during_a_deploy_delay_it_and_never_fail_it() -> None:
     async with deploy_lab() as (lab, bot):
         node = sim_node(lab, "tp-node3")

@@ -31,6 +31,7 @@ from jobflow import (
 from bot.app import LabBot
 from bot.integrations.reachability import SshTarget, probe_ssh
 from bot.job_state import JobState
+from handlers.bmc.flash import POWER_ON_OFFER as POWER_ON
 from labsim.bmc import FlashProgress
 from labsim.lab import BMC_PASSWORD_ENV, LAB_CHANNEL, Lab
 from labsim.nixtool.image import system_in_image
@@ -400,6 +401,23 @@ async def test_an_interrupted_flash_reports_the_slots_power_after_restart(
         await bots.start()
         text = await wait_final(lab, job_id, "Checked after the interruption", timeout=30)
         assert "`tp-node3` (slot 3 on BMC `turingpi`) is powered *off*" in text
-        assert "`/lab power on tp-node3`" in text
+        assert "(`/lab power tp-node3 on`)" in text
+        offers = [
+            m
+            for m in lab.slack.thread(LAB_CHANNEL, root_of(lab, job_id).ts)
+            if any(b.action_id == POWER_ON for b in m.buttons())
+        ]
+        assert [m.button(POWER_ON).text for m in offers] == ["Power on tp-node3"]
+        viewer = await press(lab, lab.users.viewer, offers[0], POWER_ON)
+        assert "needs the operator role" in viewer and not lab.bmc.power_state(2)
+        answer = await press(lab, lab.users.operator, offers[0], POWER_ON)
+        assert answer.startswith("Started job ") and "power `tp-node3` on" in answer
+        power_job = int(answer.removeprefix("Started job ").split(":")[0])
+        await lab.slack.wait_for(lambda: lab.bmc is not None and lab.bmc.power_state(2), 30)
+        again = await press(lab, lab.users.operator, offers[0], POWER_ON)
+        assert (
+            again
+            == f"Job {power_job} already powers `tp-node3` on after this flash. Nothing more was started."
+        )
     finally:
         release.set()

@@ -12,6 +12,7 @@ from bot.app import LabBot
 from bot.integrations.github import GitHubTuning
 from bot.integrations.infra_checkout import InfraCheckout
 from bot.job_state import JobState
+from handlers.renovate.cards import MERGE_KIND, MergeOrder, RenovateCards
 from labsim.github import RenovatePr
 from labsim.lab import INFRA_REPO, LAB_CHANNEL, Lab
 from labsim.slack import Message
@@ -306,3 +307,56 @@ async def test_outside_text_from_github_never_pings_or_links(lab: Lab, bot: LabB
     assert "&lt;!channel&gt;" in shown.text  # shown, escaped: seen, not acted on
     assert "ci/&lt;!channel&gt;" in str(mrkdwn)  # the check's context and description
     assert "&lt;!channel&gt;" in listed.all_text()
+
+
+async def lose_a_merge_job(bot: LabBot, card_message: Message, order: MergeOrder) -> int:
+    """A merge job as the store holds it when its replica died mid-way; recovery runs."""
+    card_row = await RenovateCards(bot.store.sessions).by_token(
+        card_message.button("labbot:renovate-merge").value or ""
+    )
+    assert card_row is not None
+    lost = await bot.jobs.jobs.create(
+        kind=MERGE_KIND,
+        text=f"renovate merge {order.number}",
+        requester=order.approver,
+        channel_id=card_message.channel,
+        targets=[],
+        payload=order.model_copy(update={"card_id": card_row.id}).model_dump(mode="json"),
+        owner="a-replica-that-died",
+    )
+    await bot.jobs.jobs.update_fields(lost.id, thread_ts=card_message.ts)
+    assert await bot.jobs.jobs.move(lost.id, JobState.queued, JobState.running)
+    await bot.jobs.recover()
+    return lost.id
+
+
+async def test_an_interrupted_merge_job_says_whether_its_pr_got_merged(
+    lab: Lab, bot: LabBot
+) -> None:
+    assert lab.github is not None
+    merged_pr = await open_green_pr(lab)
+    merged_card = card(lab, merged_pr.number)
+    await lab.github.merge_elsewhere(merged_pr.number)  # the job merged it, then was lost
+    merge_sha = lab.github.pull_request(merged_pr.number).merge_commit_sha
+    assert merge_sha is not None
+    order = MergeOrder(
+        card_id="", number=merged_pr.number, head_sha=merged_pr.head_sha, approver="U0OPER0001"
+    )
+    lost = await lose_a_merge_job(bot, merged_card, order)
+    text = await wait_thread(lab, merged_card, f"interruption of job {lost}")
+    assert f"PR #{merged_pr.number} is merged as `{merge_sha[:7]}`." in text
+
+    open_pr = await open_green_pr(lab)
+    open_card = card(lab, open_pr.number)
+    order = MergeOrder(
+        card_id="",
+        number=open_pr.number,
+        head_sha=open_pr.head_sha,
+        approver="U0OPER0001",
+        deploy=True,
+        deploy_targets="all",
+    )
+    lost = await lose_a_merge_job(bot, open_card, order)
+    text = await wait_thread(lab, open_card, f"interruption of job {lost}: PR")
+    assert f"PR #{open_pr.number} is still open and was not merged by it." in text
+    assert lab.github.merges() == []  # checking merged nothing

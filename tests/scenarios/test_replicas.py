@@ -165,3 +165,52 @@ async def test_schedules_run_once_per_due_time_and_move_to_the_other_replica(
                 await bots.stop_all()
     finally:
         databases.drop_all()
+
+
+async def test_a_replica_restarted_during_the_others_deploy_never_applies_it_twice(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    databases = Databases("postgresql", tmp_path, postgres_server)
+    settings = {
+        "storage": {"database_url": databases.new()},
+        "jobs": {"stream_interval_seconds": 0.2},
+    }
+    try:
+        async with Lab(full=True, config_overrides=settings) as lab:
+            assert lab.cluster is not None
+            node = lab.cluster["tp-node3"]
+            bots = BotProcesses(lab)
+            try:
+                first = await bots.start()
+                await bots.start()  # the newest connection gets the commands: the deploy's owner
+                job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+                approval = await approval_message(lab, job_id)
+                node.set_k3s_ready(False)  # holds the deploy in its gate, after the switch
+                await press(lab, lab.users.operator2, approval, "labbot:approve")
+                await wait_final(lab, job_id, "waiting: k3s node tp-node3 is not Ready", 60)
+                await first.kill()
+                bots.remove(first)
+                await bots.start()  # its start-up recovery runs while the deploy is live
+                second = await start(lab, lab.users.operator, "deploy tp-node3")
+                await lab.slack.wait_for(lambda: "This job is queued" in thread_text(lab, second))
+                # Through the restarted replica's recovery and a takeover period, nobody
+                # interrupts the live deploy or lets the queued one past its lock.
+                with contextlib.suppress(TimeoutError):
+                    await lab.slack.wait_for(
+                        lambda: "labbot stopped while job" in thread_text(lab, job_id),
+                        timeout=STALE_AFTER + 2 * HEARTBEAT,
+                    )
+                node.set_k3s_ready(True)
+                text = await wait_final(lab, job_id, f"Job {job_id} succeeded", timeout=60)
+                assert "labbot stopped while job" not in text
+                assert "*tp-node3*: generation 3 → 4, healthy" in text
+                later = await wait_final(lab, second, f"Job {second} succeeded", timeout=60)
+                assert "Nothing to deploy" in later  # it ran after the first, and found it done
+                switches = [
+                    c for c in node.commands_received() if "switch-to-configuration switch" in c
+                ]
+                assert len(switches) == 1
+            finally:
+                await bots.stop_all()
+    finally:
+        databases.drop_all()

@@ -512,3 +512,14 @@ async def test_a_sops_job_interrupted_after_opening_its_pr_links_it_and_a_resume
     found = await github.pull_for_branch(done.payload["branch"])
     assert found is not None and found.number == pr.number
     assert len(infra.repo.pulls) == 1
+    # Run again by hand, the same change finds that PR still open and prepares nothing.
+    again = await start(lab, lab.users.admin, "sops rotate")
+    text = await wait_final(lab, again, f"Job {again} cancelled")
+    assert f"PR #{pr.number} (<" in text and f"/pull/{pr.number}|branch `{pr.head_ref}`>)" in text
+    assert "already makes this change and is still open" in text
+    assert len(infra.repo.pulls) == 1 and await bot.jobs.approvals.for_job(again) == []
+    # A different change (another node's key) is not held back by it.
+    other = await start(lab, lab.users.admin, "sops remove-node tp-node3")
+    await approve_four_eyes(lab, other)
+    await wait_final(lab, other, f"Job {other} succeeded")
+    assert len(infra.repo.pulls) == 2
