@@ -15,7 +15,7 @@ from types import TracebackType
 from bot.capability import Capability, CapabilityContext, command_table, job_kinds, start_all
 from bot.command_spec import CommandTable
 from bot.commands import ENGINE_COMMANDS
-from bot.config import Config, SecretSource, SlackMode
+from bot.config import Config, SlackMode
 from bot.dispatch import Dispatcher
 from bot.errors import ConfigError
 from bot.health import WRITE_CHECK_EVERY, CachedCheck, HealthChecks, HealthServer
@@ -33,6 +33,7 @@ from bot.single_process import SingleProcessLock
 from bot.slack_app import SlackEdge
 from bot.slack_budget import SlackBudget
 from bot.slack_chat import SlackChat, SlackUsergroups, make_web_client
+from bot.slack_tokens import verify_tokens
 from bot.store import Store
 from bot.tasks import TaskSet
 
@@ -98,6 +99,8 @@ class LabBot:
             signing = slack.signing_secret.read() if slack.signing_secret else None
         except LookupError as exc:
             raise ConfigError(f"slack: {exc}") from None
+        # Before anything that talks to Slack: a wrong token is named now, in one sentence.
+        await verify_tokens(slack, bot_token, app_token)
         try:
             database_url = self.config.storage.resolved_database_url()  # may read a secret
             if (lock := SingleProcessLock.for_database(database_url)) is not None:
@@ -215,19 +218,7 @@ class LabBot:
 
 def configured_secrets(config: Config) -> Iterator[str]:
     """Every secret value the config names and this machine can read, for redaction."""
-    sources: list[SecretSource | None] = [
-        config.slack.bot_token,
-        config.slack.app_token,
-        config.slack.signing_secret,
-        *(bmc.password for bmc in config.bmc.values()),
-    ]
-    if config.github is not None:
-        sources += [config.github.token, config.github.app_private_key]
-    if config.sops is not None:
-        sources.append(config.sops.age_key)
-    for source in sources:
-        if source is None:
-            continue
+    for _path, source in config.secret_sources():
         try:
             yield source.read()
         except LookupError:

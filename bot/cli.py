@@ -13,17 +13,23 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.config_file import check_config_text, load_config
+from bot.config_file import check_config_text, load_config, unreadable_secrets
 from bot.errors import ConfigError
 
+log = logging.getLogger("labbot")
 
-def _check_config(path: Path) -> int:
+
+def _check_config(path: Path, secrets: bool = True) -> int:
     try:
         text = path.read_text()
     except OSError as exc:
         print(f"{path}: cannot read: {exc.strerror}", file=sys.stderr)
         return 2
     config, problems = check_config_text(text)
+    if config is not None and secrets:
+        problems += unreadable_secrets(config)
+        if problems:
+            config = None
     for problem in problems:
         print(f"{path}: {problem}", file=sys.stderr)
     if config is None:
@@ -42,11 +48,27 @@ async def _run(path: Path) -> int:
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     bot = LabBot(config)
+
+    async def serve() -> None:
+        async with bot:
+            await bot.wait_stopped()
+
+    serving = asyncio.create_task(serve())
+
+    def stop() -> None:
+        # Still starting (waiting for Slack, say): give up at once. Running: stop cleanly.
+        if bot.ready.is_set():
+            bot.request_stop()
+        else:
+            serving.cancel()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, bot.request_stop)
-    async with bot:
-        await bot.wait_stopped()
+        loop.add_signal_handler(sig, stop)
+    try:
+        await serving
+    except asyncio.CancelledError:
+        log.info("stopped while starting")
     return 0
 
 
@@ -60,6 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("-c", "--config", type=Path, default=Path("/etc/labbot/config.yaml"))
     check = sub.add_parser("check-config", help="validate a config file and list every problem")
     check.add_argument("file", type=Path)
+    check.add_argument(
+        "--no-secrets",
+        action="store_true",
+        help="do not read the secrets it names (for a template checked off the target machine)",
+    )
     sub.add_parser(
         "ssh-to-age",
         help="read OpenSSH public keys (ssh-keyscan output) on stdin, print their age recipients",
@@ -69,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "check-config":
-        return _check_config(args.file)
+        return _check_config(args.file, secrets=not args.no_secrets)
     if args.command == "run":
         try:
             return asyncio.run(_run(args.config))

@@ -543,3 +543,22 @@ class Config(Model):
                     f"board {board.name}: bmc {board.bmc!r} is not in the 'bmc' section"
                 )
         return self
+
+    def secret_sources(self) -> list[tuple[str, SecretSource]]:
+        """Every secret the config names, with its setting's path (`slack.bot_token`)."""
+        named: list[tuple[str, SecretSource | None]] = [
+            ("slack.bot_token", self.slack.bot_token),
+            ("slack.app_token", self.slack.app_token),
+            ("slack.signing_secret", self.slack.signing_secret),
+            *((f"bmc.{name}.password", bmc.password) for name, bmc in self.bmc.items()),
+        ]
+        if self.github is not None:
+            named += [
+                ("github.token", self.github.token),
+                ("github.app_private_key", self.github.app_private_key),
+            ]
+        if self.sops is not None:
+            named.append(("sops.age_key", self.sops.age_key))
+        if isinstance(self.storage.database_url, SecretSource):
+            named.append(("storage.database_url", self.storage.database_url))
+        return [(path, source) for path, source in named if source is not None]

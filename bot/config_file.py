@@ -144,3 +144,14 @@ def load_config(path: Path) -> Config:
             f"{path} has {len(problems)} problem(s)", problems=[str(p) for p in problems]
         )
     return config
+
+
+def unreadable_secrets(config: Config) -> list[Problem]:
+    """One problem per secret the config names that this machine cannot read (never a value)."""
+    problems = []
+    for path, source in config.secret_sources():
+        try:
+            source.read()
+        except LookupError as missing:
+            problems.append(Problem(path, None, str(missing)))
+    return problems

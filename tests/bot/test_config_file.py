@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,17 +20,30 @@ def example() -> str:
     return EXAMPLE.read_text()
 
 
-def run_check(path: Path) -> subprocess.CompletedProcess[str]:
+def run_check(path: Path, *options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "check-config", str(path)],
+        [sys.executable, "-m", "bot.cli", "check-config", *options, str(path)],
         capture_output=True,
         text=True,
         check=False,
+        env={"PATH": os.environ["PATH"]},  # none of the secrets' variables
     )
 
 
-def test_example_config_is_valid() -> None:
+def test_check_config_reads_every_secret_and_names_each_missing_one() -> None:
     result = run_check(EXAMPLE)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert (
+        f"{EXAMPLE}: slack.bot_token: environment variable LABBOT_SLACK_BOT_TOKEN is not set"
+        in lines
+    )
+    for path, _source in load_config(EXAMPLE).secret_sources():  # each named once
+        assert sum(line.startswith(f"{EXAMPLE}: {path}: ") for line in lines) == 1, path
+
+
+def test_example_config_is_valid() -> None:
+    result = run_check(EXAMPLE, "--no-secrets")
     assert result.returncode == 0, result.stderr
     assert "tp-node3" in result.stdout
     config = load_config(EXAMPLE)

@@ -154,12 +154,14 @@ async def test_a_merge_click_acked_before_a_crash_becomes_one_merge_after_it() -
             thread = "\n".join(m.all_text() for m in lab.slack.thread(LAB_CHANNEL, card.ts))
             assert f"Merged PR #{pr.number}" in thread
             approved = await lab.slack.wait_for(
-                lambda: [
-                    e.text
-                    for e in lab.slack.ephemerals(lab.users.operator)
-                    if e.text.startswith(f"You approved PR #{pr.number}")
-                ]
-                or None
+                lambda: (
+                    [
+                        e.text
+                        for e in lab.slack.ephemerals(lab.users.operator)
+                        if e.text.startswith(f"You approved PR #{pr.number}")
+                    ]
+                    or None
+                )
             )
             assert len(approved) == 1  # the clicker is answered, once
             # Merged once, on GitHub's record, and no second job for the click.
