@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bot import actions, messages
-from bot.command_spec import CommandSpec
+from bot.command_spec import Approval, CommandSpec
 
 if TYPE_CHECKING:
     from bot.job_records import ApprovalRecord
@@ -92,31 +92,44 @@ def header(text: str) -> Block:
     return {"type": "header", "text": {"type": "plain_text", "text": clip(text, HEADER_TEXT_LIMIT)}}
 
 
-def command_list(allowed: Sequence[CommandSpec], hidden: Sequence[str], prefix: str) -> list[Block]:
-    """`/lab help`: one line per command the user may run, then what needs a higher role."""
-    lines = [f"`{spec.usage(prefix)}`\n{spec.summary}" for spec in allowed]
+def command_list(
+    allowed: Sequence[tuple[str, str]], hidden: Sequence[str], prefix: str
+) -> list[Block]:
+    """`/lab help`: usage and summary of each command the user may run, then the names of
+    what needs a higher role."""
+    lines = [f"`{usage}`\n{summary}" for usage, summary in allowed]
     out = [section(messages.help_header(prefix)), *packed_sections(lines)]
     if hidden:
         out.append(context(messages.help_needs_higher_role(hidden)))
     return out[:MAX_BLOCKS]
 
 
-def command_help(specs: Sequence[CommandSpec], prefix: str) -> list[Block]:
-    """`/lab help CMD`: usage, arguments, flags, role, approval and an example for each form."""
+def command_help(
+    specs: Sequence[CommandSpec],
+    prefix: str,
+    approval_of: Callable[[str, Approval], Approval],
+    second_person_tags: Sequence[str] = (),
+) -> list[Block]:
+    """`/lab help CMD`: usage, arguments, flags, role, who approves (as configured) and an
+    example for each form."""
     out: list[Block] = []
+    tagged = ", ".join(f"`{t}`" for t in second_person_tags)
+    words = {
+        "none": "no approval",
+        "approval": "approval by someone with that role, the requester included"
+        + (f" (a second person on nodes tagged {tagged})" if tagged else ""),
+        "four_eyes": "approval by a second person with that role",
+    }
     for spec in specs:
         lines = [f"*`{spec.usage(prefix)}`*", spec.summary]
         lines += [f"• `{a.usage()}`: {a.help}" for a in spec.args]
         lines += [f"• `{f.usage().strip('[]')}`: {f.help}" for f in spec.flags]
-        approval = {
-            "none": "no approval",
-            "approval": "needs approval",
-            "four_eyes": "needs a second person's approval",
-        }
-        lines.append(f"Role: {spec.role.name}; {approval[spec.approval.value]}.")
+        approval = approval_of(spec.name, spec.approval)
+        lines.append(f"Role: {spec.role.name}; {words[approval.value]}.")
         for rule in spec.role_rules:
+            rule_approval = approval_of(spec.name, rule.approval)
             lines.append(
-                f"With `{rule.value}`: role {rule.role.name}; {approval[rule.approval.value]}."
+                f"With `{rule.value}`: role {rule.role.name}; {words[rule_approval.value]}."
             )
         if spec.example:
             lines.append(f"Example: `{prefix} {spec.example}`")
@@ -176,12 +189,14 @@ def job_root(
 
 def approval_request(approval: ApprovalRecord, label: str) -> list[Block]:
     """The plan, who may approve and until when, and the Apply / Reject buttons."""
-    who = "a second person with the" if approval.rule == "four_eyes" else "someone with the"
+    who = (
+        f"a second person with the {approval.role} role (not the requester)"
+        if approval.rule == "four_eyes"
+        else f"someone with the {approval.role} role (the requester too)"
+    )
     return [
         section(approval.summary or messages.approval_prompt(approval.job_id)),
-        context(
-            f"Needs approval by {who} {approval.role} role before {approval.expires_at:%H:%M} UTC."
-        ),
+        context(f"Needs approval by {who} before {approval.expires_at:%H:%M} UTC."),
         {
             "type": "actions",
             "block_id": f"approval-{approval.job_id}",

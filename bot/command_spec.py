@@ -85,6 +85,16 @@ Handler = Callable[["HandlerContext", "Command"], Awaitable["Outcome"]]
 
 
 @dataclass(frozen=True)
+class CommandForm:
+    """One form of a command as help shows it: `power status`, with its usage and role."""
+
+    name: str
+    usage: str
+    role: Role
+    approval: Approval
+
+
+@dataclass(frozen=True)
 class RoleRule:
     """A stricter or looser role when an argument has a given value (`power … status` is viewer)."""
 
@@ -117,6 +127,26 @@ class CommandSpec:
             *(f.usage() for f in self.flags),
         ]
         return " ".join(parts)
+
+    def forms(self, prefix: str = "/lab") -> list[CommandForm]:
+        """The command's forms, one per value of the argument its role rules depend on
+        (`power NODE status` for viewers, `power NODE off` for operators), else one."""
+        if not self.role_rules:
+            return [CommandForm(self.name, self.usage(prefix), self.role, self.approval)]
+        arg = self.role_rules[0].arg
+        spec_arg = next(a for a in self.args if a.name == arg)
+        flags = [f.usage() for f in self.flags]
+        out = []
+        if spec_arg.optional:  # left out: the command's own role (`renovate` lists)
+            words = [a.usage() for a in self.args if a is not spec_arg]
+            usage = " ".join([prefix, self.name, *words, *flags])
+            out.append(CommandForm(self.name, usage, self.role, self.approval))
+        for value in spec_arg.choices:
+            role, approval = self.rule_for({arg: value})
+            words = [a.usage() if a is not spec_arg else value for a in self.args]
+            usage = " ".join([prefix, self.name, *words, *flags])
+            out.append(CommandForm(f"{self.name} {value}", usage, role, approval))
+        return out
 
     def rule_for(self, args: Mapping[str, ArgValue]) -> tuple[Role, Approval]:
         """The role and approval this invocation needs, after argument-specific rules."""

@@ -13,9 +13,10 @@ import os
 import re
 import tomllib
 import zoneinfo
+from collections.abc import Iterable
 from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, cast
 from urllib.parse import unquote
 
 from apscheduler.triggers.cron import CronTrigger
@@ -515,6 +516,34 @@ class DigestConfig(Model):
         return self
 
 
+Approver = Literal["self", "other", "none"]
+"""Who approves: `self` (anyone with the role, the requester included), `other` (a second
+person with the role) or `none` (no approval: the plan is shown and applied)."""
+
+
+class ApprovalsConfig(Model):
+    """Who approves each command that changes the lab (its role comes with the command)."""
+
+    deploy: Approver = "self"
+    rollback: Approver = "self"
+    power: Approver = "self"  # off and reset; `on` never waits for approval
+    uart: Approver = "self"  # typing on a node's console
+    flash: Literal["self", "other"] = "other"  # erases a node: never without approval
+    sops: Literal["self", "other"] = "other"  # changes who can read the secrets
+    # Nodes carrying one of these tags need a second person for every command above.
+    second_person_tags: list[Tag] = ["four-eyes"]
+
+    def approver(self, command: str, node_tags: Iterable[str]) -> Approver | None:
+        """The configured approver of `command` on nodes with `node_tags` (None: a command
+        this section does not cover, which keeps its own rule)."""
+        if command not in type(self).model_fields or command == "second_person_tags":
+            return None
+        configured = getattr(self, command)
+        if set(node_tags) & set(self.second_person_tags):
+            return "other"
+        return cast(Approver, configured)
+
+
 class Config(Model):
     """The whole labbot configuration file."""
 
@@ -533,6 +562,7 @@ class Config(Model):
     deploy: DeployConfig = DeployConfig()
     flash: FlashConfig = FlashConfig()
     digest: DigestConfig = DigestConfig()
+    approvals: ApprovalsConfig = ApprovalsConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")

@@ -5,11 +5,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from bot import blocks, messages
-from bot.command_spec import Command
+from bot.command_spec import Approval, Command, CommandSpec
+from bot.config import ApprovalsConfig
 from bot.context import HandlerContext
 from bot.outcome import Outcome, Reply
-from bot.policy import Policy
+from bot.policy import Actor
+
+
+def _forms_for(
+    actor: Actor, specs: Iterable[CommandSpec], prefix: str
+) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """What the actor may run, as (usage, summary) lines and names, and the names of the forms
+    that need a higher role: a command whose forms differ (`power NODE status` for viewers)
+    shows only the forms the actor may run."""
+    lines: list[tuple[str, str]] = []
+    names: list[str] = []
+    hidden: list[str] = []
+    for spec in specs:
+        forms = spec.forms(prefix)
+        allowed = [form for form in forms if actor.may(form.role)]
+        if len(allowed) == len(forms):
+            lines.append((spec.usage(prefix), spec.summary))
+            names.append(spec.name)
+            continue
+        lines += [(form.usage, spec.summary) for form in allowed]
+        names += [form.name for form in allowed]
+        hidden += [form.name for form in forms if form not in allowed]
+    return lines, names, hidden
+
+
+def effective_approval(approvals: ApprovalsConfig, command: str, declared: Approval) -> Approval:
+    """What a command's approval is under the approvals config (for any node not tagged for
+    a second person): a form that never asks (`power NODE on`) stays `none`."""
+    if declared is Approval.none:
+        return declared
+    approver = approvals.approver(command.split()[0], ())
+    if approver is None:
+        return declared
+    return {"self": Approval.approval, "other": Approval.four_eyes}.get(approver, Approval.none)
 
 
 async def help_command(ctx: HandlerContext, command: Command) -> Outcome:
@@ -23,17 +59,26 @@ async def help_command(ctx: HandlerContext, command: Command) -> Outcome:
             suggestion = ctx.commands.suggest(topic)
             return Reply(messages.unknown_help_topic(topic, suggestion, ctx.prefix))
         related = [s for s in ctx.commands if s.name.split()[0] == spec.name.split()[0]]
-        return Reply(text=f"Help for {spec.name}", blocks=blocks.command_help(related, ctx.prefix))
-    allowed = [s for s in ctx.commands if Policy.may_run(ctx.actor, s)]
-    hidden = [s.name for s in ctx.commands if not Policy.may_run(ctx.actor, s)]
+        approvals = ctx.config.approvals
+
+        def approval_of(name: str, declared: Approval) -> Approval:
+            return effective_approval(approvals, name, declared)
+
+        return Reply(
+            text=f"Help for {spec.name}",
+            blocks=blocks.command_help(
+                related, ctx.prefix, approval_of, approvals.second_person_tags
+            ),
+        )
+    lines, _names, hidden = _forms_for(ctx.actor, ctx.commands, ctx.prefix)
     return Reply(
         text=messages.help_header(ctx.prefix),
-        blocks=blocks.command_list(allowed, hidden, ctx.prefix),
+        blocks=blocks.command_list(lines, hidden, ctx.prefix),
     )
 
 
 async def whoami_command(ctx: HandlerContext, command: Command) -> Outcome:
     """Say who the requester is to labbot and what they may run."""
     role = ctx.actor.role.name if ctx.actor.role else None
-    names = [s.name for s in ctx.commands if Policy.may_run(ctx.actor, s)]
-    return Reply(messages.whoami(ctx.actor.user_id, role, names))
+    _lines, names, hidden = _forms_for(ctx.actor, ctx.commands, ctx.prefix)
+    return Reply(messages.whoami(ctx.actor.user_id, role, names, hidden))

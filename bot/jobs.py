@@ -25,6 +25,7 @@ from typing import Any
 from bot import actions, blocks, messages
 from bot.approvals import ClickOrigin, Verdict, binding_digest, decide_click
 from bot.chat import Chat, ChatError, PosterRateLimited
+from bot.command_spec import Approval
 from bot.config import Config, LockPolicy, Role
 from bot.errors import UserError
 from bot.intake import request_key
@@ -39,7 +40,7 @@ from bot.job_run import (
     NeedsApproval,
 )
 from bot.job_state import Job, JobState
-from bot.locks import Held, LockTable
+from bot.locks import Held, LockTable, target_nodes
 from bot.long_plan import long_plan
 from bot.policy import Actor, Policy
 from bot.redact import Redactor
@@ -257,9 +258,30 @@ class JobEngine:
             return
         await self._ask_approval(run, outcome)
 
+    def _approval_rule(self, job: Job, plan: NeedsApproval) -> Approval:
+        """The kind's rule, unless the approvals config names who approves this command
+        (`sops-rotate` is `sops`), on these nodes (their tags may ask for a second person)."""
+        tags = [
+            tag
+            for name in target_nodes(job.targets)
+            if (node := self.config.inventory.node(name)) is not None
+            for tag in node.tags
+        ]
+        approver = self.config.approvals.approver(job.kind.split("-", 1)[0], tags)
+        if approver is None:
+            return plan.rule
+        return {"self": Approval.approval, "other": Approval.four_eyes}.get(approver, Approval.none)
+
     async def _ask_approval(self, run: JobRun, plan: NeedsApproval) -> None:
         job = run.job
+        rule = self._approval_rule(job, plan)
         await self.jobs.update_fields(job.id, payload=plan.payload)
+        if rule is Approval.none:  # configured so: the plan is shown, then applied
+            await run.say(messages.applied_without_approval(job.id, job.kind.split("-", 1)[0]))
+            await run.say(self._redactor.redact(plan.summary))
+            await self.jobs.move(job.id, JobState.running, JobState.awaiting_approval)
+            await self._apply(job.id, job.requester)
+            return
         expires = self._clock() + timedelta(minutes=self.config.jobs.approval_timeout_minutes)
         summary = self._redactor.redact(plan.summary)
         too_long = long_plan(summary, job.id, self.log_dir)
@@ -274,7 +296,7 @@ class JobEngine:
         approval = await self.approvals.create(
             job_id=job.id,
             digest=binding_digest(job.id, job.kind, plan.payload),
-            rule=plan.rule.value,
+            rule=rule.value,
             role=plan.role.name,
             summary=summary,
             expires_at=expires,

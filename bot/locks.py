@@ -6,6 +6,7 @@ all-or-nothing, so two jobs can never each hold half of what the other needs.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +21,11 @@ from bot.store_schema import JobRow, LockRow
 def node_target(name: str) -> str:
     """The lock key of a node."""
     return f"node:{name}"
+
+
+def target_nodes(targets: Iterable[str]) -> list[str]:
+    """The node names among lock keys."""
+    return [t.removeprefix("node:") for t in targets if t.startswith("node:")]
 
 
 def bmc_target(name: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot import messages
-from bot.command_spec import Approval, Command, CommandSpec
+from bot.command_spec import Approval, Command
 from bot.config import Role, RolesConfig
 
 log = logging.getLogger(__name__)
@@ -107,9 +107,3 @@ class Policy:
         if not actor.may(needed):
             return Verdict(False, messages.role_too_low(command.name, needed.name, actor.role.name))
         return Verdict(True, approval=approval)
-
-    @staticmethod
-    def may_run(actor: Actor, spec: CommandSpec) -> bool:
-        """Whether the actor may run the command in at least one of its forms."""
-        roles = [spec.role, *(rule.role for rule in spec.role_rules)]
-        return any(actor.may(role) for role in roles)

@@ -155,11 +155,12 @@ def unknown_help_topic(name: str, suggestion: str | None, prefix: str) -> str:
     return unknown_command(name, suggestion, prefix)
 
 
-def whoami(user: str, role: str | None, commands: Sequence[str]) -> str:
+def whoami(user: str, role: str | None, commands: Sequence[str], higher: Sequence[str]) -> str:
     """`/lab whoami`."""
     if role is None:
         return no_role(user)
-    return f"You are <@{user}>, role *{role}*. You may run: {_names(commands)}."
+    more = f" Needing a higher role: {_names(higher)}." if higher else ""
+    return f"You are <@{user}>, role *{role}*. You may run: {_names(commands)}.{more}"
 
 
 # --- failures -------------------------------------------------------------------------------
@@ -198,6 +199,14 @@ def resuming_after_restart(job_id: int, approver: str) -> str:
 def stopped_by_store_fault(job_id: int, cause: str) -> str:
     """A job stopped because labbot's database failed under it (the lab is checked next)."""
     return f"Job {job_id} stopped: labbot can't write its records ({cause})."
+
+
+def applied_without_approval(job_id: int, command: str) -> str:
+    """The approvals config says no approval for this command: the plan runs at once."""
+    return (
+        f"No approval needed (`approvals.{command}: none` in labbot's config): "
+        f"job {job_id} applies this plan now."
+    )
 
 
 def store_unavailable(cause: str) -> str:

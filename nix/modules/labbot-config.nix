@@ -98,6 +98,11 @@ let
       required = false;
       description = "The nightly status digest: thresholds, paths and timeouts.";
     };
+    approvals = {
+      kind = "section";
+      required = false;
+      description = "Who approves each command that changes the lab: self, other (a second person) or none.";
+    };
     log_level = {
       kind = "enum";
       required = false;

@@ -10,11 +10,17 @@ ROOT = Path(__file__).resolve().parents[2]
 # library → the only modules (or packages, ending in /) allowed to import it
 ALLOWED: dict[str, tuple[str, ...]] = {
     "slack_bolt": ("bot/slack_app.py",),
-    "slack_sdk": ("bot/slack_app.py", "bot/slack_chat.py"),
+    "slack_sdk": ("bot/slack_app.py", "bot/slack_chat.py", "bot/slack_tokens.py"),
     "asyncssh": ("bot/integrations/",),
     "github": ("bot/integrations/",),
     "subprocess": ("bot/integrations/",),
-    "aiohttp": ("bot/integrations/", "bot/slack_app.py", "bot/slack_chat.py", "bot/health.py"),
+    "aiohttp": (
+        "bot/integrations/",
+        "bot/slack_app.py",
+        "bot/slack_chat.py",
+        "bot/slack_tokens.py",
+        "bot/health.py",
+    ),
 }
 
 

@@ -51,6 +51,41 @@ async def test_help_for_one_command(lab: Lab, bot: LabBot) -> None:
     assert "Example: `/lab whoami`" in text
 
 
+async def test_a_viewers_help_and_whoami_list_only_what_a_viewer_may_run(
+    lab: Lab, bot: LabBot
+) -> None:
+    text = all_text(await ask(lab, lab.users.viewer, "help"))
+    assert "`/lab power NODE status`" in text
+    assert "`/lab power NODE on|off|reset|status`" not in text
+    assert "`/lab power NODE off`" not in text and "`/lab deploy" not in text
+    assert "`/lab renovate`\n" in text and "`/lab renovate check`" not in text
+    higher = text.split("Needing a higher role:")[1]
+    assert "power on" in higher and "renovate check" in higher and "deploy" in higher
+    whoami = (await ask(lab, lab.users.viewer, "whoami")).text
+    may, needs = whoami.split("Needing a higher role:")
+    assert "power status" in may and "power off" not in may and "power off" in needs
+    admin = all_text(await ask(lab, lab.users.admin, "help"))
+    assert "`/lab power NODE on|off|reset|status`" in admin and "Needing a higher role" not in admin
+
+
+async def test_help_says_who_approves_as_configured(lab: Lab) -> None:
+    lab.config_overrides["approvals"] = {"deploy": "other", "rollback": "none"}
+    async with lab.bot():
+        await lab.slack.wait_connected()
+        deploy = all_text(await ask(lab, lab.users.viewer, "help deploy"))
+        assert "Role: operator; approval by a second person with that role." in deploy
+        rollback = all_text(await ask(lab, lab.users.viewer, "help rollback"))
+        assert "Role: operator; no approval." in rollback
+        power = all_text(await ask(lab, lab.users.viewer, "help power"))
+        assert (
+            "Role: operator; approval by someone with that role, the requester included "
+            "(a second person on nodes tagged `four-eyes`)." in power
+        )
+        assert "With `on`: role operator; no approval." in power
+        flash = all_text(await ask(lab, lab.users.viewer, "help flash"))
+        assert "approval by a second person with that role" in flash
+
+
 async def test_whoami_names_role_from_user_group(lab: Lab, bot: LabBot) -> None:
     reply = await ask(lab, lab.users.viewer, "whoami")
     assert f"<@{lab.users.viewer}>, role *viewer*" in reply.text

@@ -247,3 +247,27 @@ async def test_cancel_stops_a_waiting_health_gate_at_once() -> None:
         assert job is not None and job.state is JobState.cancelled
         assert await bot.jobs.locks.held_by(job_id) == []
         assert node.current_generation() == 4  # what was applied stays applied, as Cancel says
+
+
+async def test_who_approves_a_deploy_is_the_configs_choice() -> None:
+    # A second person, by the command's setting and by a node's tag; then no approval at all.
+    for approvals in ({"deploy": "other"}, {"deploy": "self", "second_person_tags": ["cm4"]}):
+        async with deploy_lab(approvals=approvals) as (lab, _bot):
+            job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+            approval = await approval_message(lab, job_id)
+            assert "a second person with the operator role (not the requester)" in (
+                approval.all_text()
+            )
+            answer = await press(lab, lab.users.operator, approval, "labbot:approve")
+            assert answer == messages.four_eyes_needed(job_id)
+            assert sim_node(lab, "tp-node3").current_generation() == 3
+            await approve(lab, job_id)  # operator2: a second person
+            await wait_final(lab, job_id, f"Job {job_id} succeeded", timeout=30)
+    async with deploy_lab(approvals={"deploy": "none"}) as (lab, _bot):
+        job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+        text = await wait_final(lab, job_id, f"Job {job_id} succeeded", timeout=30)
+        assert "No approval needed (`approvals.deploy: none` in labbot's config)" in text
+        assert "*Plan*: `colmena apply switch` on 1 node(s)" in text  # shown all the same
+        thread = lab.slack.thread(LAB_CHANNEL, root_of(lab, job_id).ts)
+        assert not [m for m in thread if any(b.action_id == "labbot:approve" for b in m.buttons())]
+        assert sim_node(lab, "tp-node3").current_generation() == 4
