@@ -122,6 +122,24 @@ class JobRecords:
             rows = await session.scalars(select(JobRow).order_by(JobRow.id.desc()).limit(limit))
             return [_job(r) for r in rows]
 
+    async def in_thread(self, channel_id: str, thread_ts: str, kind: str) -> Job | None:
+        """The newest job of `kind` that runs in the thread of message `thread_ts` (a deploy
+        after a Renovate merge, in the card's thread)."""
+        async with self._sessions() as session:
+            row = (
+                await session.scalars(
+                    select(JobRow)
+                    .where(
+                        JobRow.channel_id == channel_id,
+                        JobRow.thread_ts == thread_ts,
+                        JobRow.kind == kind,
+                    )
+                    .order_by(JobRow.id.desc())
+                    .limit(1)
+                )
+            ).first()
+            return _job(row) if row else None
+
     async def in_states(self, *states: JobState) -> list[Job]:
         """Jobs currently in any of `states`, oldest first."""
         async with self._sessions() as session:

@@ -30,6 +30,8 @@ from bot.config import Config
 from bot.errors import UserError
 from bot.integrations.github import GitHubClient, GitHubError, GitHubRateLimited
 from bot.job_records import now_utc
+from bot.job_run import Finished
+from bot.job_state import Job
 from bot.jobs import JobEngine
 from bot.scheduler import ScheduledRun
 from bot.services import Services
@@ -181,6 +183,7 @@ class RenovateBoard:
             required_checks=tuple(self._config.github.required_checks)
             if self._config.github
             else (),
+            deploy=await self._deploy_after_merge(record),
         )
         text = messages.renovate_card_text(facts.number, facts.title, facts.ci.verdict, state)
         shown = card_blocks.renovate_card(view)
@@ -207,6 +210,25 @@ class RenovateBoard:
             ),
         )
         return change
+
+    async def _deploy_after_merge(self, record: CardRecord) -> tuple[int, str] | None:
+        """The deploy that Merge & deploy started in the card's thread, if any."""
+        if not record.message_ts:
+            return None
+        job = await self._jobs.jobs.in_thread(record.channel_id, record.message_ts, DEPLOY_KIND)
+        return (job.id, job.state.value) if job is not None else None
+
+    async def follow_deploy(self, job: Job, _outcome: Finished) -> None:
+        """A deploy ended: redraw the card whose thread it ran in (Merge & deploy)."""
+        if not job.thread_ts:
+            return
+        card = await self.cards.by_message(job.channel_id, job.thread_ts)
+        if card is None:
+            return
+        try:
+            await self.redraw(card.id, await self.read(card.pr_number))
+        except (GitHubError, ChatError, PosterRateLimited) as exc:
+            log.warning("could not redraw the card of PR #%s: %s", card.pr_number, exc)
 
     def deploy_problem(self) -> str | None:
         """Why Merge & deploy cannot deploy here, or None."""
@@ -305,5 +327,6 @@ def register(context: CapabilityContext) -> None:
     context.jobs.register_action(card_blocks.RENOVATE_DEPLOY, buttons.on_deploy_click)
     context.jobs.register_action(card_blocks.RENOVATE_SKIP, buttons.on_skip_click)
     context.jobs.on_finished(MERGE_KIND, buttons.after_merge)
+    context.jobs.on_finished(DEPLOY_KIND, board.follow_deploy)
     minutes = context.config.schedules.renovate_check_minutes
     context.scheduler.add(SCHEDULE_NAME, IntervalTrigger(minutes=minutes), board.scheduled_check)

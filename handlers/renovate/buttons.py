@@ -162,12 +162,12 @@ class RenovateButtons:
         if card is None:
             return
         await self._board.merge_ended(card.id)
+        if order.deploy and outcome.state is JobState.succeeded:
+            await self._start_deploy(card, order)  # first: the card then shows it under way
         try:
             await self._board.redraw(card.id, await self._board.read(card.pr_number))
         except (GitHubError, ChatError, PosterRateLimited) as exc:
             log.warning("could not redraw the card of PR #%s: %s", card.pr_number, exc)
-        if order.deploy and outcome.state is JobState.succeeded:
-            await self._start_deploy(card, order)
 
     async def _start_deploy(self, card: CardRecord, order: MergeOrder) -> None:
         problem = self._board.deploy_problem()

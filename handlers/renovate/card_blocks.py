@@ -64,7 +64,7 @@ def renovate_card(view: CardView) -> list[Block]:
     ]
     notes = [messages.renovate_card_head(facts.head_sha)]
     if view.state == "merged":
-        notes.append(messages.renovate_card_merged(None))
+        notes.append(messages.renovate_card_merged(None, view.deploy))
     elif view.state == "closed":
         notes.append(messages.renovate_card_closed())
     else:
@@ -75,19 +75,37 @@ def renovate_card(view: CardView) -> list[Block]:
             notes.append(messages.renovate_card_skipped(view.skipped_by, facts.head_sha))
         if view.job_id is not None:
             notes.append(messages.renovate_card_busy(view.job_id))
+    ci = facts.ci
+    mergeable_now = ci.verdict.value == "green" and ci.required_ok and facts.mergeable is True
+    if view.state == "open" and view.job_id is None and not mergeable_now:
+        notes.append(
+            messages.renovate_not_mergeable_yet(
+                ci.verdict.value,
+                ci.failing,
+                [*ci.missing_required, *ci.pending_required],
+                facts.mergeable,
+                facts.mergeable_state,
+            )
+        )
     out.append(blocks.context("\n".join(notes)))
     if view.state == "open" and view.job_id is None:
-        buttons = [
-            blocks.button(messages.renovate_merge_button(), RENOVATE_MERGE, view.token, "primary")
-        ]
-        if view.deploy_targets:
-            label = messages.renovate_deploy_button(view.deploy_targets)
-            buttons.append(blocks.button(label, RENOVATE_DEPLOY, view.token))
+        buttons = []
+        if mergeable_now:  # a merge GitHub or CI would refuse is not offered
+            buttons.append(
+                blocks.button(
+                    messages.renovate_merge_button(), RENOVATE_MERGE, view.token, "primary"
+                )
+            )
+            if view.deploy_targets:
+                label = messages.renovate_deploy_button(view.deploy_targets)
+                buttons.append(blocks.button(label, RENOVATE_DEPLOY, view.token))
         if not view.skipped_by:
             buttons.append(
                 blocks.button(messages.renovate_skip_button(), RENOVATE_SKIP, view.token)
             )
-        out.append({"type": "actions", "block_id": f"renovate-{facts.number}", "elements": buttons})
+        if buttons:
+            block_id = f"renovate-{facts.number}"
+            out.append({"type": "actions", "block_id": block_id, "elements": buttons})
     return out[: blocks.MAX_BLOCKS]
 
 

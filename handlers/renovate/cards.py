@@ -88,6 +88,7 @@ class CardView:
     job_id: int | None = None
     deploy_targets: str | None = None
     required_checks: tuple[str, ...] = ()
+    deploy: tuple[int, str] | None = None  # the deploy after Merge & deploy: job id and state
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,12 @@ class RenovateCards:
         """The card of PR `pr_number`."""
         return await self._one(RenovateCardRow.pr_number == pr_number)
 
+    async def by_message(self, channel_id: str, message_ts: str) -> CardRecord | None:
+        """The card shown as message `message_ts` of `channel_id`."""
+        return await self._one(
+            RenovateCardRow.channel_id == channel_id, RenovateCardRow.message_ts == message_ts
+        )
+
     async def by_token(self, token: str) -> CardRecord | None:
         """The card whose buttons carry `token` (None once the card shows another head sha)."""
         return await self._one(RenovateCardRow.token == token)
@@ -229,9 +236,9 @@ class RenovateCards:
         """Note the merge job under way for the card (None when it has ended)."""
         await self._set(card_id, job_id=job_id)
 
-    async def _one(self, condition: ColumnElement[bool]) -> CardRecord | None:
+    async def _one(self, *conditions: ColumnElement[bool]) -> CardRecord | None:
         async with self._sessions() as session:
-            row = (await session.scalars(select(RenovateCardRow).where(condition))).first()
+            row = (await session.scalars(select(RenovateCardRow).where(*conditions))).first()
             return _record(row) if row else None
 
     async def _set(self, card_id: str, **values: object) -> None:

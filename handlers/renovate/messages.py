@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.messages.core import _names, outside
+from bot.messages.core import _names, outside, state_word
 from bot.outside_text import plain_text
 
 # --- Renovate cards -------------------------------------------------------------------------
@@ -19,6 +19,12 @@ _CI_WORDS = {
     "pending": ":hourglass_flowing_sand: pending",
     "failing": ":x: failing",
     "no_checks": ":grey_question: no checks reported",
+}
+_CI_SENTENCE = {
+    "green": "CI is green",
+    "pending": "CI is still running",
+    "failing": "CI is failing",
+    "no_checks": "no CI has reported on it",
 }
 _CHECK_EMOJI = {"success": ":white_check_mark:", "pending": ":hourglass_flowing_sand:"}
 
@@ -138,6 +144,31 @@ def renovate_mergeable(mergeable: bool | None, state: str) -> str:
     return f"*Mergeable*: :red_circle: no ({state})"
 
 
+def renovate_not_mergeable_yet(
+    verdict: str,
+    failing: Sequence[str],
+    missing: Sequence[str],
+    mergeable: bool | None,
+    state: str,
+) -> str:
+    """Why a card offers no merge button now (Skip stays)."""
+    reasons = []
+    if verdict != "green":
+        reasons.append(_CI_SENTENCE.get(verdict, f"CI is {verdict}"))
+    if failing:
+        reasons.append(f"failing: {_names(failing)}")
+    if missing:
+        reasons.append(f"required but not reported: {_names(missing)}")
+    if mergeable is None:
+        reasons.append("GitHub has not worked out yet whether it merges cleanly")
+    elif not mergeable:
+        reasons.append(f"GitHub says it cannot be merged as it is ({state})")
+    return (
+        f":no_entry: No merge button yet: {'; '.join(reasons)}. The next Renovate check "
+        "(`/lab renovate check` runs one now) updates the card."
+    )
+
+
 def renovate_card_head(sha: str) -> str:
     """The head sha the card (and its buttons) stand for."""
     return f"Head `{sha[:12]}`; the buttons act on exactly this commit."
@@ -155,10 +186,19 @@ def renovate_card_busy(job_id: int) -> str:
     return f":gear: Being merged by job {job_id}; see the thread."
 
 
-def renovate_card_merged(merge_sha: str | None) -> str:
-    """The pull request is merged (by labbot or anyone else)."""
+def renovate_card_merged(merge_sha: str | None, deploy: tuple[int, str] | None = None) -> str:
+    """The pull request is merged (by labbot or anyone else), and the deploy Merge & deploy
+    started, followed to its verdict."""
     into = f" as `{merge_sha[:7]}`" if merge_sha else ""
-    return f":white_check_mark: Merged{into}. Nothing more to do here."
+    if deploy is None:
+        return f":white_check_mark: Merged{into}. Nothing more to do here."
+    job_id, state = deploy
+    if state in ("queued", "running", "awaiting_approval"):
+        return (
+            f":white_check_mark: Merged{into}. Deploying it: job {job_id} in this thread "
+            "(plan and approval there); its verdict shows here when it ends."
+        )
+    return f":white_check_mark: Merged{into}. Deploy (job {job_id}): {state_word(state)}."
 
 
 def renovate_card_closed() -> str:
@@ -354,7 +394,7 @@ def renovate_ci_not_green(
     missing: Sequence[str],
 ) -> str:
     """Merging needs green CI and every required check."""
-    parts = [f"CI is {verdict.replace('_', ' ')}"]
+    parts = [_CI_SENTENCE.get(verdict, f"CI is {verdict}")]
     if failing:
         parts.append(f"failing: {_names(failing)}")
     if pending:

@@ -99,8 +99,9 @@ async def test_new_pr_gets_one_card_that_follows_ci(lab: Lab, bot: LabBot) -> No
     assert "*nixpkgs* (NixOS/nixpkgs)" in text and "flake.lock, base → head" in text
     assert f"`{REQUIRED}` (required): in_progress" in text and "pending" in text
     assert "*Mergeable*: :large_green_circle: yes" in text
-    assert [b.text for b in shown.buttons()] == ["Approve & merge", "Merge & deploy all", "Skip"]
-    assert len({b.value for b in shown.buttons()}) == 1  # one opaque token, nothing else
+    # CI still running: no merge button, and the card says why.
+    assert [b.text for b in shown.buttons()] == ["Skip"]
+    assert "No merge button yet: CI is still running" in text
 
     # Unchanged PR: nothing is posted or edited.
     assert "0 new cards, 0 updated" in await check(lab)
@@ -113,6 +114,9 @@ async def test_new_pr_gets_one_card_that_follows_ci(lab: Lab, bot: LabBot) -> No
     assert updated.ts == shown.ts and updated.updates == 1
     assert "*CI* :white_check_mark: green" in updated.all_text()
     assert ":white_check_mark: `ci/hydra`: success: Build succeeded" in updated.all_text()
+    assert [b.text for b in updated.buttons()] == ["Approve & merge", "Merge & deploy all", "Skip"]
+    assert len({b.value for b in updated.buttons()}) == 1  # one opaque token, nothing else
+    assert "No merge button yet" not in updated.all_text()
 
     listing = await ask(lab, lab.users.viewer, "renovate")
     assert f"#{pr.number}>" in listing.text and "card posted" in listing.text
@@ -162,6 +166,7 @@ async def test_head_moved_before_the_click_is_refused_and_the_card_refreshed(
 
     # The head moves again between the click and GitHub's merge: GitHub's 409 is explained.
     make_green(lab, new_head)
+    await check(lab)  # the card shows the new head, green: its buttons are back
     lab.github.inject_status(
         "PUT",
         r"/pulls/\d+/merge$",
@@ -193,13 +198,48 @@ async def test_ci_not_green_is_not_merged(lab: Lab, bot: LabBot) -> None:
     lab.github.set_check_run(pr.head_sha, "lint", "completed", "failure")
     await check(lab)
     shown = card(lab, pr.number)
-    await press(lab, lab.users.operator, shown, "labbot:renovate-merge")
+    # Failing CI: the card offers no merge, and says why in words.
+    assert [b.text for b in shown.buttons()] == ["Skip"]
+    assert "No merge button yet: CI is failing; failing: `lint`" in shown.all_text()
+    assert f"required but not reported: `{REQUIRED}`" in shown.all_text()
+    # CI went green and the card offered the merge; then CI failed before the click landed:
+    # the merge job reads CI again and refuses.
+    make_green(lab, pr.head_sha)
+    lab.github.set_check_run(pr.head_sha, "lint", "completed", "success")
+    await check(lab)
+    green = await lab.slack.wait_for(
+        lambda: card(lab, pr.number).buttons()[:1] and card(lab, pr.number), timeout=10
+    )
+    lab.github.set_check_run(pr.head_sha, "lint", "completed", "failure")
+    await press(lab, lab.users.operator, green, "labbot:renovate-merge")
     text = await wait_thread(lab, shown, "failed")
-    assert "CI is failing" in text and "`lint`" in text and f"`{REQUIRED}`" in text
+    assert "CI is failing" in text and "`lint`" in text
     assert lab.github.merges() == [] and lab.github.reviews(pr.number) == []
-    await lab.slack.wait_for(lambda: card(lab, pr.number).buttons(), timeout=10)
-    viewer = await press(lab, lab.users.viewer, shown, "labbot:renovate-merge")
+    redrawn = await lab.slack.wait_for(
+        lambda: "No merge button yet" in card(lab, pr.number).all_text() and card(lab, pr.number),
+        timeout=10,
+    )
+    assert [b.text for b in redrawn.buttons()] == ["Skip"]  # back, with the reason
+    viewer = await press(lab, lab.users.viewer, redrawn, "labbot:renovate-skip")
     assert "needs the operator role" in viewer
+
+
+async def test_a_pr_without_ci_or_with_conflicts_gets_no_merge_button(
+    lab: Lab, bot: LabBot
+) -> None:
+    assert lab.github is not None
+    bare = await lab.github.open_renovate_pr()  # no CI has reported at all
+    await check(lab)
+    text = card(lab, bare.number).all_text()
+    assert (
+        f"No merge button yet: CI is still running; required but not reported: `{REQUIRED}`" in text
+    )
+    dirty = await open_green_pr(lab)
+    lab.github.set_mergeable(dirty.number, False, "dirty")
+    await check(lab)
+    shown = card(lab, dirty.number)
+    assert [b.text for b in shown.buttons()] == ["Skip"]
+    assert "GitHub says it cannot be merged as it is (dirty)" in shown.all_text()
 
 
 async def test_closed_or_merged_elsewhere(lab: Lab, bot: LabBot) -> None:
@@ -221,6 +261,7 @@ async def test_closed_or_merged_elsewhere(lab: Lab, bot: LabBot) -> None:
 async def test_restart_keeps_one_card_and_working_buttons(lab: Lab) -> None:
     assert lab.github is not None
     pr = await lab.github.open_renovate_pr()
+    make_green(lab, pr.head_sha)
     async with lab.bot():
         await lab.slack.wait_connected()
         await check(lab)
@@ -282,6 +323,17 @@ async def test_merge_and_deploy_in_the_card_thread(lab: Lab, bot: LabBot) -> Non
     job = await bot.jobs.jobs.get(deploys[0].id)
     assert job is not None and job.state is JobState.succeeded
     assert lab.slack.message(LAB_CHANNEL, shown.ts).text.startswith("Renovate PR #")
+    # The card followed the deploy: under way while it waited, then its verdict.
+    now = lab.slack.message(LAB_CHANNEL, shown.ts)
+    versions = [str(v.blocks) for v in now.history] + [now.all_text()]
+    assert any(f"Deploying it: job {deploys[0].id} in this thread" in v for v in versions)
+    await lab.slack.wait_for(
+        lambda: (
+            f"Deploy (job {deploys[0].id}): succeeded"
+            in lab.slack.message(LAB_CHANNEL, shown.ts).all_text()
+        ),
+        timeout=20,
+    )
 
 
 HOSTILE = "<!channel> <@U0HOSTILE1> <https://evil.example|click me>"
