@@ -17,6 +17,23 @@ from typing import TextIO
 from labsim.lab import LAB_CHANNEL, Lab
 from labsim.terminal import SlackTerminal
 
+DEMO_CHECK = "nix flake check"
+DIGEST_SCHEDULE = "digest"  # the status capability's schedule name
+
+
+async def seed_renovate_prs(lab: Lab) -> None:
+    """Three Renovate PRs as a real infra repo has them: one green, one with failing CI, one
+    that conflicts with main. `/lab renovate check` (or the schedule) turns them into cards."""
+    github = lab.github
+    assert github is not None
+    green = await github.open_renovate_pr(input_name="nixpkgs")
+    github.set_check_run(green.head_sha, DEMO_CHECK, "completed", "success")
+    failing = await github.open_renovate_pr(input_name="sops-nix")
+    github.set_check_run(failing.head_sha, DEMO_CHECK, "completed", "failure")
+    conflicting = await github.open_renovate_pr(input_name="nixos-generators")
+    github.set_check_run(conflicting.head_sha, DEMO_CHECK, "completed", "success")
+    github.set_mergeable(conflicting.number, False, "dirty")
+
 
 async def demo(
     keep: bool = False, out: TextIO = sys.stdout, read_line: Callable[[], str] | None = None
@@ -31,6 +48,7 @@ async def demo(
             async with lab.bot() as bot:
                 await lab.slack.wait_connected()
                 await bot.ready.wait()
+                await seed_renovate_prs(lab)
                 u = lab.users
                 users = {
                     "admin": u.admin,
@@ -40,7 +58,16 @@ async def demo(
                     "viewer": u.viewer,
                     "stranger": u.stranger,
                 }
-                terminal = SlackTerminal(lab.slack, LAB_CHANNEL, users, "admin", out, read_line)
+                terminal = SlackTerminal(
+                    lab.slack,
+                    LAB_CHANNEL,
+                    users,
+                    "admin",
+                    out,
+                    read_line,
+                    # What the nightly schedule does, at the keyboard's request.
+                    extra={":digest": lambda: bot.scheduler.run(DIGEST_SCHEDULE)},
+                )
                 await terminal.run()
     finally:
         if keep:

@@ -6,8 +6,9 @@ Talks to the emulator exactly like a Slack user (slash commands and clicks over 
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -18,6 +19,7 @@ Type a slash command as a Slack user would, e.g. `/lab help` or `/lab deploy tp-
   N or :press N     press button number N (buttons are listed as [N] under messages)
   :as ROLE          act as another user: admin, admin2, operator, operator2, viewer, stranger
   :buttons          list the buttons you can press now
+  :digest           run the nightly digest now, as its schedule would
   :help             this text        :quit   stop the demo (Ctrl-D works too)"""
 
 
@@ -40,7 +42,10 @@ class SlackTerminal:
         user: str,
         out: TextIO = sys.stdout,
         read_line: Callable[[], str] | None = None,
+        extra: dict[str, Callable[[], Awaitable[None]]] | None = None,
     ) -> None:
+        self._extra = dict(extra or {})
+        self._names = {user_id: role for role, user_id in users.items()}
         self._slack = slack
         self._channel = channel
         self._users = users
@@ -82,6 +87,8 @@ class SlackTerminal:
             return False
         if line == ":help":
             self._print(HELP)
+        elif line in self._extra:
+            await self._extra[line]()
         elif line == ":buttons":
             self._list_buttons()
         elif line.startswith(":as"):
@@ -151,12 +158,14 @@ class SlackTerminal:
         self._seen.files = len(self._slack.files())
         seen = self._seen.ephemerals.get(self._user, 0)
         for ephemeral in self._slack.ephemerals(self._user)[seen:]:
-            self._print(_indent(_render(ephemeral.text, ephemeral.blocks), "(only you) "))
+            self._print(
+                _indent(_render(ephemeral.text, ephemeral.blocks, self._names), "(only you) ")
+            )
         self._seen.ephemerals[self._user] = len(self._slack.ephemerals(self._user))
         self._refresh_buttons()
 
     def _show_message(self, message: Message, previous: str | None) -> None:
-        text = _render(message.text, message.blocks)
+        text = _render(message.text, message.blocks, self._names)
         self._seen.texts[message.ts] = text
         prefix = "  │ " if message.thread_ts else ""
         if previous is not None:
@@ -195,7 +204,36 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
-def _render(text: str, blocks: list[dict[str, object]]) -> str:
+# Slack's markup in message text (docs.slack.dev, "Formatting text for app surfaces"):
+# <@U123> user, <#C123|name> channel, <!subteam^S123|@group>, <!here>, <!date^TS^{fmt}|fallback>,
+# <https://…|label> link. What outside text holds arrives escaped (&lt; …) and stays literal.
+_MARKUP = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
+
+
+def as_seen(text: str, names: Mapping[str, str]) -> str:
+    """Slack markup as a person sees it in the client (dates by their fallback, mentions by
+    name, links by label and address), then the escaped characters shown as themselves."""
+
+    def one(found: re.Match[str]) -> str:
+        target, label = found.group(1), found.group(2)
+        if target.startswith("!date^"):
+            return label or target
+        if target.startswith("@"):
+            return "@" + names.get(target[1:], label or target[1:])
+        if target.startswith("#"):
+            return "#" + (label or target[1:])
+        if target.startswith("!subteam^"):
+            return label or "@group"
+        if target.startswith("!"):
+            return "@" + target[1:]
+        return f"{label} ({target})" if label else target
+
+    shown = _MARKUP.sub(one, text)
+    # Slack shows &lt; &gt; &amp; (escaped so output cannot mention anyone) as the characters.
+    return shown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _render(text: str, blocks: list[dict[str, object]], names: Mapping[str, str]) -> str:
     """A message as a person sees it: the blocks' text, or the plain text without blocks."""
     parts: list[str] = []
     for block in blocks:
@@ -205,6 +243,4 @@ def _render(text: str, blocks: list[dict[str, object]]) -> str:
         elements = block.get("elements")
         if block.get("type") == "context" and isinstance(elements, list):
             parts.extend(str(e.get("text", "")) for e in elements if isinstance(e, dict))
-    shown = "\n".join(parts) if parts else text
-    # Slack shows &lt; &gt; &amp; (escaped so output cannot mention anyone) as the characters.
-    return shown.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return as_seen("\n".join(parts) if parts else text, names)

@@ -22,6 +22,13 @@ CAPABILITY = Capability(
             flags=(Flag("channel", "post it in the channel for everyone (default: only you)"),),
             example="status tp-node3",
         ),
+        CommandSpec(
+            name="digest",
+            summary="Post the nightly digest now, in its channel.",
+            role=Role.admin,
+            handler=command.digest_command,
+            example="digest",
+        ),
     ),
     start=digest.register,
 )

@@ -21,7 +21,7 @@ from bot.command_spec import Command
 from bot.context import HandlerContext
 from bot.outcome import Outcome, Reply
 from handlers.status import messages
-from handlers.status.digest import post_with_thread
+from handlers.status.digest import DigestRunner, post_with_thread
 from handlers.status.digest_blocks import node_message, summary_message, thread_messages
 from handlers.status.digest_report import build_report, carry_forward
 from handlers.status.digest_store import DigestStore
@@ -65,3 +65,15 @@ async def status_command(ctx: HandlerContext, command: Command) -> Outcome:
     except (ChatError, PosterRateLimited) as error:
         return Reply(messages.status_not_posted(str(error)))
     return None
+
+
+async def digest_command(ctx: HandlerContext, command: Command) -> Outcome:
+    """`/lab digest` (admin): the nightly digest now, in its channel, as the schedule posts it
+    (and kept as the day's snapshot that the next digest compares with)."""
+    if not ctx.config.digest.enabled:
+        return Reply(messages.digest_disabled())
+    try:
+        posted = await DigestRunner(ctx.config, ctx.store, ctx.jobs.chat, ctx.services).run()
+    except (ChatError, PosterRateLimited) as exc:
+        return Reply(messages.status_not_posted(str(exc)))
+    return Reply(messages.digest_posted_now(posted.channel))

@@ -447,3 +447,15 @@ def status_one_node_hint(prefix: str) -> str:
 def status_not_posted(reason: str) -> str:
     """`/lab status --channel` could not post."""
     return f"The status could not be posted in the channel: {reason}"
+
+
+def digest_disabled() -> str:
+    """`/lab digest` with `digest.enabled: false`."""
+    return (
+        "The digest is turned off (`digest.enabled: false` in labbot's config). Nothing was posted."
+    )
+
+
+def digest_posted_now(channel: str) -> str:
+    """`/lab digest` posted the digest."""
+    return f"Posted the digest in <#{channel}>, as the nightly run does."

@@ -145,3 +145,41 @@ async def test_generation_switch_by_colmena_is_seen_over_asyncssh_and_openssh(
         assert openssh.returncode == 0, err.decode()
         current = [line for line in out.decode().splitlines() if "(current)" in line]
         assert len(current) == 1 and current[0].split()[0] == str(before + 1)
+
+
+async def test_the_demo_shows_renovate_cards_and_the_digest_as_slack_shows_them(
+    tmp_path: Path,
+) -> None:
+    demo = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "demo",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert demo.stdin is not None and demo.stdout is not None
+    seen: list[str] = []
+
+    async def type_and_wait(line: str, until: str) -> None:
+        demo.stdin.write(line.encode() + b"\n")  # type: ignore[union-attr]
+        while not any(until in s for s in seen):
+            got = await asyncio.wait_for(demo.stdout.readline(), 120)  # type: ignore[union-attr]
+            assert got, "".join(seen)
+            seen.append(got.decode())
+
+    await type_and_wait("/lab renovate check", "Checked 3 open Renovate PRs: 3 new cards")
+    await type_and_wait(":digest", "Details per node, PR and job are in the thread.")
+    demo.stdin.write(b":quit\n")
+    await demo.stdin.drain()
+    rest, _ = await asyncio.wait_for(demo.communicate(), 120)
+    out = "".join(seen) + rest.decode()
+    assert demo.returncode == 0
+    for number in (1, 2, 3):
+        assert f"Renovate PR #{number}" in out
+    assert "No merge button yet: CI is failing" in out  # the failing one
+    assert "GitHub says it cannot be merged as it is (dirty)" in out  # the conflicting one
+    assert "Lab digest" in out and ":warning: Renovate PR #2" in out  # :digest ran the digest
+    assert "<!date^" not in out and "<@U" not in out and "<http" not in out  # markup rendered

@@ -229,3 +229,14 @@ async def test_status_of_a_node_with_80_failed_units_and_a_short_secret_is_a_val
     assert text.count("[redacted:secret]-worker-") >= 10  # the units are listed, redacted
     assert validate_blocks(reply.blocks) is None
     assert all(len(b["text"]["text"]) <= 3000 for b in reply.blocks if b["type"] == "section")
+
+
+async def test_an_admin_posts_the_digest_now(lab: Lab) -> None:
+    async with lab.bot():
+        await lab.slack.wait_connected()
+        refused = await ask(lab, lab.users.operator, "digest")
+        assert "needs the admin role" in refused.text and digests(lab) == []
+        answer = await ask(lab, lab.users.admin, "digest")
+        assert answer.text == f"Posted the digest in <#{LAB_CHANNEL}>, as the nightly run does."
+        [posted] = digests(lab)
+        assert posted.text.startswith("Lab digest")
