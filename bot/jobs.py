@@ -377,7 +377,7 @@ class JobEngine:
             await self._finish(
                 job.id,
                 JobState.awaiting_approval,
-                Finished(JobState.cancelled, messages.rejected_by(user_id)),
+                Finished(JobState.cancelled, messages.job_rejected(user_id)),
             )
             await self._show_decision(approval.id, job, messages.rejected_by(user_id))
             return messages.you_rejected(job.id)
@@ -457,7 +457,9 @@ class JobEngine:
                 await self._wake_queued()  # its own wait ends: it sees it was cancelled
                 return messages.cancelled_queued(job_id)
         elif job.state is JobState.awaiting_approval:
-            for approval in await self.approvals.for_job(job_id):
+            approvals = await self.approvals.for_job(job_id)
+            approved = any(a.state is ApprovalState.approved for a in approvals)
+            for approval in approvals:
                 if await self.approvals.decide(approval.id, ApprovalState.void, user_id):
                     await self._show_decision(
                         approval.id, job, messages.job_cancelled_by(job_id, user_id)
@@ -467,6 +469,8 @@ class JobEngine:
                 JobState.awaiting_approval,
                 Finished(JobState.cancelled, messages.job_cancelled_by(job_id, user_id)),
             ):
+                if approved:
+                    return messages.cancelled_after_approval(job_id)
                 return messages.cancelled_waiting(job_id)
         elif job.state is JobState.running:
             run = self._runs.get(job_id)
@@ -771,7 +775,7 @@ class JobEngine:
                 await self._finish(
                     job.id,
                     JobState.awaiting_approval,
-                    Finished(JobState.cancelled, messages.rejected_by(approval.decided_by)),
+                    Finished(JobState.cancelled, messages.job_rejected(approval.decided_by)),
                 )
                 continue
             self._tasks.spawn(

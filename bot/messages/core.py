@@ -331,6 +331,19 @@ def rejected_by(user: str) -> str:
     return f":no_entry_sign: Rejected by <@{user}>. Nothing was changed."
 
 
+def job_rejected(user: str) -> str:
+    """A rejected job's verdict (its approval message says Rejected already)."""
+    return f"Rejected by <@{user}>; nothing was changed."
+
+
+def cancelled_after_approval(job_id: int) -> str:
+    """Cancel answered for a job approved but not yet applying (a crash came between)."""
+    return (
+        f"Cancelled job {job_id} after its approval, before it started applying; nothing was "
+        "changed."
+    )
+
+
 def you_approved(job_id: int) -> str:
     """Ephemeral answer to the approver."""
     return f"You approved job {job_id}; it is running now."

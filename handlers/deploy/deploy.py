@@ -30,6 +30,7 @@ from bot.errors import IntegrationError
 from bot.integrations.colmena import Colmena, NodeListCache
 from bot.integrations.colmena_output import Goal
 from bot.integrations.nix import ClosureDiff, Nix, NixFailed
+from bot.integrations.ssh import NodeUnreachable
 from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
 from bot.job_state import Job, JobState
 from bot.locks import node_target
@@ -153,7 +154,10 @@ class DeployKind:
             diffs = await _diffs(config.colmena, run, goal, changed)
         except IntegrationError as exc:
             run.check_cancelled()
-            return Finished(JobState.failed, messages.deploy_plan_failed(str(exc)))
+            detail = str(exc)
+            if isinstance(exc, NodeUnreachable):  # off, most often, in a homelab
+                detail += " " + messages.power_on_hint(exc.node)
+            return Finished(JobState.failed, messages.deploy_plan_failed(detail))
         if not changed:
             return await _check_unchanged(run, config, planned)
         plan = DeployPlan(

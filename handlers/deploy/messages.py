@@ -149,10 +149,16 @@ def deploy_plan_failed(detail: str) -> str:
 
 def deploy_nothing_to_do(nodes: Sequence[str]) -> str:
     """Every node already runs what colmena built, and passes the health gate."""
+    run, passes = ("runs", "passes") if len(nodes) == 1 else ("run", "pass")
     return (
-        f"Nothing to deploy: {_names(nodes)} already run exactly what colmena built, "
-        "and pass the health gate."
+        f"Nothing to deploy: {_names(nodes)} already {run} exactly what colmena built, "
+        f"and {passes} the health gate."
     )
+
+
+def power_on_hint(node: str) -> str:
+    """After an unreachable node: it may simply be off."""
+    return f"If it is powered off, `/lab power {node} on` starts it (`/lab power status` shows)."
 
 
 def unchanged_node_unhealthy(name: str, generation: int, reasons: Sequence[str]) -> str:

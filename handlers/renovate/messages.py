@@ -2,6 +2,9 @@
 
 The capability's own sentences, beside the engine's in `bot.messages`: plain mrkdwn strings,
 never handed a secret value.
+
+Long because: every sentence a card, a click, a check and a merge job can say is here, so the
+wording is reviewed (and kept consistent) in one place.
 """
 
 from __future__ import annotations

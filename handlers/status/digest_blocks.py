@@ -23,7 +23,6 @@ from handlers.status.digest_report import (
     NodeStatus,
     NodeVerdict,
     deploys,
-    failed_jobs,
     local_time,
 )
 from handlers.status.lab_facts import LabSnapshot, NodeFacts
@@ -181,8 +180,7 @@ def lab_lines(snapshot: LabSnapshot) -> list[str]:
         lines.append(messages.digest_renovate(len(renovate.pulls), verdicts))
     if snapshot.jobs is not None:
         done = deploys(snapshot.jobs)
-        ok = sum(1 for j in done if j.state == "succeeded")
-        lines.append(messages.digest_deploys(len(done), ok, len(failed_jobs(tuple(done)))))
+        lines.append(messages.digest_deploys(len(done), Counter(j.state for j in done)))
     nixpkgs = snapshot.nixpkgs
     if nixpkgs is not None and nixpkgs.locked_at is not None:
         age = messages.digest_age((now - nixpkgs.locked_at).total_seconds())

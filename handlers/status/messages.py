@@ -9,7 +9,7 @@ is reviewed in one place.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bot.messages.core import _names, outside, state_emoji, state_word
 
@@ -317,13 +317,15 @@ def digest_renovate_unconfigured() -> str:
     return ":package: Renovate: not configured (no `github` section)"
 
 
-def digest_deploys(total: int, succeeded: int, failed: int) -> str:
-    """Deploys and rollbacks of the last 24 h."""
+def digest_deploys(total: int, states: Mapping[str, int]) -> str:
+    """Deploys and rollbacks of the last 24 h, every one counted by how it stands."""
     if total == 0:
         return ":rocket: Last 24 h: no deploys"
-    tail = f", {failed} did not succeed" if failed else ""
     plural = "s" if total != 1 else ""
-    return f":rocket: Last 24 h: {total} deploy{plural} or rollback{plural}, {succeeded} succeeded{tail}"
+    first = ("succeeded", "failed", "rolled_back", "interrupted", "cancelled")
+    order = sorted(states, key=lambda s: first.index(s) if s in first else len(first))
+    counted = ", ".join(f"{states[state]} {state_word(state)}" for state in order)
+    return f":rocket: Last 24 h: {total} deploy{plural} or rollback{plural}: {counted}"
 
 
 def digest_nixpkgs(age: str, rev: str | None) -> str:

@@ -15,8 +15,9 @@ from exercise import EXERCISE_CAPABILITIES
 from jobflow import approval_message, ask, press, root_of, start, thread_text, wait_final
 from store_databases import Databases
 
+from bot import messages
 from bot.app import LabBot
-from bot.job_records import now_utc
+from bot.job_records import ApprovalState, now_utc
 from bot.job_run import Finished
 from bot.job_state import Job, JobState
 from bot.store import AuditKind
@@ -112,9 +113,26 @@ async def test_reject_ends_the_job(lab: Lab, ebot: LabBot) -> None:
     job_id = await start(lab, lab.users.operator, "exercise print 1")
     approval = await approval_message(lab, job_id)
     assert "You rejected" in await press(lab, lab.users.operator2, approval, "labbot:reject")
-    await wait_final(lab, job_id, f"Job {job_id} cancelled")
+    text = await wait_final(lab, job_id, f"Job {job_id} cancelled")
+    assert (
+        f"Job {job_id} cancelled. Rejected by <@{lab.users.operator2}>; nothing was changed."
+        in text
+    )
+    assert text.count("; nothing was changed.") == 1  # the verdict says it once
     assert "line 0" not in thread_text(lab, job_id)
     assert await ebot.jobs.locks.held_by(job_id) == []
+
+
+async def test_cancelling_a_job_approved_just_before_a_crash_says_so(
+    lab: Lab, ebot: LabBot
+) -> None:
+    job_id = await start(lab, lab.users.operator, "exercise print 1")
+    await approval_message(lab, job_id)
+    [approval] = await ebot.jobs.approvals.for_job(job_id)
+    # Recorded as approved, the job not moved on yet (what a crash in between leaves).
+    assert await ebot.jobs.approvals.decide(approval.id, ApprovalState.approved, lab.users.admin)
+    answer = await ask(lab, lab.users.operator, f"cancel {job_id}")
+    assert answer.text == messages.cancelled_after_approval(job_id)
 
 
 async def test_a_restart_tells_finish_listeners_of_the_jobs_it_interrupts(

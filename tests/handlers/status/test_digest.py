@@ -17,6 +17,8 @@ from bot.integrations.node_facts import node_script, parse_df, parse_report
 from bot.job_records import JobRecords
 from bot.job_state import JobState
 from bot.store import Store
+from handlers.deploy import messages as deploy_messages
+from handlers.status import messages as status_messages
 from handlers.status.digest_blocks import summary_message, thread_messages
 from handlers.status.digest_report import (
     NodeStatus,
@@ -379,3 +381,19 @@ async def test_recent_jobs_and_the_last_rotation_come_from_the_jobs_table(
         assert await records.jobs_finished_since(datetime.now(UTC) + timedelta(hours=1)) == []
     finally:
         await store.close()
+
+
+def test_the_deploy_line_counts_every_deploy_by_how_it_stands() -> None:
+    line = status_messages.digest_deploys(5, {"succeeded": 3, "failed": 1, "running": 1})
+    assert line == ":rocket: Last 24 h: 5 deploys or rollbacks: 3 succeeded, 1 failed, 1 running"
+    one = status_messages.digest_deploys(1, {"interrupted": 1})
+    assert one == ":rocket: Last 24 h: 1 deploy or rollback: 1 interrupted"
+
+
+def test_nothing_to_deploy_agrees_with_the_number_of_nodes() -> None:
+    assert deploy_messages.deploy_nothing_to_do(["tp-node3"]).startswith(
+        "Nothing to deploy: `tp-node3` already runs exactly what colmena built, and passes"
+    )
+    assert " already run exactly what colmena built, and pass the health gate." in (
+        deploy_messages.deploy_nothing_to_do(["tp-node1", "tp-node3"])
+    )
