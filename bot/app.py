@@ -33,7 +33,7 @@ from bot.single_process import SingleProcessLock
 from bot.slack_app import SlackEdge
 from bot.slack_budget import SlackBudget
 from bot.slack_chat import SlackChat, SlackUsergroups, make_web_client
-from bot.slack_tokens import verify_tokens
+from bot.slack_setup import verify_tokens
 from bot.store import Store
 from bot.tasks import TaskSet
 

@@ -1,4 +1,4 @@
-"""The `labbot` command line: `run`, `check-config` and `demo`.
+"""The `labbot` command line: `run`, `check-config`, `doctor` and `demo`.
 
 Prints problems and exits non-zero; never prints a secret value.
 """
@@ -38,6 +38,21 @@ def _check_config(path: Path, secrets: bool = True) -> int:
     nodes = ", ".join(n.name for n in config.inventory.nodes) or "none"
     print(f"{path}: OK ({len(config.inventory.nodes)} node(s): {nodes})")
     return 0
+
+
+def _doctor(path: Path, as_json: bool) -> int:
+    from bot import doctor
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"labbot: {exc}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    findings = asyncio.run(doctor.Doctor(config).run())
+    print(doctor.as_json(findings) if as_json else doctor.render(findings))
+    return 0 if all(f.ok for f in findings) else 1
 
 
 async def _run(path: Path) -> int:
@@ -91,6 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ssh-to-age",
         help="read OpenSSH public keys (ssh-keyscan output) on stdin, print their age recipients",
     )
+    doctor = sub.add_parser(
+        "doctor", help="check a real setup end to end: Slack, BMCs, nodes, colmena, nix, sops"
+    )
+    doctor.add_argument("-c", "--config", type=Path, default=Path("/etc/labbot/config.yaml"))
+    doctor.add_argument("--json", action="store_true", help="the findings as JSON, for scripts")
     demo = sub.add_parser("demo", help="run the bot against the simulated lab, in this terminal")
     demo.add_argument("--keep", action="store_true", help="keep the lab's files after exit")
     args = parser.parse_args(argv)
@@ -105,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for problem in exc.problems:
                 print(f"  {problem}", file=sys.stderr)
             return 1
+    if args.command == "doctor":
+        return _doctor(args.config, as_json=args.json)
     if args.command == "ssh-to-age":
         from bot.integrations.age_keys import ssh_to_age_main
 

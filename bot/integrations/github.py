@@ -42,6 +42,7 @@ from bot.integrations.github_models import (
     PostedComment,
     PullDetails,
     PullSummary,
+    RepoAccess,
     ReviewResult,
 )
 from bot.outside_text import Outside, outside_or_none
@@ -61,6 +62,7 @@ __all__ = [
     "PostedComment",
     "PullDetails",
     "PullSummary",
+    "RepoAccess",
     "ReviewResult",
     "StatusContext",
 ]
@@ -291,6 +293,19 @@ class GitHubClient:
             return None
 
         return await self._run(f"look for a PR from {branch}", call)
+
+    async def access(self) -> RepoAccess:
+        """What the token may do on the repository (`labbot doctor`)."""
+
+        def call() -> RepoAccess:
+            repo = self._repository()
+            permissions = repo.permissions
+            return RepoAccess(
+                default_branch=repo.default_branch,
+                can_push=bool(permissions and permissions.push),
+            )
+
+        return await self._run("read the repository", call)
 
     async def comment(self, number: int, body: str) -> PostedComment:
         """Post `body` on PR `number`'s conversation."""

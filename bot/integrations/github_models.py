@@ -77,3 +77,11 @@ class PostedComment:
 
     id: int
     html_url: str
+
+
+@dataclass(frozen=True)
+class RepoAccess:
+    """The repository as the token sees it."""
+
+    default_branch: str
+    can_push: bool

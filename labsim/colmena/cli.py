@@ -62,6 +62,8 @@ def _deploy_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (global flags are accepted before or after the subcommand)."""
     parser = ClapParser(prog="colmena")
+    # clap's generated -V/--version prints "<name> <version>" (colmena 0.4.0's Cargo version).
+    parser.add_argument("-V", "--version", action="version", version="colmena 0.4.0")
     _global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", parser_class=ClapParser, required=True)
     apply = sub.add_parser("apply", prog="colmena apply")

@@ -1,8 +1,11 @@
 """Command line of the nix double (`python -m labsim.nixtool`, installed as `nix`).
 
 Supported: `nix build FLAKE#ATTR [--print-out-paths] [-L] [--no-link] [-o LINK]`,
-`nix store diff-closures [--json] A B`, `nix flake metadata [--json] [FLAKE]`, `nix --version`.
-Knobs: LABSIM_NIX_IMAGE_SIZE (bytes), LABSIM_NIX_BUILD_FAIL (any value fails `nix build`).
+`nix store diff-closures [--json] A B`, `nix flake metadata [--json] [FLAKE]`, `nix --version`,
+`nix show-config` / `nix config show` (a few settings).
+Knobs: LABSIM_NIX_IMAGE_SIZE (bytes), LABSIM_NIX_BUILD_FAIL (any value fails `nix build`),
+LABSIM_NIX_EXTRA_PLATFORMS (default `aarch64-linux`: the double builds the nodes' aarch64
+systems, as a machine with binfmt emulation does; empty: it could not).
 """
 
 from __future__ import annotations
@@ -34,12 +37,27 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args[:1] == ["build"]:
         return _build(args[1:])
+    if args[:1] == ["show-config"] or args[:2] == ["config", "show"]:
+        return _show_config()
     if args[:2] == ["store", "diff-closures"]:
         return _diff(args[2:])
     if args[:2] == ["flake", "metadata"] or args[:2] == ["flake", "info"]:
         return _metadata(args[2:])
     _err(f"error: labsim nix double: 'nix {' '.join(args)}' is not simulated")
     return 1
+
+
+def _show_config() -> int:
+    """`name = value` per setting, as Nix prints its configuration (the settings and their
+    meaning: the Nix manual, "nix.conf": system, extra-platforms, builders)."""
+    machine = os.uname().machine
+    system = {"x86_64": "x86_64-linux", "aarch64": "aarch64-linux"}.get(machine, machine)
+    extra = os.environ.get("LABSIM_NIX_EXTRA_PLATFORMS", "aarch64-linux")
+    print("builders = ")
+    print("experimental-features = flakes nix-command")
+    print(f"extra-platforms = {extra}")
+    print(f"system = {system}")
+    return 0
 
 
 def _drop_global_options(args: list[str]) -> list[str]:

@@ -243,7 +243,8 @@ class SlackMethods:
     # -- directory ------------------------------------------------------------------------------
 
     def conversations_info(self, params: Params) -> Body:
-        """conversations.info (minimal)."""
+        """conversations.info (minimal). `is_member` is the calling bot's membership
+        (docs.slack.dev/reference/methods/conversations.info: "is_member" in the channel object)."""
         channel = self._channel(params)
         return {
             "ok": True,
@@ -253,7 +254,7 @@ class SlackMethods:
                 "is_channel": True,
                 "is_private": False,
                 "is_archived": False,
-                "is_member": True,
+                "is_member": channel.bot_member,
             },
         }
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # library → the only modules (or packages, ending in /) allowed to import it
 ALLOWED: dict[str, tuple[str, ...]] = {
     "slack_bolt": ("bot/slack_app.py",),
-    "slack_sdk": ("bot/slack_app.py", "bot/slack_chat.py", "bot/slack_tokens.py"),
+    "slack_sdk": ("bot/slack_app.py", "bot/slack_chat.py", "bot/slack_setup.py"),
     "asyncssh": ("bot/integrations/",),
     "github": ("bot/integrations/",),
     "subprocess": ("bot/integrations/",),
@@ -18,7 +18,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "bot/integrations/",
         "bot/slack_app.py",
         "bot/slack_chat.py",
-        "bot/slack_tokens.py",
+        "bot/slack_setup.py",
         "bot/health.py",
     ),
 }

@@ -16,13 +16,19 @@ METHOD_SCOPES: dict[str, str | None] = {
     "chat_postEphemeral": "chat:write",
     "files_upload_v2": "files:write",
     "usergroups_users_list": "usergroups:read",
+    "auth_test": None,
+    "apps_connections_open": None,  # the app-level token's connections:write, not a bot scope
+    "conversations_info": "channels:read",  # labbot doctor: is the bot in each channel
 }
 ALWAYS = {"commands"}  # the slash command itself
 
 
 def used_methods() -> set[str]:
     # The only modules that may call Slack (tests/bot/test_boundaries.py).
-    text = "".join((ROOT / "bot" / name).read_text() for name in ("slack_app.py", "slack_chat.py"))
+    text = "".join(
+        (ROOT / "bot" / name).read_text()
+        for name in ("slack_app.py", "slack_chat.py", "slack_setup.py")
+    )
     return set(re.findall(r"client\.([a-z]+_[A-Za-z0-9_]+)\(", text))
 
 

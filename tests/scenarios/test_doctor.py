@@ -1,0 +1,186 @@
+"""`labbot doctor` against the simulated lab: every check passes on the healthy lab, and each
+fault injected is named with its fix (and fails the command)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from bot.doctor import Doctor, Finding
+from labsim.lab import BMC_PASSWORD_ENV, BOT_TOKEN_ENV, GITHUB_TOKEN_ENV, LAB_CHANNEL, Lab
+
+
+@pytest.fixture
+async def lab() -> AsyncIterator[Lab]:
+    async with Lab(full=True) as lab:
+        yield lab
+
+
+@contextmanager
+def environment(name: str, value: str) -> Iterator[None]:
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+async def failed(lab: Lab) -> dict[str, Finding]:
+    """The failed findings of a doctor run on the lab's current config, by `area: check`."""
+    findings = await Doctor(lab.config()).run()
+    return {f"{f.area}: {f.check}": f for f in findings if not f.ok}
+
+
+async def test_the_healthy_lab_passes_every_check_through_the_command(lab: Lab) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "doctor",
+        "-c",
+        str(lab.config_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    text = out.decode()
+    assert process.returncode == 0, text + err.decode()
+    print(text)
+    for line in (
+        "[ok  ] slack: tokens: bot and app-level tokens accepted",
+        f"[ok  ] slack: channel {LAB_CHANNEL}: labbot is a member",
+        "[ok  ] bmc turingpi: tls: its certificate matches the pinned fingerprint",
+        "[ok  ] bmc turingpi: login: firmware 2.1.0 (bmcd 2.3.4)",
+        "[ok  ] node tp-node3: ssh: NixOS ",
+        "[ok  ] colmena: version: colmena 0.4.0",
+        "[ok  ] nix: builds for the nodes: aarch64-linux",
+        "[ok  ] infra: flake.lock: present",
+        "[ok  ] sops: secrets/secrets.yaml: labbot's age key decrypts it",
+        "[ok  ] github: permissions: can push",
+    ):
+        assert line in text, line
+    assert "FAIL" not in text and text.rstrip().endswith("checks passed")
+
+
+async def test_slack_rate_limiting_the_check_is_told_to_wait_not_blamed_on_a_token(
+    lab: Lab,
+) -> None:
+    # apps.connections.open is Tier 1 (about once a minute): a second doctor run soon after the
+    # bot connected may be refused for a while.
+    lab.slack.inject_rate_limit("apps.connections.open", count=1, retry_after=30)
+    found = await failed(lab)
+    assert found["slack: tokens"].detail == "Slack did not answer: Slack answered ratelimited"
+    assert "try again in a minute" in found["slack: tokens"].fix
+
+
+async def test_each_fault_is_named_with_its_fix(lab: Lab) -> None:
+    # Many runs in a row here: Slack's per-minute limit on apps.connections.open is lifted.
+    lab.slack.enforce_rate_limits(False)
+    assert await failed(lab) == {}
+    assert lab.cluster is not None and lab.directory is not None
+
+    with environment(BOT_TOKEN_ENV, "xoxb-1-not-ours"):
+        found = await failed(lab)
+    assert "slack.bot_token was refused by Slack (invalid_auth)" in found["slack: tokens"].detail
+    assert "App-Level Tokens" in found["slack: tokens"].fix
+
+    lab.slack.add_channel("C0NOTIN001", "elsewhere", bot_member=False)  # never invited
+    slack = lab.config().slack.model_dump(mode="json")
+    lab.config_overrides["slack"] = {**slack, "allowed_channels": [LAB_CHANNEL, "C0NOTIN001"]}
+    found = await failed(lab)
+    del lab.config_overrides["slack"]
+    assert list(found) == ["slack: channel C0NOTIN001"]
+    assert "/invite @labbot" in found["slack: channel C0NOTIN001"].fix
+
+    lab.config_overrides["roles"] = {
+        **lab.config().roles.model_dump(mode="json"),
+        "viewer": {"usergroups": ["S0NOSUCH01"]},
+    }
+    found = await failed(lab)
+    del lab.config_overrides["roles"]
+    assert "Slack says no_such_subteam" in found["slack: user group S0NOSUCH01"].detail
+
+    pinned = lab.config().bmc["turingpi"].model_dump(mode="json")
+    lab.config_overrides["bmc"] = {"turingpi": {**pinned, "tls": {"fingerprint_sha256": "AB" * 32}}}
+    found = await failed(lab)
+    del lab.config_overrides["bmc"]
+    assert "its certificate changed: it is now " in found["bmc turingpi: tls"].detail
+    assert "fingerprint_sha256" in found["bmc turingpi: tls"].fix
+
+    with environment(BMC_PASSWORD_ENV, "not-the-password"):
+        found = await failed(lab)
+    assert list(found) == ["bmc turingpi: login"], found
+    assert "password" in found["bmc turingpi: login"].fix
+
+    node = lab.cluster["tp-node3"]
+    await node.ssh_down()
+    try:
+        found = await failed(lab)
+    finally:
+        await node.ssh_up()
+    assert "unreachable over SSH" in found["node tp-node3: ssh"].detail
+    assert "/lab power status" in found["node tp-node3: ssh"].fix
+
+    stray = lab.flake_dir / "notes.txt"
+    stray.write_text("uncommitted\n")
+    lock = lab.flake_dir / "flake.lock"
+    lock.rename(lab.flake_dir / "flake.lock.away")
+    try:
+        found = await failed(lab)
+    finally:
+        stray.unlink()
+        (lab.flake_dir / "flake.lock.away").rename(lock)
+    assert "changed or untracked file(s)" in found["infra: checkout clean"].detail
+    assert found["infra: flake.lock"].detail == "missing"
+    assert "nix flake lock" in found["infra: flake.lock"].fix
+
+    with environment("LABSIM_NIX_EXTRA_PLATFORMS", ""):
+        found = await failed(lab)
+    assert "aarch64-linux: not at all" in found["nix: builds for the nodes"].detail
+    assert "binfmt" in found["nix: builds for the nodes"].fix
+
+    lab.config_overrides["colmena"] = {
+        **lab.config().colmena.model_dump(mode="json"),  # type: ignore[union-attr]
+        "binary": "/nonexistent/colmena",
+    }
+    found = await failed(lab)
+    del lab.config_overrides["colmena"]
+    assert "cannot run /nonexistent/colmena" in found["colmena: version"].detail
+
+    other_key = Path(lab.directory) / "other-age.key"
+    other_key.write_text(
+        "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQSTJLY3\n"
+    )
+    lab.config_overrides["sops"] = {
+        **lab.config().sops.model_dump(mode="json"),  # type: ignore[union-attr]
+        "age_key": {"file": str(other_key)},
+    }
+    found = await failed(lab)
+    del lab.config_overrides["sops"]
+    assert "Failed to get the data key" in found["sops: secrets/secrets.yaml"].detail
+    assert "updatekeys" in found["sops: secrets/secrets.yaml"].fix
+
+    with environment(GITHUB_TOKEN_ENV, "ghp_" + "x" * 36):
+        found = await failed(lab)
+    assert "GitHub refused the credentials (Bad credentials)" in found["github: check"].detail
+    assert "token" in found["github: check"].fix
+
+    missing = Path(lab.directory) / "no-such-secret"
+    lab.config_overrides["sops"] = {
+        **lab.config().sops.model_dump(mode="json"),  # type: ignore[union-attr]
+        "age_key": {"file": str(missing)},
+    }
+    found = await failed(lab)
+    del lab.config_overrides["sops"]
+    assert list(found) == ["config: sops.age_key"]  # nothing else is asked without its secrets
+    assert await failed(lab) == {}
