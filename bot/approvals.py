@@ -62,7 +62,7 @@ def decide_click(
     now: datetime,
     origin: ClickOrigin,
 ) -> Decision:
-    """Apply the rules of design.md §4 to one click on Apply (approve) or Reject."""
+    """Apply the approval rules to one click on Apply (approve) or Reject."""
     if approval is None or job is None:
         return Decision(Verdict.refuse, messages.button_not_valid())
     # The approval's own message, in the job's channel. A message the engine posted but had no

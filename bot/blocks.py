@@ -1,6 +1,6 @@
 """Block Kit builders: turn outcomes and texts into blocks within Slack's limits.
 
-Pure functions; never call Slack. Limits from reference/slack-github-protocols.md §4.
+Pure functions; never call Slack. Limits from Slack's Block Kit reference (docs.slack.dev).
 """
 
 from __future__ import annotations

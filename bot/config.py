@@ -292,7 +292,10 @@ class ColmenaConfig(Model):
     @classmethod
     def _no_experimental_eval(cls, args: list[str]) -> list[str]:
         if "--experimental-flake-eval" in args:
-            raise ValueError("--experimental-flake-eval is not supported (see colmena.md)")
+            raise ValueError(
+                "--experimental-flake-eval is not supported: colmena's main branch cannot "
+                "evaluate the hive that way, and 0.4.0 does not know the flag"
+            )
         return args
 
 
@@ -384,7 +387,7 @@ class SopsConfig(Model):
 
     binary: str = "sops"
     age_key: SecretSource
-    # sops matches path_regex relative to this file's folder: at the root, as in the plan.
+    # sops matches path_regex relative to this file's folder: at the repository's root.
     sops_yaml: Path = Path(".sops.yaml")
     # Must each be matched by a creation rule; `sops rotate` takes every file a rule matches.
     secrets_files: list[Path] = [Path("secrets/secrets.yaml")]

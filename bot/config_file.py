@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from bot.config import URL_PASSWORD, Config
 from bot.errors import ConfigError
 
-# Token shapes that must never sit in the YAML itself (design.md §4).
+# Token shapes that must never sit in the YAML itself.
 PLAINTEXT_TOKENS: dict[str, re.Pattern[str]] = {
     "Slack bot token": re.compile(r"xoxb-"),
     "Slack app token": re.compile(r"xapp-"),

@@ -1,4 +1,4 @@
-"""A job's states (exactly design.md's) and every allowed transition, in one place.
+"""A job's states and every allowed transition, in one place.
 
 Pure values; persistence is `bot/job_records.py`, running is `bot/jobs.py`.
 """

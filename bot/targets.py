@@ -6,7 +6,7 @@ Usage::
 
     names = resolve_targets("tp-node*,@k3s-server", config.inventory.nodes)  # ("tp-node1", ...)
 
-Rules follow colmena's `--on` (reference/colmena.md §1): comma-separated, whitespace-trimmed,
+Rules follow colmena's `--on` (zhaofengli/colmena 0.4.0): comma-separated, whitespace-trimmed,
 OR'd; a rule is a glob (`*`, `?`, `[...]`) on the node name, or `@glob` on its tags. `all` is
 every node that is not `deferred`. The result keeps inventory order, without duplicates.
 """

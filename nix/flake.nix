@@ -36,7 +36,7 @@
       inventory = import ./lib/inventory.nix { };
       nodeSystem = "aarch64-linux";
 
-      # `nixos-version --json` then reports the commit a node runs (reference/colmena.md §4);
+      # `nixos-version --json` then reports the commit a node runs (zhaofengli/colmena 0.4.0);
       # a dirty tree gives `<rev>-dirty`, an unversioned path null.
       revisionModule = {
         system.configurationRevision = self.rev or self.dirtyRev or null;
@@ -85,7 +85,7 @@
 
       # The colmena hive. Fix to the plan's hive.nix: `import <nixpkgs>` is impure and fails
       # under flake evaluation (there is no NIX_PATH), and would build against whatever channel
-      # the deployer has; flakes must pass the pinned input instead (reference/colmena.md §3).
+      # the deployer has; flakes must pass the pinned input instead (zhaofengli/colmena 0.4.0).
       # Deployment targets come from the inventory rather than hand-written addresses.
       colmena = {
         meta = {

@@ -1,4 +1,4 @@
-"""Known BMC field failures (reference/bmc-api.md §5–6) turned into sentences that say what to do.
+"""Known BMC field failures (turing-machines/bmcd) turned into sentences that say what to do.
 
 Pure text functions: they never talk to a BMC and never see secrets.
 """

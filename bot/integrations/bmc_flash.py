@@ -3,7 +3,7 @@ into typed progress events.
 
 Pure: no I/O and no clock. It must not trust a `Done`/`Error` status before this job's own id
 has been seen running, because those statuses carry no id and persist from earlier jobs
-(reference/bmc-api.md §3.6).
+(turing-machines/bmcd).
 """
 
 from __future__ import annotations

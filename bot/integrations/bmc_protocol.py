@@ -1,4 +1,4 @@
-"""Wire formats of the Turing Pi 2 BMC API (reference/bmc-api.md §1–3): slots, queries, replies.
+"""Wire formats of the Turing Pi 2 BMC API (turing-machines/bmcd): slots, queries, replies.
 
 Pure parsing and numbering only, no I/O. Parsers raise `ReplyShapeError` describing what was
 wrong; the transport turns that into `BmcProtocolError`.

@@ -9,7 +9,7 @@ Usage::
     outcome = await colmena.apply(Goal.switch, ["tp-node3"])
     outcome.report.reached, outcome.report.failures   # per node, from the plain-mode output
 
-Exit codes (reference/colmena.md §2): 0 every node reached its goal (also with nothing selected,
+Exit codes (zhaofengli/colmena 0.4.0): 0 every node reached its goal (also with nothing selected,
 which labbot treats as an error), 1 any failure, 2 usage error, 101 panic.
 """
 
@@ -166,7 +166,9 @@ class Colmena:
             argv += ["--on", ",".join(nodes), "-p", str(self._config.parallel)]
             argv += self._config.extra_args
         if FORBIDDEN_ARGS & set(argv):
-            raise ValueError("--experimental-flake-eval is never passed (see colmena.md)")
+            raise ValueError(
+                "--experimental-flake-eval is never passed (colmena main panics on it)"
+            )
         return argv
 
     def environment(self) -> dict[str, str]:

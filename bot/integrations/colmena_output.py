@@ -1,4 +1,4 @@
-"""Parses colmena's plain-mode output (reference/colmena.md §2) into per-node progress and results.
+"""Parses colmena's plain-mode output (zhaofengli/colmena 0.4.0) into per-node progress and results.
 
 Pure and total: any text is accepted (unknown lines are kept as stray lines), nothing raises.
 
@@ -361,7 +361,7 @@ def parse_output(lines: Iterable[str], nodes: Iterable[str], goal: Goal) -> Colm
 
 
 class ExitMeaning(StrEnum):
-    """What colmena's exit status says (reference/colmena.md §2, "Exit codes")."""
+    """What colmena's exit status says (zhaofengli/colmena 0.4.0, its exit codes)."""
 
     success = "success"  # 0: every selected node reached its goal (also when none was selected)
     failure = "failure"  # 1: any node failed, or evaluation failed

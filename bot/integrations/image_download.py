@@ -2,7 +2,7 @@
 
 Must not keep the image: it is streamed through a hash and dropped, in bounded memory.
 
-The BMC downloads the image itself (reference/bmc-api.md §3.6, source kind 3) and checks the
+The BMC downloads the image itself (turing-machines/bmcd) and checks the
 sha256 it is given, so measuring it here first binds the approval to the bytes that get
 flashed, at the price of downloading the image twice.
 """

@@ -57,7 +57,7 @@ _COLMENA_EXITS = {
 
 
 def colmena_exit(code: int) -> str:
-    """One sentence per colmena exit status (reference/colmena.md §2)."""
+    """One sentence per colmena exit status (zhaofengli/colmena 0.4.0)."""
     if code < 0:
         return f"colmena was killed by signal {-code}."
     return _COLMENA_EXITS.get(code, f"colmena exited {code}, a status it does not document.")

@@ -4,7 +4,7 @@ Must not talk to Slack or build Block Kit; jobs speak through their thread (`Job
 
 1. `status` (viewer, no job): read the BMC's power record of every slot, probe each inventory
    node over SSH, and reply with both side by side — the record is bookkeeping, not a
-   measurement (reference/bmc-api.md §3.2), so a mismatch gets the BMC's caveat.
+   measurement (turing-machines/bmcd), so a mismatch gets the BMC's caveat.
 2. `on|off|reset` submit a `power` job that locks the node.
 3. `on` runs at once (operator, no approval); `off` and `reset` show the plan (the slot's current
    record and SSH state) and wait for an operator's approval.

@@ -2,7 +2,7 @@
 
 Must not re-plan: it deploys exactly the approved `DeployPlan` and judges every node of it.
 
-Per node (design.md §5): a failure before activation leaves the node untouched (`failed`);
+Per node: a failure before activation leaves the node untouched (`failed`);
 otherwise the gate runs over a fresh SSH connection; an activation failure or a failed gate
 rolls the node back to its recorded generation (unless `auto_rollback` is off for it) and gates
 it again. Job state: succeeded if every node is healthy, rolled_back if any was rolled back,

@@ -2,7 +2,7 @@
 
 Must not talk to Slack or build Block Kit; it speaks through the job's thread (`JobRun`).
 
-The flow, as design.md §5 lays it out:
+The flow:
 
 1. The command resolves TARGETS against the inventory (`bot.targets`) and submits a job that
    locks every selected node; the job checks the nodes against colmena's own list (cached).

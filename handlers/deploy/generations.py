@@ -2,7 +2,7 @@
 
 Must not decide anything: deploy and rollback call these and judge the results.
 
-The commands are reference/colmena.md §4's: `readlink` of the system profile and of
+The commands are colmena's own: `readlink` of the system profile and of
 `/run/current-system`, `nix-env -p PROFILE --list-generations` (root, via sudo) and, to roll back,
 `nix-env -p PROFILE --switch-generation N` then `PROFILE/bin/switch-to-configuration switch`.
 """

@@ -28,7 +28,7 @@ Say = Callable[[str], Awaitable[None]]
 
 
 class Verdict(StrEnum):
-    """How a node ended a deploy (design.md §5, word for word)."""
+    """How a node ended a deploy."""
 
     healthy = "healthy"
     rolled_back_healthy = "rolled back (healthy)"

@@ -7,7 +7,7 @@ Must not talk to Slack or build Block Kit; it speaks through the job's thread (`
    current. The approval is bound to (node, target generation, its store path, current one).
 3. On Apply the node is re-read; a different path or a moved node voids the approval.
 4. `nix-env -p PROFILE --switch-generation N`, `PROFILE/bin/switch-to-configuration switch`
-   (reference/colmena.md §4), then the health gate over a fresh SSH connection.
+   (zhaofengli/colmena 0.4.0), then the health gate over a fresh SSH connection.
 """
 
 from __future__ import annotations

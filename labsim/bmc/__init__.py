@@ -1,6 +1,6 @@
 """Emulated Turing Pi 2 BMC (bmcd 2.3.4 / firmware 2.1.x) for labsim and the tests.
 
-Speaks the real BMC's HTTPS API (reference/bmc-api.md); it never contacts real hardware.
+Speaks the real BMC's HTTPS API (turing-machines/bmcd); it never contacts real hardware.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Authentication of the emulated bmcd 2.3.4: login tokens, Basic/Bearer checks and the ban patrol.
 
-Decides outcomes only (reference/bmc-api.md §2); it never builds HTTP responses itself.
+Decides outcomes only (turing-machines/bmcd); it never builds HTTP responses itself.
 """
 
 from __future__ import annotations

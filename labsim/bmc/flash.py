@@ -1,6 +1,6 @@
 """Flash job slot of the emulated bmcd 2.3.4: the worker, timeouts and integrity checks.
 
-Follows reference/bmc-api.md §3.6 (single global job slot); HTTP parsing lives in `flash_api`.
+Follows turing-machines/bmcd (single global job slot); HTTP parsing lives in `flash_api`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """HTTP side of flashing on the emulated bmcd 2.3.4: transfer request, status, upload and cancel.
 
-Parses and answers requests (reference/bmc-api.md §3.6, §5); the job itself runs in `flash`.
+Parses and answers requests (turing-machines/bmcd); the job itself runs in `flash`.
 Errors are plain text with HTTP 500, as actix renders bmcd's error type there (inferred).
 """
 

@@ -1,6 +1,6 @@
 """A flash job of the emulated bmcd and the values around it: request, progress, states, result.
 
-Data and status shapes only (reference/bmc-api.md §3.6); the worker lives in `flash`.
+Data and status shapes only (turing-machines/bmcd); the worker lives in `flash`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The `GET /api/bmc?opt=…&type=…` handlers of the emulated bmcd 2.3.4 (all but flashing).
 
-Maps query parameters to board/UART state and envelopes (reference/bmc-api.md §3.1–3.5, §5).
+Maps query parameters to board/UART state and envelopes (turing-machines/bmcd).
 It does no authentication and no flash work.
 """
 

@@ -1,6 +1,6 @@
 """Request routing of the emulated bmcd 2.3.4: web UI fallback, login, auth gate, API routes.
 
-Reproduces bmcd's matching rules (reference/bmc-api.md §1–2), including the raw-substring
+Reproduces bmcd's matching rules (turing-machines/bmcd), including the raw-substring
 flash guards; the handlers themselves live in `legacy_api` and `flash_api`.
 """
 

@@ -1,6 +1,6 @@
 """Serial consoles of the emulated BMC: a 16 KiB output ring buffer and an input log per node.
 
-Models bmcd ≥ 2.3.0 (reference/bmc-api.md §3.3); it does not speak HTTP.
+Models bmcd ≥ 2.3.0 (turing-machines/bmcd); it does not speak HTTP.
 """
 
 from __future__ import annotations

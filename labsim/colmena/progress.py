@@ -1,6 +1,6 @@
 """colmena's plain-mode (non-TTY) output: log lines, `label | text` job lines, failure summaries.
 
-Follows reference/colmena.md §2 (from colmena's `src/job.rs`, `src/progress/plain.rs` and
+Follows colmena 0.4.0's output (from colmena's `src/job.rs`, `src/progress/plain.rs` and
 `src/troubleshooter.rs`): all of it on stderr, label right-aligned to max(5, longest node name),
 `(...)` for multi-node jobs, empty label for the meta job. Logging flavour: 0.4.0 (`[INFO ] `,
 RUST_LOG defaults to info) or main (` INFO `, defaults to error only).

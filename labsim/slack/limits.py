@@ -1,6 +1,6 @@
 """Block Kit and message-text limits the emulator enforces, as pure functions.
 
-Limits follow reference/slack-github-protocols.md §4; nothing here does I/O or keeps state.
+Limits follow Slack's Block Kit reference (docs.slack.dev); nothing here does I/O or keeps state.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """JSON shapes Slack sends: message objects, slash command and block_actions payloads.
 
-Pure builders following reference/slack-github-protocols.md §3; no state, no I/O.
+Pure builders following Slack's interaction payload docs (docs.slack.dev); no state, no I/O.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Socket Mode side of the emulator: the /link/ WebSocket, envelopes, acks and re-delivery.
 
-Follows reference/slack-github-protocols.md §1; it does not build payloads (payloads.py does).
+Follows Slack's Socket Mode docs (docs.slack.dev); it does not build payloads (payloads.py does).
 """
 
 from __future__ import annotations

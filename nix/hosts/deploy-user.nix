@@ -13,7 +13,7 @@
   };
 
   # colmena prefixes every remote command with `sudo -H --` and runs ssh with BatchMode, so
-  # sudo must never ask for a password (reference/colmena.md §1, §5).
+  # sudo must never ask for a password (zhaofengli/colmena 0.4.0).
   security.sudo.extraRules = [
     {
       users = [ "deploy" ];
@@ -28,6 +28,6 @@
 
   # Fix to the plan: flake deployments copy closures with `nix copy --to ssh-ng://deploy@…`,
   # which fails ("lacks a signature by a trusted key") unless the user is trusted by the
-  # node's nix-daemon (reference/colmena.md §5).
+  # node's nix-daemon (zhaofengli/colmena 0.4.0).
   nix.settings.trusted-users = [ "deploy" ];
 }

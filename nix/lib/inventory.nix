@@ -136,7 +136,7 @@ assert slotsChecked;
 {
   inherit nodes active;
 
-  # colmena's `deployment.*` per active node (reference/colmena.md §3).
+  # colmena's `deployment.*` per active node (zhaofengli/colmena 0.4.0).
   deployment = listToAttrs (
     map (n: {
       name = n;

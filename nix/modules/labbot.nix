@@ -156,7 +156,7 @@ in
     colmenaPackage = lib.mkPackageOption pkgs "colmena" {
       extraDescription = ''
         Use the colmena of the infra flake's `colmena` input, so the CLI matches the
-        `colmenaHive` schema it evaluates (reference/colmena.md §1).
+        `colmenaHive` schema it evaluates (zhaofengli/colmena 0.4.0).
       '';
     };
 
@@ -202,7 +202,7 @@ in
       ] ++ cfg.extraPackages;
       environment = {
         HOME = stateDir;
-        # colmena on main logs nothing but errors without it (reference/colmena.md §2).
+        # colmena on main logs nothing but errors without it (zhaofengli/colmena, main).
         RUST_LOG = "info";
         PYTHONUNBUFFERED = "1";
       };

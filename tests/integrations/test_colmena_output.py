@@ -1,4 +1,4 @@
-"""colmena's plain-mode output parser: reference/colmena.md §2 examples, both prefix styles, fuzz."""
+"""colmena's plain-mode output parser: colmena 0.4.0's own examples, both prefix styles, fuzz."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from bot.integrations.colmena_output import (
 WEB = "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-nixos-system-web-1-24.11.20250101.abcdef0"
 DB = "/nix/store/dddddddddddddddddddddddddddddddd-nixos-system-db-1-24.11.20250101.abcdef0"
 
-# reference/colmena.md Example A (0.4.0, one node, switch).
+# colmena 0.4.0 output, example A (0.4.0, one node, switch).
 EXAMPLE_A = f"""\
 [INFO ] Using configuration: /srv/infra/hive.nix
 [INFO ] Enumerating nodes...
@@ -52,7 +52,7 @@ web-1 | No post-activation keys to upload
       | All done!
 """.splitlines()
 
-# reference/colmena.md Example B (0.4.0, two nodes, db-1's activation fails with exit 4).
+# colmena 0.4.0 output, example B (0.4.0, two nodes, db-1's activation fails with exit 4).
 EXAMPLE_B = f"""\
 [INFO ] Using configuration: /srv/infra/hive.nix
 [INFO ] Enumerating nodes...

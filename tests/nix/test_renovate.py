@@ -11,7 +11,7 @@ from bot.config import GitHubConfig
 ROOT = Path(__file__).resolve().parents[2]
 RENOVATE = ROOT / "nix" / "renovate.json"
 
-# Renovate option names, from /work/shared/reference/slack-github-protocols.md §7 ("RENOVATE",
+# Renovate option names, from Renovate's configuration docs (docs.renovatebot.com, "RENOVATE",
 # which cites Renovate's lib/config/options/index.ts): branch naming, commit message, semantic
 # commits, the nix manager, lockFileMaintenance and its schedule/recreateWhen, labels and the
 # dependency dashboard. Plus `extends` (how a config takes the `config:recommended` preset that

@@ -1,4 +1,4 @@
-"""Authentication of the BMC emulator over HTTPS (reference/bmc-api.md §2)."""
+"""Authentication of the BMC emulator over HTTPS (turing-machines/bmcd)."""
 
 from __future__ import annotations
 

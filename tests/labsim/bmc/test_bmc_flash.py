@@ -1,4 +1,4 @@
-"""Flashing through the BMC emulator over HTTPS (reference/bmc-api.md §3.6, §5)."""
+"""Flashing through the BMC emulator over HTTPS (turing-machines/bmcd)."""
 
 from __future__ import annotations
 

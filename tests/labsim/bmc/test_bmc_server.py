@@ -1,4 +1,4 @@
-"""TLS, routing and reachability of the BMC emulator (reference/bmc-api.md §1, §6)."""
+"""TLS, routing and reachability of the BMC emulator (turing-machines/bmcd)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""UART read/write of the BMC emulator (reference/bmc-api.md §3.3, bmcd ≥ 2.3.0 semantics)."""
+"""UART read/write of the BMC emulator (turing-machines/bmcd)."""
 
 from __future__ import annotations
 

@@ -212,7 +212,7 @@ async def test_empty_selection_succeeds_with_a_warning(infra: Infra) -> None:
     systems = {node.name: node.current_system() for node in infra.lab.nodes}
     run = await colmena(infra, "apply", "--on", "nothing-*")
     assert run.code == 0
-    # colmena 0.4.0's source prints "(0 skipped)" here; reference/colmena.md says without it.
+    # colmena 0.4.0's source prints "(0 skipped)" here; some of its docs show it without.
     warning = re.compile(r"\[WARN \] No hosts selected( \(0 skipped\))?\.")
     assert any(warning.fullmatch(line) for line in run.lines)
     assert run.lines[-1] == "      | All done!"
