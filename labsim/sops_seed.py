@@ -1,4 +1,4 @@
-"""The simulated infra repo's secrets in the plan's layout (Phase 5): `.sops.yaml` and secrets.yaml.
+"""The simulated infra repo's secrets, laid out as the infra template has them: `.sops.yaml`, secrets.yaml.
 
 Must not be imported by the bot: it generates test identities and writes them into the lab dir.
 
@@ -35,7 +35,7 @@ def bot_key_path(directory: Path) -> Path:
 
 
 def render_sops_yaml(keys: Mapping[str, str]) -> str:
-    """The plan's `.sops.yaml`: anchored keys, one rule for secrets/secrets.yaml naming them all."""
+    """The template's `.sops.yaml`: anchored keys, one rule for secrets/secrets.yaml naming them all."""
     comments = {"admin": "the operator's personal key", "labbot": "labbot's key (sops.age_key)"}
     lines = ["# sops configuration of the infra secrets (plan, Phase 5).", "keys:"]
     for name, recipient in keys.items():

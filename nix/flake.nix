@@ -1,11 +1,13 @@
-# The lab's infra flake (seed/turing-pi-nixos-plan.md, Phases 3-7): NixOS configurations and
-# the colmena hive for every non-deferred node of ./inventory.json, the pre-baked CM4 image,
-# and labbot (package + NixOS module). See ./README.md for how to use it.
+# The lab's infra flake: NixOS configurations and the colmena hive for every non-deferred node
+# of ./inventory.json, and the pre-baked CM4 image. labbot (its package and NixOS module) comes
+# from the `labbot` input, never copied here. Made with `nix flake init -t <labbot>#infra`; the
+# first step after that is `nix flake lock`. See ./README.md.
 {
   description = "Turing Pi 2 lab: NixOS nodes, colmena hive, CM4 image and labbot";
 
   inputs = {
-    nixpkgs.url = "github:NixOS/nixpkgs/nixos-24.11";
+    # A supported NixOS release (26.05 is maintained until the end of 2026).
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
     sops-nix = {
       url = "github:Mic92/sops-nix";
       inputs.nixpkgs.follows = "nixpkgs";
@@ -19,6 +21,12 @@
     # nix-community/colmena; GitHub redirects the old name. Not following our nixpkgs: the CLI
     # is built against the nixpkgs colmena itself was tested with.
     colmena.url = "github:zhaofengli/colmena";
+    # labbot itself: its package and services.labbot. Point it at where labbot lives.
+    labbot = {
+      url = "github:OWNER/labbot";
+      inputs.nixpkgs.follows = "nixpkgs";
+      inputs.colmena.follows = "colmena";
+    };
   };
 
   outputs =
@@ -28,6 +36,7 @@
       sops-nix,
       nixos-generators,
       colmena,
+      labbot,
     }:
     let
       inherit (nixpkgs) lib;
@@ -83,7 +92,7 @@
         }
       );
 
-      # The colmena hive. Fix to the plan's hive.nix: `import <nixpkgs>` is impure and fails
+      # The colmena hive. Not a hive.nix with `import <nixpkgs>`: that is impure and fails
       # under flake evaluation (there is no NIX_PATH), and would build against whatever channel
       # the deployer has; flakes must pass the pinned input instead (zhaofengli/colmena 0.4.0).
       # Deployment targets come from the inventory rather than hand-written addresses.
@@ -101,11 +110,9 @@
       colmenaHive = colmena.lib.makeHive self.outputs.colmena;
 
       packages = lib.recursiveUpdate (lib.genAttrs linuxSystems (system: {
-        # From this repository's root when the flake is used in place (`?dir=nix`); the
-        # separate thelab-infra repository takes labbot as an input instead.
-        labbot = nixpkgs.legacyPackages.${system}.callPackage ./pkgs/labbot.nix { };
+        labbot = labbot.packages.${system}.labbot;
       })) {
-        # Phase 4: the bootstrap image, `nix build .#cm4-image` (built for aarch64-linux, e.g.
+        # The bootstrap image, `nix build .#cm4-image` (built for aarch64-linux, e.g.
         # on nix-darwin's linux-builder).
         ${nodeSystem}.cm4-image = nixos-generators.nixosGenerate {
           system = nodeSystem;
@@ -118,17 +125,8 @@
         };
       };
 
-      # services.labbot, defaulting to this flake's labbot and colmena.
-      nixosModules.labbot =
-        { lib, pkgs, ... }:
-        let
-          system = pkgs.stdenv.hostPlatform.system;
-        in
-        {
-          imports = [ ./modules/labbot.nix ];
-          services.labbot.package = lib.mkDefault self.packages.${system}.labbot;
-          services.labbot.colmenaPackage = lib.mkDefault colmena.packages.${system}.colmena;
-        };
+      # services.labbot from the labbot input (its package and colmena by default).
+      nixosModules.labbot = labbot.nixosModules.labbot;
       nixosModules.default = self.nixosModules.labbot;
 
       # `nix develop`: the matching colmena CLI, sops, age and ssh-to-age.

@@ -221,6 +221,9 @@ class Colmena:
         failures = {n: f"{f.stage} failed: {f.error}" for n, f in report.failures.items()}
         if outcome.timed_out:
             text = messages.colmena_timed_out("build", outcome.duration)
+        elif report.cannot_build:
+            needed, here = next(iter(report.cannot_build.values()))
+            text = messages.cannot_build_for(needed, here, sorted(report.cannot_build))
         else:
             text = messages.colmena_build_failed(
                 failures, missing, messages.colmena_exit(outcome.exit_code)

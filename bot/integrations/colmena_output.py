@@ -146,6 +146,8 @@ class ColmenaReport:
     selected: int | None
     no_hosts_selected: bool
     errors: tuple[str, ...]
+    # Nodes whose system this machine cannot build: (the system needed, this machine's).
+    cannot_build: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def unknown(self) -> list[str]:
         """Nodes with neither success nor failure (e.g. their chunk failed in `(...)`)."""
@@ -212,6 +214,16 @@ def names_in_list(text: str, nodes: Iterable[str]) -> list[str]:
     return [word.strip() for word in words if word.strip() in known]
 
 
+# Nix's refusal to build for another platform (NixOS/nix, LocalDerivationGoal::startBuilder in
+# src/libstore/build/local-derivation-goal.cc, DerivationGoal in older releases: "a '%s' with
+# features {%s} is required to build '%s', but I am a '%s' with features {%s}"), in a node's
+# build output.
+_PLATFORM = re.compile(
+    r"a '(?P<needed>[^']+)' with features \{[^}]*\} is required to build '[^']+', "
+    r"but I am a '(?P<here>[^']+)'"
+)
+
+
 @dataclass
 class _NodeState:
     phase: Phase = Phase.waiting
@@ -219,6 +231,7 @@ class _NodeState:
     reached: bool = False
     failure: NodeFailure | None = None
     failed_units: list[str] = field(default_factory=list)
+    cannot_build: tuple[str, str] | None = None  # (the system needed, this machine's)
 
 
 class ColmenaOutput:
@@ -296,6 +309,9 @@ class ColmenaOutput:
 
     def _node_line(self, node: str, text: str) -> ProgressEvent | None:
         state = self._state[node]
+        platform = _PLATFORM.search(text)
+        if platform:
+            state.cannot_build = (platform.group("needed"), platform.group("here"))
         for prefix, stage in _STAGE_FAILURES:
             if text.startswith(prefix):
                 if state.failure is None or state.failure.error == _UNSPECIFIED:
@@ -349,6 +365,7 @@ class ColmenaOutput:
             selected=self._selected,
             no_hosts_selected=self._no_hosts,
             errors=tuple(self._errors),
+            cannot_build={n: s.cannot_build for n, s in self._state.items() if s.cannot_build},
         )
 
 

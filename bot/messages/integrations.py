@@ -95,3 +95,14 @@ def colmena_selected_nothing(nodes: Sequence[str]) -> str:
     return (
         f'colmena selected none of {_names(nodes)} ("No hosts selected"), so nothing was deployed.'
     )
+
+
+def cannot_build_for(needed: str, here: str, nodes: Sequence[str]) -> str:
+    """Nix on this machine cannot build the nodes' system."""
+    return (
+        f"This machine ({here}) cannot build for {_names(nodes)}, which need{'s' if len(nodes) == 1 else ''} "
+        f"{needed}. Pick one: binfmt emulation here (on NixOS, services.labbot.emulateAarch64, "
+        f'or boot.binfmt.emulatedSystems = [ "{needed}" ]), a {needed} remote builder '
+        "(nix.buildMachines), or building on the nodes (colmena's deployment.buildOnTarget). "
+        "`labbot doctor` says which works."
+    )

@@ -127,6 +127,10 @@ class DeployKind:
         missing = [name for name in names if config.inventory.node(name) is None]
         if missing:
             return Finished(JobState.failed, messages.nodes_left_inventory(missing))
+        if not (config.colmena.flake_dir / "flake.lock").is_file():
+            # Without it every evaluation resolves the inputs anew (and writes an untracked
+            # lock into the checkout): what is deployed would not be what is committed.
+            return Finished(JobState.failed, messages.no_flake_lock(config.colmena.flake_dir))
         colmena = Colmena(config.colmena, run, on_progress=progress_title(run))
         try:
             known = await colmena.node_names(node_list_cache(config))

@@ -156,6 +156,16 @@ def deploy_nothing_to_do(nodes: Sequence[str]) -> str:
     )
 
 
+def no_flake_lock(flake_dir: object) -> str:
+    """The infra checkout has no flake.lock."""
+    return (
+        f"Nothing was deployed: the infra checkout ({flake_dir}) has no `flake.lock`, so the "
+        "inputs would be resolved anew on every build and what runs would not be what is "
+        "committed. Run `nix flake lock` in the infra repository, commit flake.lock and push; "
+        "labbot deploys once its checkout has it."
+    )
+
+
 def power_on_hint(node: str) -> str:
     """After an unreachable node: it may simply be off."""
     return f"If it is powered off, `/lab power {node} on` starts it (`/lab power status` shows)."

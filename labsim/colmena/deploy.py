@@ -16,6 +16,7 @@ from labsim.colmena.build import (
     BUILD_FAILURE_EXIT,
     BuildInputs,
     build_log,
+    derivation_path,
     failure_log,
     keep_result,
     store_locally,
@@ -145,6 +146,17 @@ class Deployment:
             for line in failure_log(closure):
                 self.out.child(job, line)
             raise self._fail(job, child_error(BUILD_FAILURE_EXIT))
+        if node.name in self.knobs.foreign_build:
+            # Nix on an x86_64 machine without binfmt or builders (NixOS/nix,
+            # LocalDerivationGoal::startBuilder); nix build exits 1.
+            drv = derivation_path(closure.basename.split("-", 1)[1], closure.toplevel)
+            self.out.child(
+                job,
+                f"error: a 'aarch64-linux' with features {{}} is required to build '{drv}', "
+                "but I am a 'x86_64-linux' with features {benchmark, big-parallel, kvm, "
+                "nixos-test}",
+            )
+            raise self._fail(job, child_error(1))
         for line in build_log(closure, self.store_dir):
             self.out.child(job, line)
         for index in range(self.knobs.extra_lines):

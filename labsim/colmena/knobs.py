@@ -4,6 +4,8 @@ Keys (file) / variables (env, which win):
   extra_lines  / LABSIM_COLMENA_EXTRA_LINES  build log lines added per node (default 0)
   line_delay   / LABSIM_COLMENA_LINE_DELAY   seconds slept before each extra line (default 0)
   fail_build   / LABSIM_COLMENA_FAIL_BUILD   node names whose build fails (list / comma list)
+  foreign_build / LABSIM_COLMENA_FOREIGN_BUILD  node names this machine cannot build for (Nix
+                                             refuses their aarch64-linux derivations)
   fail_eval    / LABSIM_COLMENA_FAIL_EVAL    evaluation error text (fails every selected node)
   flavor       / LABSIM_COLMENA_FLAVOR       "0.4.0" (default) or "main" (log prefixes, RUST_LOG)
 """
@@ -25,6 +27,7 @@ class ColmenaKnobs:
     extra_lines: int = 0
     line_delay: float = 0.0
     fail_build: tuple[str, ...] = ()
+    foreign_build: tuple[str, ...] = ()
     fail_eval: str | None = None
     flavor: str = "0.4.0"
 
@@ -39,12 +42,18 @@ class ColmenaKnobs:
         names = list(fail_build) if isinstance(fail_build, list) else []
         if "LABSIM_COLMENA_FAIL_BUILD" in env:
             names = [n.strip() for n in env["LABSIM_COLMENA_FAIL_BUILD"].split(",") if n.strip()]
+        foreign = raw.get("foreign_build", [])
+        foreign_names = list(foreign) if isinstance(foreign, list) else []
+        if "LABSIM_COLMENA_FOREIGN_BUILD" in env:
+            text = env["LABSIM_COLMENA_FOREIGN_BUILD"]
+            foreign_names = [n.strip() for n in text.split(",") if n.strip()]
         fail_eval = env.get("LABSIM_COLMENA_FAIL_EVAL", raw.get("fail_eval"))
         flavor = str(env.get("LABSIM_COLMENA_FLAVOR", raw.get("flavor", "0.4.0")))
         return cls(
             extra_lines=int(str(env.get("LABSIM_COLMENA_EXTRA_LINES", raw.get("extra_lines", 0)))),
             line_delay=float(str(env.get("LABSIM_COLMENA_LINE_DELAY", raw.get("line_delay", 0)))),
             fail_build=tuple(str(n) for n in names),
+            foreign_build=tuple(str(n) for n in foreign_names),
             fail_eval=str(fail_eval) if fail_eval else None,
             flavor="main" if flavor == "main" else "0.4.0",
         )

@@ -19,6 +19,17 @@
     };
   };
 
+  # The sd-aarch64 image format brings nixpkgs' generic aarch64 initrd module list, written for
+  # mainline kernels (sun4i-drm and other non-Pi drivers). The Raspberry Pi kernel lacks some of
+  # them, and building the initrd's modules closure then fails with "Module sun4i-drm not found"
+  # (NixOS/nixpkgs#154163, nix-community/nixos-generators#266). The known remedy: let the
+  # closure skip modules this kernel does not have.
+  nixpkgs.overlays = [
+    (_final: prev: {
+      makeModulesClosure = args: prev.makeModulesClosure (args // { allowMissing = true; });
+    })
+  ];
+
   # The Raspberry Pi firmware blobs (Wi-Fi/Bluetooth, VideoCore).
   hardware.enableRedistributableFirmware = true;
 

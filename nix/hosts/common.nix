@@ -19,6 +19,13 @@
     }
   ];
 
+  # --- Kernel: k3s needs the memory cgroup, which the Raspberry Pi kernel leaves off by
+  # default (k3s-io/k3s#2067, raspberrypi/linux#3644); harmless where it is on already ---
+  boot.kernelParams = [
+    "cgroup_enable=memory"
+    "cgroup_memory=1"
+  ];
+
   # --- Identity (from the inventory, so labbot and colmena see the same name) ---
   networking.hostName = node.name;
 
@@ -37,7 +44,7 @@
     };
   };
 
-  # --- Firewall: nftables, per the plan's security baseline ---
+  # --- Firewall: nftables, deny by default ---
   networking.nftables.enable = true;
   # kube-proxy and flannel keep their own nftables tables (through iptables-nft); a reload of
   # the NixOS firewall must replace only its own table instead of flushing theirs.
@@ -94,5 +101,5 @@
   # community workaround (Longhorn issue #2166; not verified on this cluster yet).
   systemd.tmpfiles.rules = [ "L+ /usr/local/bin - - - - /run/current-system/sw/bin/" ];
 
-  system.stateVersion = "24.11";
+  system.stateVersion = "26.05"; # the release a new lab is first installed with
 }

@@ -23,7 +23,7 @@ in
       if builtins.pathExists secretsFile then
         secretsFile
       else
-        throw "nix/secrets/secrets.yaml is missing: create it with `sops --config secrets/.sops.yaml secrets/secrets.yaml` (see nix/README.md)";
+        throw "nix/secrets/secrets.yaml is missing: create it with `sops secrets/secrets.yaml` at the repository's root (see nix/README.md)";
     restartUnits = [ "k3s.service" ];
   };
 

@@ -1,4 +1,4 @@
-# The pre-baked bootstrap image (Phase 4): just enough to accept a colmena deploy. Flash it via
+# The pre-baked bootstrap image: just enough to accept a colmena deploy. Flash it via
 # the BMC, power the node on, then `colmena apply --on <node>`; no UART needed.
 { ... }:
 {
@@ -23,5 +23,5 @@
   ];
 
   networking.useDHCP = true;
-  system.stateVersion = "24.11";
+  system.stateVersion = "26.05"; # the release a new lab is first installed with
 }

@@ -34,6 +34,13 @@ let
     packages = { };
   };
   nixos-generators.nixosGenerate = args: { nixosGenerateArgs = args; };
+  # The labbot input: what its flake offers, as stand-ins that say where they came from.
+  labbot = {
+    packages = genAttrs [ "x86_64-linux" "aarch64-linux" ] (system: {
+      labbot = { stubInput = "labbot"; inherit system; };
+    });
+    nixosModules.labbot = { stubInput = "labbot"; };
+  };
 
   revision =
     (if rev != null then { inherit rev; } else { })
@@ -50,6 +57,7 @@ let
       sops-nix
       nixos-generators
       colmena
+      labbot
       ;
   };
 
@@ -79,6 +87,10 @@ in
     }) hiveNodes;
     nodeSpecialArgs = builtins.mapAttrs (_: a: a.node.name) outputs.colmena.meta.nodeSpecialArgs;
     madeFromColmenaOutput = builtins.attrNames outputs.colmenaHive.madeFrom == builtins.attrNames outputs.colmena;
+  };
+  labbot = {
+    package = outputs.packages.x86_64-linux.labbot;
+    module = outputs.nixosModules.labbot;
   };
   image =
     let

@@ -1,4 +1,4 @@
-# The option declarations of nix/modules/labbot.nix, evaluated offline: `lib` and `pkgs` are
+# The option declarations of packaging/modules/labbot.nix, evaluated offline: `lib` and `pkgs` are
 # stand-ins built from builtins that record what each option was declared with, so
 # tests/nix/test_nix_module.py can compare `settings.<section>` with labbot's pydantic schema.
 # Only `options` is read; nothing here evaluates `config` (that needs nixpkgs).

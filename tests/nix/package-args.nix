@@ -1,4 +1,4 @@
-# What nix/pkgs/labbot.nix passes to buildPythonApplication, evaluated offline with stand-ins
+# What packaging/pkgs/labbot.nix passes to buildPythonApplication, evaluated offline with stand-ins
 # for `lib` and `python3Packages` built from builtins (tests/nix/test_nix_package.py).
 # `withPyrage` models a nixpkgs that has (or lacks) the optional pyrage package.
 {
@@ -42,7 +42,7 @@ let
     licenses.mit = "MIT";
     platforms.linux = [ "linux" ];
   };
-  deps = import ../../nix/pkgs/labbot-deps.nix;
+  deps = import ../../packaging/pkgs/labbot-deps.nix;
   # Every attribute labbot-deps.nix names exists, as its own name; pyrage only if asked.
   named = listToAttrs (
     map (attr: {
@@ -62,7 +62,7 @@ let
       optional-dependencies.asyncio = [ "greenlet" ];
     };
   };
-  args = import ../../nix/pkgs/labbot.nix {
+  args = import ../../packaging/pkgs/labbot.nix {
     inherit lib python3Packages src;
     sops = "/nix/store/sops";
   };

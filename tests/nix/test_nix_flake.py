@@ -34,7 +34,13 @@ def labbot_nodes() -> list[Node]:
 
 
 def test_the_plans_inputs(nix_eval: NixEval) -> None:
-    assert outputs(nix_eval)["inputs"] == ["colmena", "nixos-generators", "nixpkgs", "sops-nix"]
+    assert outputs(nix_eval)["inputs"] == [
+        "colmena",
+        "labbot",
+        "nixos-generators",
+        "nixpkgs",
+        "sops-nix",
+    ]
 
 
 def test_builds_exactly_the_non_deferred_nodes(nix_eval: NixEval) -> None:

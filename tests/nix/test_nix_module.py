@@ -1,4 +1,4 @@
-"""services.labbot (nix/modules/labbot.nix) against labbot's config schema (bot/config.py).
+"""services.labbot (packaging/modules/labbot.nix) against labbot's config schema (bot/config.py).
 
 The module's `settings.<section>` options, read from the module itself with stand-in `lib`/`pkgs`
 (module-options.nix), must be exactly `Config.model_fields`: same names, the same required ones,
@@ -23,8 +23,8 @@ from bot.config import Config, InventoryConfig, SecretSource
 from bot.config_file import PLAINTEXT_TOKENS, check_config_text
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG_NIX = "import ./nix/modules/labbot-config.nix"
-DECLARED = "import ./tests/nix/module-options.nix { module = ./nix/modules/labbot.nix; }"
+CONFIG_NIX = "import ./packaging/modules/labbot-config.nix"
+DECLARED = "import ./tests/nix/module-options.nix { module = ./packaging/modules/labbot.nix; }"
 
 NixEval = Callable[[str], object]
 Path_ = tuple[str, ...]
@@ -158,10 +158,10 @@ def test_token_shapes_match_labbots(nix_eval: NixEval) -> None:
 def test_example_renders_to_a_config_labbot_accepts(
     declared: dict[str, Any], nix_eval: NixEval
 ) -> None:
-    example_file = evaluate(nix_eval, "import ./nix/modules/labbot-example-settings.nix")
+    example_file = evaluate(nix_eval, "import ./packaging/modules/labbot-example-settings.nix")
     assert declared["example"] == example_file
     rendered = evaluate(
-        nix_eval, f"({CONFIG_NIX}).render (import ./nix/modules/labbot-example-settings.nix)"
+        nix_eval, f"({CONFIG_NIX}).render (import ./packaging/modules/labbot-example-settings.nix)"
     )
     config, problems = check_config_text(yaml.safe_dump(rendered))
     assert problems == []
@@ -175,7 +175,8 @@ def test_example_renders_to_a_config_labbot_accepts(
 
 def test_example_has_no_secret_problems(nix_eval: NixEval) -> None:
     problems = evaluate(
-        nix_eval, f"({CONFIG_NIX}).problems (import ./nix/modules/labbot-example-settings.nix)"
+        nix_eval,
+        f"({CONFIG_NIX}).problems (import ./packaging/modules/labbot-example-settings.nix)",
     )
     assert problems == []
 

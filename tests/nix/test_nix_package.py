@@ -1,4 +1,4 @@
-"""nix/pkgs/labbot.nix: the package derivation covers pyproject.toml's dependencies and script.
+"""packaging/pkgs/labbot.nix: the package derivation covers pyproject.toml's dependencies and script.
 
 Evaluated with stand-in `lib`/`python3Packages` (package-args.nix): the arguments it would hand
 to buildPythonApplication are compared with pyproject.toml.
@@ -31,7 +31,7 @@ def package(nix_eval: NixEval, args: str = "") -> Any:
 
 
 def deps(nix_eval: NixEval) -> Any:
-    return nix_eval("import ./nix/pkgs/labbot-deps.nix")
+    return nix_eval("import ./packaging/pkgs/labbot-deps.nix")
 
 
 def test_every_pyproject_dependency_is_mapped_once(nix_eval: NixEval) -> None:

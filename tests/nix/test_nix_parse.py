@@ -1,4 +1,5 @@
-"""Every `.nix` file of the infra flake (and of these tests) parses with `nix-instantiate --parse`."""
+"""Every `.nix` file (labbot's flake and packaging, the infra template, these tests) parses with
+`nix-instantiate --parse`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NIX_DIR = ROOT / "nix"
-NIX_FILES = sorted([*NIX_DIR.rglob("*.nix"), *Path(__file__).parent.rglob("*.nix")])
+PACKAGING = ROOT / "packaging"
+NIX_FILES = sorted(
+    [
+        ROOT / "flake.nix",
+        *NIX_DIR.rglob("*.nix"),
+        *PACKAGING.rglob("*.nix"),
+        *Path(__file__).parent.rglob("*.nix"),
+    ]
+)
 
 
 def parse(nix_bin: str, path: Path) -> subprocess.CompletedProcess[str]:
@@ -22,7 +31,7 @@ def parse(nix_bin: str, path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_flake_has_the_plans_files() -> None:
+def test_the_infra_template_has_its_files_and_labbot_its_own() -> None:
     names = {p.relative_to(NIX_DIR).as_posix() for p in NIX_FILES if p.is_relative_to(NIX_DIR)}
     assert {
         "flake.nix",
@@ -31,11 +40,14 @@ def test_the_flake_has_the_plans_files() -> None:
         "hardware/cm4.nix",
         "images/base.nix",
         "lib/inventory.nix",
-        "modules/labbot.nix",
-        "pkgs/labbot.nix",
     } <= names
+    # labbot's package and module live in labbot's flake, never copied into the template.
+    assert not {n for n in names if n.startswith(("pkgs/", "modules/"))}
+    assert (PACKAGING / "pkgs" / "labbot.nix").is_file()
+    assert (PACKAGING / "modules" / "labbot.nix").is_file()
     assert (NIX_DIR / "inventory.json").is_file()
-    assert (NIX_DIR / "secrets" / ".sops.yaml").is_file()
+    assert (NIX_DIR / ".sops.yaml").is_file()  # one place: the repository's root
+    assert not (NIX_DIR / "secrets" / ".sops.yaml").exists()
     assert (NIX_DIR / "renovate.json").is_file()
 
 

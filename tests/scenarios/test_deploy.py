@@ -271,3 +271,24 @@ async def test_who_approves_a_deploy_is_the_configs_choice() -> None:
         thread = lab.slack.thread(LAB_CHANNEL, root_of(lab, job_id).ts)
         assert not [m for m in thread if any(b.action_id == "labbot:approve" for b in m.buttons())]
         assert sim_node(lab, "tp-node3").current_generation() == 4
+
+
+async def test_a_checkout_without_flake_lock_is_refused_with_the_fix() -> None:
+    async with deploy_lab() as (lab, _bot):
+        (lab.flake_dir / "flake.lock").rename(lab.flake_dir / "flake.lock.away")
+        job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+        text = await wait_final(lab, job_id, f"Job {job_id} failed")
+        assert "has no `flake.lock`" in text and "Run `nix flake lock`" in text
+        assert sim_node(lab, "tp-node3").current_generation() == 3
+
+
+async def test_a_machine_that_cannot_build_for_the_nodes_is_told_what_to_do() -> None:
+    async with deploy_lab() as (lab, _bot):
+        (lab.flake_dir / ".labsim-colmena.json").write_text('{"foreign_build": ["tp-node3"]}')
+        job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+        text = await wait_final(lab, job_id, f"Job {job_id} failed", timeout=30)
+        assert (
+            "This machine (x86_64-linux) cannot build for `tp-node3`, which needs aarch64-linux"
+            in text
+        )
+        assert "services.labbot.emulateAarch64" in text and "buildOnTarget" in text

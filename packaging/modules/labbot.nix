@@ -89,7 +89,7 @@ in
     package = lib.mkOption {
       type = lib.types.package;
       default = pkgs.callPackage ../pkgs/labbot.nix { };
-      defaultText = lib.literalExpression "pkgs.callPackage ./nix/pkgs/labbot.nix { }";
+      defaultText = lib.literalExpression "pkgs.callPackage ./packaging/pkgs/labbot.nix { }";
       description = "The labbot package.";
     };
 
@@ -155,8 +155,20 @@ in
 
     colmenaPackage = lib.mkPackageOption pkgs "colmena" {
       extraDescription = ''
-        Use the colmena of the infra flake's `colmena` input, so the CLI matches the
-        `colmenaHive` schema it evaluates (zhaofengli/colmena 0.4.0).
+        labbot's flake (`nixosModules.labbot`) sets this to its `colmena` input, the CLI that
+        reads the `colmenaHive` schema the infra flake builds; nixpkgs' colmena 0.4.0 cannot.
+      '';
+    };
+
+    emulateAarch64 = lib.mkOption {
+      type = lib.types.bool;
+      default = pkgs.stdenv.hostPlatform.system != "aarch64-linux";
+      defaultText = lib.literalExpression ''pkgs.stdenv.hostPlatform.system != "aarch64-linux"'';
+      description = ''
+        Build the nodes' aarch64-linux systems on this machine through QEMU binfmt emulation
+        (`boot.binfmt.emulatedSystems`): simple, and slow for big builds. Turn it off when an
+        aarch64 remote builder (`nix.buildMachines`) or colmena's `deployment.buildOnTarget`
+        does the building; `labbot doctor` says whether this machine can build for the nodes.
       '';
     };
 
@@ -174,6 +186,8 @@ in
   };
 
   config = lib.mkIf cfg.enable {
+    boot.binfmt.emulatedSystems = lib.mkIf cfg.emulateAarch64 [ "aarch64-linux" ];
+
     assertions = map (message: {
       assertion = false;
       message = "services.labbot: ${message}";

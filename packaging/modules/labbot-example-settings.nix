@@ -6,7 +6,7 @@
 # (`sops.secrets."labbot/slack-bot-token".owner = "labbot";` puts it at the path below), or an
 # environment variable from `services.labbot.environmentFile`.
 let
-  inventory = import ../lib/inventory.nix { };
+  inventory = import ../../nix/lib/inventory.nix { };  # the infra template's, as an example
 in
 {
   slack = {
@@ -70,7 +70,7 @@ in
     age_key = {
       file = "/run/secrets/labbot/age-key";
     };
-    sops_yaml = "secrets/.sops.yaml";
+    sops_yaml = ".sops.yaml";
     secrets_files = [ "secrets/secrets.yaml" ];
   };
 

@@ -1,6 +1,6 @@
 # The labbot Python application, built from this repository's pyproject.toml.
 #
-# `src` defaults to the repository root (two levels up from nix/pkgs); the infra flake, which
+# `src` defaults to the repository root (two levels up from packaging/pkgs); the infra flake, which
 # lives in its own repository, passes a labbot checkout or flake input instead. Dependencies are
 # named in ./labbot-deps.nix (checked against pyproject.toml by tests/nix/test_nix_package.py).
 {
