@@ -8,14 +8,7 @@
   dirtyRev ? null,
 }:
 let
-  genAttrs =
-    names: f:
-    builtins.listToAttrs (
-      map (name: {
-        inherit name;
-        value = f name;
-      }) names
-    );
+  inherit (import ./stand-in-lib.nix) genAttrs;
   lib = {
     inherit genAttrs;
     nixosSystem = args: { nixosSystemArgs = args; };

@@ -3,14 +3,7 @@
 # `src`.
 { root }:
 let
-  genAttrs =
-    names: f:
-    builtins.listToAttrs (
-      map (name: {
-        inherit name;
-        value = f name;
-      }) names
-    );
+  inherit (import ./stand-in-lib.nix) genAttrs;
   pkgsFor = system: {
     callPackage = file: args: {
       file = toString file;

@@ -168,41 +168,48 @@ def small_filesystem(tmp_path: Path) -> Iterator[LoopFilesystem]:
             fs.unmount()
 
 
-async def test_committed_rows_survive_the_file_system_turning_read_only_and_its_repair(
-    small_filesystem: LoopFilesystem,
-) -> None:
-    fs = small_filesystem
+@contextlib.asynccontextmanager
+async def lab_with_state_on(fs: LoopFilesystem) -> AsyncIterator[tuple[Lab, BotProcesses, Path]]:
+    """A full lab whose labbot (a process of its own, started) keeps its state on `fs`."""
     state_dir = fs.mountpoint / "labbot"
     settings = {"storage": {"state_dir": str(state_dir)}, "jobs": {"stream_interval_seconds": 0.2}}
     async with Lab(full=True, config_overrides=settings) as lab:
         bots = BotProcesses(lab)
         try:
             await bots.start()
-            first = await start(lab, lab.users.operator, "exercise now 1")
-            await wait_final(lab, first, f"Job {first} succeeded")
-            deploy = await deploy_held_in_the_gate(lab)
-
-            fs.fail()  # as ext4 does after an I/O error: read-only from now on
-            assert fs.read_only
-            answer = await ask(lab, lab.users.operator, "exercise now 1")
-            assert answer.text == messages.store_unavailable(f"{state_dir} is read-only")
-            sim_node(lab, "tp-node3").set_k3s_ready(True)  # the deploy ends on the lab
-            text = await wait_final(lab, deploy, "is not in its database yet", timeout=60)
-            assert f"Job {deploy} succeeded" in text and "went wrong inside labbot" not in text
-
-            await bots[0].stop()
-            fs.repair()
-            await bots.start()
-            # The deploy's end never reached the disk: the restarted bot checks the node.
-            text = await wait_final(lab, deploy, "Checked after the interruption", timeout=60)
-            assert "*tp-node3* runs the approved system (generation 4, was 3): healthy." in text
-            detail = await ask(lab, lab.users.viewer, f"job {first}")
-            assert "succeeded" in detail.text  # committed before the fault: still there
-            again = await start(lab, lab.users.operator, "deploy tp-node3")
-            assert again == first + 2  # the refused command took no job number
-            assert "Nothing to deploy" in await wait_final(lab, again, f"Job {again} succeeded", 60)
+            yield lab, bots, state_dir
         finally:
             await bots.stop_all()
+
+
+async def test_committed_rows_survive_the_file_system_turning_read_only_and_its_repair(
+    small_filesystem: LoopFilesystem,
+) -> None:
+    fs = small_filesystem
+    async with lab_with_state_on(fs) as (lab, bots, state_dir):
+        first = await start(lab, lab.users.operator, "exercise now 1")
+        await wait_final(lab, first, f"Job {first} succeeded")
+        deploy = await deploy_held_in_the_gate(lab)
+
+        fs.fail()  # as ext4 does after an I/O error: read-only from now on
+        assert fs.read_only
+        answer = await ask(lab, lab.users.operator, "exercise now 1")
+        assert answer.text == messages.store_unavailable(f"{state_dir} is read-only")
+        sim_node(lab, "tp-node3").set_k3s_ready(True)  # the deploy ends on the lab
+        text = await wait_final(lab, deploy, "is not in its database yet", timeout=60)
+        assert f"Job {deploy} succeeded" in text and "went wrong inside labbot" not in text
+
+        await bots[0].stop()
+        fs.repair()
+        await bots.start()
+        # The deploy's end never reached the disk: the restarted bot checks the node.
+        text = await wait_final(lab, deploy, "Checked after the interruption", timeout=60)
+        assert "*tp-node3* runs the approved system (generation 4, was 3): healthy." in text
+        detail = await ask(lab, lab.users.viewer, f"job {first}")
+        assert "succeeded" in detail.text  # committed before the fault: still there
+        again = await start(lab, lab.users.operator, "deploy tp-node3")
+        assert again == first + 2  # the refused command took no job number
+        assert "Nothing to deploy" in await wait_final(lab, again, f"Job {again} succeeded", 60)
 
 
 def fill(directory: Path) -> Path:
@@ -223,26 +230,19 @@ async def test_a_full_disk_mid_deploy_cuts_the_log_never_the_deploy(
     small_filesystem: LoopFilesystem,
 ) -> None:
     fs = small_filesystem
-    state_dir = fs.mountpoint / "labbot"
-    settings = {"storage": {"state_dir": str(state_dir)}, "jobs": {"stream_interval_seconds": 0.2}}
-    async with Lab(full=True, config_overrides=settings) as lab:
-        bots = BotProcesses(lab)
-        try:
-            await bots.start()
-            deploy = await start(lab, lab.users.operator, "deploy tp-node3")
-            approval = await approval_message(lab, deploy)
-            (lab.flake_dir / KNOB_FILE).write_text('{"extra_lines": 80, "line_delay": 0.05}')
-            await press(lab, lab.users.operator2, approval, "labbot:approve")
-            await lab.slack.wait_for(lambda: "CC obj" in thread_text(lab, deploy), timeout=30)
-            filler = fill(fs.mountpoint)  # the job log, the database and its WAL share it
-            answer = await ask(lab, lab.users.operator, "exercise now 1")
-            assert answer.text == messages.store_unavailable(f"disk full on {state_dir}")
-            text = await wait_final(lab, deploy, "is not in its database yet", timeout=60)
-            assert f"Job {deploy} succeeded" in text  # colmena was never cut off
-            assert "(The full log could not be saved: No space left on device.)" in text
-            assert "in the attached log" not in text
-            assert sim_node(lab, "tp-node3").current_generation() == 4
-            filler.unlink()  # the operator makes room: the end is recorded, the lock freed
-            await recorded_and_unlocked(lab, deploy)
-        finally:
-            await bots.stop_all()
+    async with lab_with_state_on(fs) as (lab, _bots, state_dir):
+        deploy = await start(lab, lab.users.operator, "deploy tp-node3")
+        approval = await approval_message(lab, deploy)
+        (lab.flake_dir / KNOB_FILE).write_text('{"extra_lines": 80, "line_delay": 0.05}')
+        await press(lab, lab.users.operator2, approval, "labbot:approve")
+        await lab.slack.wait_for(lambda: "CC obj" in thread_text(lab, deploy), timeout=30)
+        filler = fill(fs.mountpoint)  # the job log, the database and its WAL share it
+        answer = await ask(lab, lab.users.operator, "exercise now 1")
+        assert answer.text == messages.store_unavailable(f"disk full on {state_dir}")
+        text = await wait_final(lab, deploy, "is not in its database yet", timeout=60)
+        assert f"Job {deploy} succeeded" in text  # colmena was never cut off
+        assert "(The full log could not be saved: No space left on device.)" in text
+        assert "in the attached log" not in text
+        assert sim_node(lab, "tp-node3").current_generation() == 4
+        filler.unlink()  # the operator makes room: the end is recorded, the lock freed
+        await recorded_and_unlocked(lab, deploy)
