@@ -27,6 +27,7 @@ from bot.intake import ClickRequest, CommandRequest, Intake, IntakeRecords, hand
 from bot.job_records import now_utc
 from bot.outcome import Reply
 from bot.slack_chat import ResponseUrlResponder
+from bot.slack_setup import connection_url
 from bot.store_fault import STORE_FAULTS
 from bot.tasks import TaskSet
 
@@ -94,7 +95,11 @@ class SlackEdge:
     async def start(self) -> None:
         """Open the Socket Mode connection, or start the HTTP listener."""
         if self._config.mode is SlackMode.socket:
+            assert self._app_token is not None  # the config requires it in socket mode
             self._socket = AsyncSocketModeHandler(self.app, self._app_token)
+            # One apps.connections.open (Tier 1) both checks the app token and gives the URL:
+            # the client connects to it instead of asking again.
+            self._socket.client.wss_uri = await connection_url(self.client, self._app_token)
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
         else:
             server = AsyncSlackAppServer(

@@ -3,7 +3,9 @@ wrong one named in one sentence), the scopes granted, channel membership, user g
 
 - The bot token with `auth.test`, which answers for any valid token and says whose it is.
 - The app-level token (Socket Mode) with `apps.connections.open`, the one method such a token
-  exists for (it needs the `connections:write` scope); the URL it returns is not used.
+  exists for (it needs the `connections:write` scope). That method is Tier 1 (about one call a
+  minute), so at start its answer is also the URL the Socket Mode client connects to
+  (`connection_url`): one call checks the token and opens the connection.
 
 Slack's token errors (`invalid_auth`, `not_authed`, `token_revoked`, `token_expired`,
 `account_inactive`) end the start with a `ConfigError` naming the setting; a Slack that cannot
@@ -70,7 +72,7 @@ async def verify_tokens(config: SlackConfig, bot_token: str, app_token: str | No
     delay = FIRST_RETRY
     while True:
         try:
-            return await check_tokens(config, bot_token, app_token)
+            return await check_tokens(config, bot_token, app_token, open_connection=False)
         except SlackUnavailable as error:
             reason = str(error)
             log.warning("Slack cannot be reached (%s); trying again in %.0f s", reason, delay)
@@ -78,7 +80,9 @@ async def verify_tokens(config: SlackConfig, bot_token: str, app_token: str | No
             delay = min(delay * 2, LONGEST_RETRY)
 
 
-async def check_tokens(config: SlackConfig, bot_token: str, app_token: str | None) -> BotIdentity:
+async def check_tokens(
+    config: SlackConfig, bot_token: str, app_token: str | None, *, open_connection: bool = True
+) -> BotIdentity:
     """One try of the check (`labbot doctor`): raises `ConfigError` for a refused token and
     the network's or Slack's error when Slack cannot answer."""
     problems = [
@@ -95,7 +99,7 @@ async def check_tokens(config: SlackConfig, bot_token: str, app_token: str | Non
         raise ConfigError("; ".join(problems))
     client = AsyncWebClient(token=bot_token, base_url=config.api_url, timeout=15)
     auth = await _ask("bot_token", client.auth_test())
-    if config.mode is SlackMode.socket and app_token is not None:
+    if open_connection and config.mode is SlackMode.socket and app_token is not None:
         await _ask("app_token", client.apps_connections_open(app_token=app_token))
     scopes = str(auth.headers.get("x-oauth-scopes", "") or auth.headers.get("X-OAuth-Scopes", ""))
     return BotIdentity(
@@ -125,6 +129,20 @@ async def usergroup_problem(config: SlackConfig, bot_token: str, usergroup: str)
     except SlackApiError as error:
         return str(error.response.get("error", "")) if error.response is not None else str(error)
     return None
+
+
+async def connection_url(client: AsyncWebClient, app_token: str) -> str:
+    """A Socket Mode URL from `apps.connections.open`, which is also the app token's check
+    (`ConfigError` when refused); waits out a Slack that does not answer, one log line a try."""
+    delay = FIRST_RETRY
+    while True:
+        try:
+            answer = await _ask("app_token", client.apps_connections_open(app_token=app_token))
+            return str(answer["url"])
+        except SlackUnavailable as error:
+            log.warning("Slack cannot be reached (%s); trying again in %.0f s", error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LONGEST_RETRY)
 
 
 async def _ask(setting: str, call: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse:
