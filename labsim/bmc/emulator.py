@@ -256,6 +256,10 @@ class BmcEmulator:
         """sha256/size of the image last flashed successfully on a slot, else None."""
         return self._flash.flashed_image(_slot(node))
 
+    def flash_requests(self) -> int:
+        """How many flashes were asked for (what a test counts to see nothing ran twice)."""
+        return len(self._flash.requests)
+
     def flash_status(self) -> Any:
         """The current `opt=get&type=flash` body as a JSON value."""
         return self._flash.status()

@@ -77,6 +77,7 @@ class FlashService:
         self._jobs_since_start = 0
         self._killing = False
         self.faults = FlashFaults()
+        self.requests: list[TransferRequest] = []  # every flash asked for, oldest first
 
     def subscribe(self, callback: ProgressCallback) -> None:
         """Report every progress step of every job to `callback`."""
@@ -102,6 +103,7 @@ class FlashService:
     def request_transfer(self, request: TransferRequest) -> int:
         """Start a job (cancelling any running one) and return its random u32 handle."""
         job = FlashJob(secrets.randbits(32), request)
+        self.requests.append(request)
         job.injected_failure, self.faults.next_failure = self.faults.next_failure, None
         self._jobs_since_start += 1
         job.crash_daemon = self.faults.oom_on_back_to_back and self._jobs_since_start >= 2

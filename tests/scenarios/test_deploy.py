@@ -89,6 +89,11 @@ async def test_a_429_storm_and_a_socket_drop_during_a_deploy_delay_it_and_never_
         assert job is not None and job.state is JobState.succeeded
         refused = [c for c in lab.slack.calls() if c.status == 429]
         assert len(refused) == 26  # every injected 429 was met, waited out, and retried
+        root = root_of(lab, job_id)
+        logs = await lab.slack.wait_for(  # the log follows its final message
+            lambda: [f for f in lab.slack.files() if f.thread_ts == root.ts] or None, timeout=60
+        )
+        assert len(logs) == 1 and b"Activation successful" in logs[0].content
         await lab.slack.wait_connected()
 
 

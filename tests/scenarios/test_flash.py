@@ -402,6 +402,7 @@ async def test_an_interrupted_flash_reports_the_slots_power_after_restart(
         text = await wait_final(lab, job_id, "Checked after the interruption", timeout=30)
         assert "`tp-node3` (slot 3 on BMC `turingpi`) is powered *off*" in text
         assert "(`/lab power tp-node3 on`)" in text
+        assert lab.bmc.flash_requests() == 1  # the restart flashed nothing again
         offers = [
             m
             for m in lab.slack.thread(LAB_CHANNEL, root_of(lab, job_id).ts)
