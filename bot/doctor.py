@@ -284,8 +284,9 @@ class Doctor:
                 "builds for the nodes",
                 ok,
                 f"{wanted}: {how} (this machine: {settings.get('system', '?')})",
-                'on NixOS set boot.binfmt.emulatedSystems = [ "aarch64-linux" ], or add an '
-                "aarch64 remote builder (nix.buildMachines), or build on the nodes",
+                "binfmt emulation (services.labbot.emulateAarch64, or "
+                'boot.binfmt.emulatedSystems = [ "aarch64-linux" ]), an aarch64 remote builder '
+                "(nix.buildMachines), or building on the nodes (deployment.buildOnTarget)",
             )
         ]
 
