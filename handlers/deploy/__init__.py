@@ -32,6 +32,7 @@ CAPABILITY = Capability(
                     choices=("switch", "boot", "test", "dry-activate"),
                     default="switch",
                 ),
+                Flag("plan", "build and show the plan only: no approval, nothing applied"),
             ),
             approval=Approval.approval,
             example="deploy tp-node3",

@@ -47,6 +47,7 @@ from handlers.deploy.plan import (
     PlannedNode,
     base_system,
     job_nodes,
+    plan_only,
     requested_goal,
 )
 
@@ -179,8 +180,11 @@ class DeployKind:
             )
             for n in changed
         ]
+        summary = messages.deploy_plan(goal.value, rows, plan.unchanged)
+        if plan_only(run.job.text):  # shown, never approved: the locks go with the job's end
+            return Finished(JobState.succeeded, f"{summary}\n{messages.plan_only_done()}")
         return NeedsApproval(
-            summary=messages.deploy_plan(goal.value, rows, plan.unchanged),
+            summary=summary,
             payload=plan.model_dump(mode="json"),
             button=messages.deploy_button(goal.value),
         )

@@ -166,6 +166,11 @@ def no_flake_lock(flake_dir: object) -> str:
     )
 
 
+def plan_only_done() -> str:
+    """`deploy … --plan` ends with its plan."""
+    return "This was `--plan`: nothing was applied and no approval was asked. Run it without `--plan` to deploy."
+
+
 def power_on_hint(node: str) -> str:
     """After an unreachable node: it may simply be off."""
     return f"If it is powered off, `/lab power {node} on` starts it (`/lab power status` shows)."

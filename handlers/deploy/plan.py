@@ -49,6 +49,14 @@ def job_nodes(job: Job) -> list[str]:
     return [t.removeprefix(prefix) for t in job.targets if t.startswith(prefix)]
 
 
+def plan_only(text: str) -> bool:
+    """Whether a (validated) `deploy …` command text asked for `--plan`."""
+    try:
+        return "--plan" in shlex.split(text)
+    except ValueError:
+        return False
+
+
 def requested_goal(text: str) -> Goal:
     """The `--goal` of a (validated) `deploy …` command text; `switch` when absent."""
     try:

@@ -297,3 +297,17 @@ async def test_a_machine_that_cannot_build_for_the_nodes_is_told_what_to_do() ->
             in text
         )
         assert "services.labbot.emulateAarch64" in text and "buildOnTarget" in text
+
+
+async def test_a_plan_only_deploy_shows_the_plan_and_takes_no_approval() -> None:
+    async with deploy_lab() as (lab, _bot):
+        job_id = await start(lab, lab.users.operator, "deploy tp-node3 --plan")
+        text = await wait_final(lab, job_id, f"Job {job_id} succeeded", timeout=30)
+        assert "*Plan*: `colmena apply switch` on 1 node(s)" in text
+        assert "k3s 1.30.6+k3s1 → 1.31.4+k3s1" in text  # the closure diff
+        assert "This was `--plan`: nothing was applied" in text
+        thread = lab.slack.thread(LAB_CHANNEL, root_of(lab, job_id).ts)
+        assert not [m for m in thread if any(b.action_id == "labbot:approve" for b in m.buttons())]
+        assert sim_node(lab, "tp-node3").current_generation() == 3
+        again = await start(lab, lab.users.operator, "deploy tp-node3")  # its lock was let go
+        await approval_message(lab, again)
