@@ -23,6 +23,13 @@ CAPABILITY = Capability(
             example="status tp-node3",
         ),
         CommandSpec(
+            name="nodes",
+            summary="Every node: board and slot, module, role and tags, power, SSH, generation, k3s.",
+            role=Role.viewer,
+            handler=command.nodes_command,
+            example="nodes",
+        ),
+        CommandSpec(
             name="digest",
             summary="Post the nightly digest now, in its channel.",
             role=Role.admin,

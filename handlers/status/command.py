@@ -77,3 +77,27 @@ async def digest_command(ctx: HandlerContext, command: Command) -> Outcome:
     except (ChatError, PosterRateLimited) as exc:
         return Reply(messages.status_not_posted(str(exc)))
     return Reply(messages.digest_posted_now(posted.channel))
+
+
+async def nodes_command(ctx: HandlerContext, command: Command) -> Outcome:
+    """`/lab nodes`: every node of the inventory, one line each, as the lab says now."""
+    config = ctx.config
+    names = [n.name for n in config.inventory.nodes]
+    if not names:
+        return Reply(messages.no_nodes())
+    snapshot = await LabSnapshotCollector(config, ctx.services, ctx.store).collect(names)
+    facts = {f.name: f for f in snapshot.nodes}
+    lines = [
+        messages.node_line(
+            node.name,
+            node.board,
+            node.slot,
+            node.module,
+            node.k3s_role.value,
+            node.tags,
+            facts.get(node.name),
+            node.deferred,
+        )
+        for node in config.inventory.nodes
+    ]
+    return Reply(messages.nodes_list(len(lines), lines))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from bot.messages.core import _names, outside, state_emoji, state_word
+from handlers.status.lab_facts import NodeFacts
 
 # --- the digest and /lab status -------------------------------------------------------------
 
@@ -461,3 +462,45 @@ def digest_disabled() -> str:
 def digest_posted_now(channel: str) -> str:
     """`/lab digest` posted the digest."""
     return f"Posted the digest in <#{channel}>, as the nightly run does."
+
+
+def no_nodes() -> str:
+    """`/lab nodes` with an empty inventory."""
+    return "The inventory lists no nodes (`inventory` in labbot's config)."
+
+
+def nodes_list(count: int, lines: Sequence[str]) -> str:
+    """`/lab nodes`: the header and one line per node."""
+    return f"*Nodes* ({count}):\n" + "\n".join(lines)
+
+
+def node_line(
+    name: str,
+    board: str,
+    slot: int,
+    module: str,
+    k3s_role: str,
+    tags: Sequence[str],
+    facts: NodeFacts | None,
+    deferred: bool,
+) -> str:
+    """One node: where it sits, what it is, and what the BMC and SSH say now."""
+    parts = [f"`{board}` slot {slot}", module]
+    if k3s_role != "none":
+        parts.append(f"k3s {k3s_role}")
+    if tags:
+        parts.append("tags " + ", ".join(f"`{t}`" for t in tags))
+    if deferred:
+        parts.append("deferred (never deployed)")
+    if facts is not None:
+        power = {True: "on", False: "off", None: "unknown"}[facts.power]
+        parts.append(f"power {power}")
+        if facts.reachable:
+            parts.append("SSH ok")
+            if facts.generation is not None:
+                parts.append(f"generation {facts.generation}")
+            if facts.k3s_ready is not None:
+                parts.append("k3s Ready" if facts.k3s_ready else "k3s NotReady")
+        elif not deferred:
+            parts.append(f"SSH: {outside(facts.problem) or 'no answer'}")
+    return f"• *{name}* — " + " · ".join(parts)

@@ -240,3 +240,19 @@ async def test_an_admin_posts_the_digest_now(lab: Lab) -> None:
         assert answer.text == f"Posted the digest in <#{LAB_CHANNEL}>, as the nightly run does."
         [posted] = digests(lab)
         assert posted.text.startswith("Lab digest")
+
+
+async def test_nodes_lists_every_node_with_what_the_lab_says_now(lab: Lab) -> None:
+    assert lab.cluster is not None
+    await lab.cluster["tp-node4"].ssh_down()
+    async with lab.bot():
+        await lab.slack.wait_connected()
+        reply = await ask(lab, lab.users.viewer, "nodes")
+    lines = reply.text.splitlines()
+    assert lines[0] == "*Nodes* (4):" and len(lines) == 5
+    assert lines[3] == (
+        "• *tp-node3* — `turingpi` slot 3 · cm4 · k3s server · tags `k3s-server`, `cm4` · "
+        "power on · SSH ok · generation 3 · k3s Ready"
+    )
+    assert lines[4].startswith("• *tp-node4* — `turingpi` slot 4 · cm4 · k3s agent")
+    assert lines[4].endswith("· power on · SSH: connection refused")
