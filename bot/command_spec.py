@@ -65,11 +65,14 @@ class Flag:
     choices: tuple[str, ...] = ()
     integer: bool = False
     default: str | int | bool | None = None
+    # A value checked by this regular expression (whole value); `value_hint` says what it wants.
+    value_pattern: str = ""
+    value_hint: str = ""
 
     @property
     def takes_value(self) -> bool:
         """Whether the flag is followed by a value."""
-        return bool(self.choices) or self.integer
+        return bool(self.choices) or self.integer or bool(self.value_pattern)
 
     def usage(self) -> str:
         """`[--goal switch|boot]`."""
@@ -77,6 +80,8 @@ class Flag:
             return f"[--{self.name} {'|'.join(self.choices)}]"
         if self.integer:
             return f"[--{self.name} N]"
+        if self.value_pattern:
+            return f"[--{self.name} {self.name.upper()}]"
         return f"[--{self.name}]"
 
 

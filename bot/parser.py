@@ -114,6 +114,10 @@ def _flag(spec: CommandSpec, word: str) -> tuple[Flag, str | None]:
 
 
 def _flag_value(flag: Flag, value: str) -> ArgValue:
+    if flag.value_pattern:
+        if not re.fullmatch(flag.value_pattern, value):
+            raise _Invalid(messages.flag_value_invalid(flag.name, value, flag.value_hint))
+        return value
     if flag.integer:
         if not PATTERNS[ArgKind.integer].match(value):
             raise _Invalid(messages.not_an_integer(f"--{flag.name}", value))

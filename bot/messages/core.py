@@ -201,6 +201,11 @@ def stopped_by_store_fault(job_id: int, cause: str) -> str:
     return f"Job {job_id} stopped: labbot can't write its records ({cause})."
 
 
+def flag_value_invalid(name: str, value: str, hint: str) -> str:
+    """A flag's value does not have the form it needs."""
+    return f"`--{name} {escape_mrkdwn(value)}` is not valid: {hint}."
+
+
 def applied_without_approval(job_id: int, command: str) -> str:
     """The approvals config says no approval for this command: the plan runs at once."""
     return (

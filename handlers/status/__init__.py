@@ -8,7 +8,7 @@ from __future__ import annotations
 from bot.capability import Capability
 from bot.command_spec import Arg, ArgKind, CommandSpec, Flag
 from bot.config import Role
-from handlers.status import command, digest
+from handlers.status import command, digest, logs
 
 CAPABILITY = Capability(
     name="status",
@@ -28,6 +28,32 @@ CAPABILITY = Capability(
             role=Role.viewer,
             handler=command.nodes_command,
             example="nodes",
+        ),
+        CommandSpec(
+            name="logs",
+            summary="A node's journal over SSH: one unit, the last lines, since when, matching what.",
+            role=Role.operator,
+            handler=logs.logs_command,
+            args=(
+                Arg("node", ArgKind.node, "the node"),
+                Arg("unit", ArgKind.word, "one systemd unit, e.g. k3s.service", optional=True),
+            ),
+            flags=(
+                Flag("lines", f"how many of the newest lines (1–{logs.MAX_LINES})", integer=True),
+                Flag(
+                    "since",
+                    "only lines this recent: 30min, 2h, 3d",
+                    value_pattern=logs.SINCE_PATTERN,
+                    value_hint="a number and s, min, h or d, e.g. 2h",
+                ),
+                Flag(
+                    "grep",
+                    "only lines matching this regular expression",
+                    value_pattern=r".{1,200}",
+                    value_hint="1 to 200 characters",
+                ),
+            ),
+            example="logs tp-node3 k3s.service --since 1h --grep error",
         ),
         CommandSpec(
             name="digest",

@@ -504,3 +504,51 @@ def node_line(
         elif not deferred:
             parts.append(f"SSH: {outside(facts.problem) or 'no answer'}")
     return f"• *{name}* — " + " · ".join(parts)
+
+
+def logs_bad_unit(unit: str) -> str:
+    """`/lab logs` with a unit name systemd would not have."""
+    return (
+        f"`{outside(unit)}` is not a unit name (letters, digits and `@_.:-`, not starting with "
+        "`-`). Nothing was read."
+    )
+
+
+def logs_too_many_lines(count: int, most: int) -> str:
+    """`--lines` out of bounds."""
+    return f"`--lines {count}`: give 1 to {most}. Nothing was read."
+
+
+def logs_unreachable(node: str, detail: str) -> str:
+    """SSH to the node failed."""
+    return f"Could not read the journal of {node}: {outside(detail)}"
+
+
+def logs_failed(node: str, detail: str) -> str:
+    """journalctl refused (a bad --grep pattern, say)."""
+    return f"journalctl on {node} refused: {outside(detail) or 'no reason given'}"
+
+
+def logs_empty(what: str) -> str:
+    """Nothing matched."""
+    return f"No journal lines for {what} (is the unit name right?)."
+
+
+def logs_inline(what: str, count: int, output: str) -> str:
+    """A short journal, shown whole."""
+    return (
+        f"Journal of {what}, {count} line{'s' if count != 1 else ''}:\n```\n{outside(output)}\n```"
+    )
+
+
+def logs_file_heading(what: str, count: int) -> str:
+    """The message a long journal is attached to."""
+    return f"Journal of {what}: {count} lines, attached."
+
+
+def logs_tail(what: str, count: int, shown: int, tail: str) -> str:
+    """A long journal: its last lines, the whole in the channel."""
+    return (
+        f"Journal of {what}: {count} lines; the whole is attached in the channel, the last "
+        f"{shown} here:\n```\n{outside(tail)}\n```"
+    )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labsim.nodes import journal
 from labsim.nodes.console import NodeConsole
 from labsim.nodes.hostkeys import write_ed25519_keypair
 from labsim.nodes.nodestate import BrokenSystem, NodeFiles, NodeIdentity, default_mounts
@@ -34,6 +35,15 @@ _SEED_NIXPKGS = (
     ("20250101", "abcdef0123456789abcdef0123456789abcdef01"),
 )
 _SEED_AGES_DAYS = (21.0, 9.0, 2.0)
+
+
+# What a fresh node's journal holds: a boot, sshd and (on k3s nodes) k3s starting.
+_FIRST_BOOT_LOG = (
+    ("systemd-journald.service", "System Journal is 8.0M, max 4.0G, 3.9G free."),
+    ("sshd.service", "Server listening on 0.0.0.0 port 22."),
+    ("k3s.service", "Starting k3s v1.30.6+k3s1 (1829eaae)"),
+    ("k3s.service", "Running kubelet --cgroup-driver=systemd"),
+)
 
 
 @dataclass(frozen=True)
@@ -178,6 +188,8 @@ class SimNode:
         )
         self.files.write_identity(identity)
         (self.state_dir / "etc/hostname").write_text(self.name + "\n")
+        for unit, message in _FIRST_BOOT_LOG:
+            journal.append(self.state_dir, unit, message)
         self.seeded = seed_closures(self.spec, self._seed_count)
         now = time.time()
         ages = _SEED_AGES_DAYS[-len(self.seeded) :]
@@ -377,6 +389,10 @@ class SimNode:
     def uptime(self) -> float:
         """Seconds since the last boot."""
         return time.time() - self.files.load_state().boot_time
+
+    def log(self, unit: str, message: str) -> None:
+        """Add a line to the node's journal, as `unit` would log it."""
+        journal.append(self.state_dir, unit, message)
 
     def commands_received(self) -> list[str]:
         """Every command line received over SSH, oldest first."""

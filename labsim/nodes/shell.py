@@ -39,6 +39,7 @@ COMMANDS: dict[str, Handler] = {
     "cat": system_commands.cat,
     "df": system_commands.df,
     "hostname": system_commands.hostname,
+    "journalctl": system_commands.journalctl,
     "sleep": system_commands.sleep,
     "echo": system_commands.echo,
     "whoami": system_commands.whoami,

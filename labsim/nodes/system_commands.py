@@ -11,6 +11,7 @@ import math
 import os
 import time
 
+from labsim.nodes import journal
 from labsim.nodes.activation import unit_status
 from labsim.nodes.invocation import Handler, Invocation
 from labsim.nodes.nodestate import Mount, NodeState
@@ -296,6 +297,16 @@ def _human(value: int) -> str:
         if math.ceil(amount) < 1024:
             return f"{math.ceil(amount)}{unit}"
     return f"{math.ceil(amount)}E"
+
+
+def journalctl(inv: Invocation) -> int:
+    """`journalctl` over the node's journal (labsim/nodes/journal.py)."""
+    status, lines, error = journal.journalctl(inv.argv[1:], inv.files.root, inv.identity.name)
+    for line in lines:
+        inv.say(line)
+    if error:
+        inv.warn(error)
+    return status
 
 
 def hostname(inv: Invocation) -> int:
