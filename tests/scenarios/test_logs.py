@@ -24,7 +24,9 @@ async def test_the_journal_of_a_node_and_one_unit(lab: Lab, bot: LabBot) -> None
     unit = await ask(lab, lab.users.operator, "logs tp-node3 k3s.service --grep KUBELET")
     assert "--cgroup-driver" not in unit.text  # upper case: journalctl matches it exactly
     assert unit.text == "No journal lines for tp-node3 k3s.service (is the unit name right?)."
-    smart = await ask(lab, lab.users.operator, "logs tp-node3 k3s.service --grep kubelet --since 2h")
+    smart = await ask(
+        lab, lab.users.operator, "logs tp-node3 k3s.service --grep kubelet --since 2h"
+    )
     assert smart.text.startswith("Journal of tp-node3 k3s.service, 1 line:")
     assert "Running kubelet --cgroup-driver=systemd" in smart.text
     viewer = await ask(lab, lab.users.viewer, "logs tp-node3")
