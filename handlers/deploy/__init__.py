@@ -8,7 +8,7 @@ from __future__ import annotations
 from bot.capability import Capability
 from bot.command_spec import Approval, Arg, ArgKind, CommandSpec, Flag
 from bot.config import Role
-from handlers.deploy import deploy, rollback
+from handlers.deploy import deploy, generations_command, rollback
 
 CAPABILITY = Capability(
     name="deploy",
@@ -53,6 +53,14 @@ CAPABILITY = Capability(
             ),
             approval=Approval.approval,
             example="rollback tp-node3 41",
+        ),
+        CommandSpec(
+            name="generations",
+            summary="A node's generations: dates, NixOS versions, which is current and booted.",
+            role=Role.viewer,
+            handler=generations_command.generations_command,
+            args=(Arg("node", ArgKind.node, "the node"),),
+            example="generations tp-node3",
         ),
     ),
     job_kinds=(deploy.DEPLOY_KIND, rollback.ROLLBACK_KIND),

@@ -463,3 +463,28 @@ def interrupted_deploy_checked(job_id: int, lines: Sequence[str]) -> str:
         f"Checked after the interruption of job {job_id}: what each node runs now.\n"
         + "\n".join(lines)
     )
+
+
+def generations_unreadable(node: str, detail: str) -> str:
+    """`/lab generations` could not read the node."""
+    return f"Could not read the generations of {node}: {outside(detail)}"
+
+
+def generation_line(
+    number: int, date: str, version: str | None, *, current: bool, booted: bool
+) -> str:
+    """One generation: number, date, NixOS version, current and booted marks."""
+    marks = [m for m, on in (("current", current), ("booted", booted)) if on]
+    what = f" · NixOS {outside(version)}" if version else ""
+    return f"• *{number}* · {date}{what}" + (f" · *{', '.join(marks)}*" if marks else "")
+
+
+def generations_list(node: str, lines: Sequence[str], reboot_pending: bool) -> str:
+    """`/lab generations NODE`."""
+    pending = (
+        "\n:arrows_counterclockwise: Reboot pending: the node booted another system than the "
+        "current one; a reboot starts the current one."
+        if reboot_pending
+        else ""
+    )
+    return f"*Generations of {node}* (newest last):\n" + "\n".join(lines) + pending

@@ -1,4 +1,5 @@
-"""`/lab logs`: a node's journal over SSH, bounded, with hostile input kept to one argv element."""
+"""Read-only views of a node: `/lab logs` (its journal over SSH, bounded, hostile input kept to
+one argv element) and `/lab generations`."""
 
 from __future__ import annotations
 
@@ -74,3 +75,12 @@ async def test_a_long_journal_comes_as_a_file_with_its_tail_inline(lab: Lab, bot
     [log] = await lab.slack.wait_for(lambda: lab.slack.files() or None)
     assert b"line 000" in log.content and b"line 119" in log.content
     assert log.channel == LAB_CHANNEL and log.thread_ts is not None
+
+
+async def test_generations_list_dates_versions_current_and_booted(lab: Lab, bot: LabBot) -> None:
+    reply = await ask(lab, lab.users.viewer, "generations tp-node3")
+    lines = reply.text.splitlines()
+    assert lines[0] == "*Generations of tp-node3* (newest last):"
+    assert [line.split(" · ")[0] for line in lines[1:]] == ["• *1*", "• *2*", "• *3*"]
+    assert lines[3].endswith("· *current, booted*") and "NixOS 24.11." in lines[3]
+    assert "Reboot pending" not in reply.text
