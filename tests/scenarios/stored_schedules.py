@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -9,6 +10,29 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.store import sync_database_url
 from labsim.lab import Lab
+
+
+def is_stored(lab: Lab, name: str) -> bool:
+    """Whether labbot's job store holds schedule `name` (a leader has started its scheduler)."""
+    jobs = SQLAlchemyJobStore(url=sync_database_url(lab.config().storage.resolved_database_url()))
+    jobs.start(BackgroundScheduler(timezone="UTC"), "default")
+    try:
+        return jobs.lookup_job(name) is not None
+    except Exception:  # the table does not exist yet
+        return False
+    finally:
+        jobs.shutdown()
+
+
+async def until_stored(lab: Lab, name: str, attempts: int = 300) -> None:
+    """Wait until a labbot process has stored schedule `name` (once it leads). The write
+    happens in another process's database session and signals nothing this process could
+    await, so the store is polled, every 0.1 s at most `attempts` times."""
+    for _ in range(attempts):
+        if await asyncio.to_thread(is_stored, lab, name):
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"no labbot process stored the schedule {name!r}")
 
 
 def mark_missed(lab: Lab, name: str, when: datetime) -> None:

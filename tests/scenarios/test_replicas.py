@@ -24,7 +24,7 @@ from jobflow import (
     wait_final,
 )
 from store_databases import Databases, PostgresServer
-from stored_schedules import mark_missed
+from stored_schedules import mark_missed, until_stored
 
 from bot.leadership import RETRY
 from bot.replica import HEARTBEAT, STALE_AFTER
@@ -142,7 +142,9 @@ async def test_schedules_run_once_per_due_time_and_move_to_the_other_replica(
         async with Lab(full=True, node_specs=(node,), config_overrides=settings) as lab:
             bots = BotProcesses(lab)
             try:
-                await (await bots.start()).stop()  # the schema and the stored schedules
+                first = await bots.start()  # the schema and, once it leads, the schedules
+                await until_stored(lab, SCHEDULE_NAME)
+                await first.stop()
                 # Due ten minutes ago while no replica ran: both replicas come up to a due run.
                 mark_missed(lab, SCHEDULE_NAME, datetime.now(UTC) - timedelta(minutes=10))
                 leader = await bots.start()  # first up, so it holds the schedules' lock
