@@ -4,6 +4,9 @@ Usage: `node = SimNode(NodeSpec("tp-node3", 3), dir, shells=server, client_publi
 await node.start()`; then SSH to `node.host:node.port` as `node.user`. The lab process owns the
 node; commands that arrive over SSH are emulated by `labsim.nodes.shell`, each in a process
 forked by the cluster's `ShellServer`.
+
+Long because: a node is one object to a test (power, boot, SSH, faults, its journal and what it
+was sent), and its knobs read best beside the state they change.
 """
 
 from __future__ import annotations

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psutil
 import pytest
 from jobflow import (
     BOT_PROCESS,
@@ -76,35 +73,6 @@ async def test_two_replicas_starting_together_on_an_empty_database_both_come_up(
     await asyncio.gather(first.start(), second.start())
     job_id = await start(lab, lab.users.operator, "exercise now 1")
     await wait_final(lab, job_id, f"Job {job_id} succeeded")
-
-
-async def test_a_replica_restarting_never_touches_a_live_replicas_running_job(
-    lab: Lab, bots: BotProcesses
-) -> None:
-    first = await bots.start()
-    await bots.start()
-    job_id = await start(lab, lab.users.operator, "exercise hang")  # on the second (newest)
-    await press(lab, lab.users.admin, await approval_message(lab, job_id), "labbot:approve")
-    await lab.slack.wait_for(lambda: "child" in thread_text(lab, job_id), timeout=15)
-    text = thread_text(lab, job_id)
-    orphans = [int(w.split()[1]) for w in text.splitlines() if w.startswith(("parent ", "child "))]
-    try:
-        await first.kill()
-        await bots.start()  # the first comes back: its start-up recovery runs
-        # Through the restarted replica's recovery and a takeover period of heartbeats, the
-        # job's owner is alive, so nobody interrupts it.
-        with contextlib.suppress(TimeoutError):
-            await lab.slack.wait_for(
-                lambda: "labbot stopped while job" in thread_text(lab, job_id),
-                timeout=STALE_AFTER + 2 * HEARTBEAT,
-            )
-        assert "labbot stopped while job" not in thread_text(lab, job_id)
-        detail = await ask(lab, lab.users.viewer, f"job {job_id}")
-        assert "running" in detail.text, detail.text
-    finally:
-        for pid in orphans:
-            if psutil.pid_exists(pid):
-                os.kill(pid, signal.SIGKILL)
 
 
 async def test_an_approval_whose_replica_was_lost_before_it_moved_on_is_carried_out_once(
