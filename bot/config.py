@@ -531,6 +531,7 @@ class ApprovalsConfig(Model):
     rollback: Approver = "self"
     power: Approver = "self"  # off and reset; `on` never waits for approval
     uart: Approver = "self"  # typing on a node's console
+    restart: Approver = "self"  # one systemd unit
     flash: Literal["self", "other"] = "other"  # erases a node: never without approval
     sops: Literal["self", "other"] = "other"  # changes who can read the secrets
     # Nodes carrying one of these tags need a second person for every command above.

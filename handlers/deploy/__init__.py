@@ -8,7 +8,7 @@ from __future__ import annotations
 from bot.capability import Capability
 from bot.command_spec import Approval, Arg, ArgKind, CommandSpec, Flag
 from bot.config import Role
-from handlers.deploy import deploy, generations_command, rollback
+from handlers.deploy import deploy, generations_command, rollback, unit_restart
 
 CAPABILITY = Capability(
     name="deploy",
@@ -55,6 +55,18 @@ CAPABILITY = Capability(
             example="rollback tp-node3 41",
         ),
         CommandSpec(
+            name="restart",
+            summary="Restart one systemd unit on a node, then show its state and last log lines.",
+            role=Role.operator,
+            handler=unit_restart.restart_command,
+            args=(
+                Arg("node", ArgKind.node, "the node"),
+                Arg("unit", ArgKind.word, "the systemd unit, e.g. k3s.service"),
+            ),
+            approval=Approval.approval,
+            example="restart tp-node3 k3s.service",
+        ),
+        CommandSpec(
             name="generations",
             summary="A node's generations: dates, NixOS versions, which is current and booted.",
             role=Role.viewer,
@@ -63,5 +75,5 @@ CAPABILITY = Capability(
             example="generations tp-node3",
         ),
     ),
-    job_kinds=(deploy.DEPLOY_KIND, rollback.ROLLBACK_KIND),
+    job_kinds=(deploy.DEPLOY_KIND, rollback.ROLLBACK_KIND, unit_restart.RESTART_KIND),
 )

@@ -488,3 +488,35 @@ def generations_list(node: str, lines: Sequence[str], reboot_pending: bool) -> s
         else ""
     )
     return f"*Generations of {node}* (newest last):\n" + "\n".join(lines) + pending
+
+
+def restart_bad_unit(unit: str) -> str:
+    """`/lab restart` with a unit name systemd would not have."""
+    return (
+        f"`{outside(unit)}` is not a unit name (letters, digits and `@_.:-`, not starting with "
+        "`-`). Nothing was started."
+    )
+
+
+def restart_title(node: str, unit: str) -> str:
+    """The job's title."""
+    return f"Restart {unit} on {node}"
+
+
+def restart_unreachable(node: str, detail: str) -> str:
+    """SSH to the node failed."""
+    return f"Nothing was restarted: {outside(detail)}"
+
+
+def restart_plan(node: str, unit: str, state: str) -> str:
+    """What the approval is for."""
+    return f"*Plan*: `systemctl restart {unit}` on {node} (it is {outside(state)} now)."
+
+
+def restart_done(node: str, unit: str, state: str, exit_status: int) -> str:
+    """The verdict: the unit's state after the restart."""
+    if exit_status != 0:
+        return f"`systemctl restart {unit}` failed on {node} (exit {exit_status}); it is {outside(state)}. Its last journal lines are above."
+    return (
+        f"{unit} on {node} is {outside(state)} after the restart. Its last journal lines are above."
+    )

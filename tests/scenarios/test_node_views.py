@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from jobflow import ask
+from jobflow import approval_message, ask, press, start, wait_final
 
 from bot.app import LabBot
 from labsim.lab import LAB_CHANNEL, Lab
@@ -84,3 +84,29 @@ async def test_generations_list_dates_versions_current_and_booted(lab: Lab, bot:
     assert [line.split(" · ")[0] for line in lines[1:]] == ["• *1*", "• *2*", "• *3*"]
     assert lines[3].endswith("· *current, booted*") and "NixOS 24.11." in lines[3]
     assert "Reboot pending" not in reply.text
+
+
+async def test_restart_a_unit_after_approval_then_its_state_and_journal(
+    lab: Lab, bot: LabBot
+) -> None:
+    assert lab.cluster is not None
+    node = lab.cluster["tp-node3"]
+    job_id = await start(lab, lab.users.operator, "restart tp-node3 k3s.service")
+    approval = await approval_message(lab, job_id)
+    assert "*Plan*: `systemctl restart k3s.service` on tp-node3 (it is active now)." in (
+        approval.all_text()
+    )
+    assert not [c for c in node.commands_received() if "systemctl restart" in c]
+    await press(lab, lab.users.operator, approval, "labbot:approve")  # approvals.restart: self
+    text = await wait_final(lab, job_id, f"Job {job_id} succeeded")
+    assert "k3s.service on tp-node3 is active after the restart." in text
+    assert "k3s[1234]: Running kubelet" in text  # its last journal lines
+    assert "sudo -n -- systemctl restart k3s.service" in node.commands_received()
+
+
+async def test_restart_refuses_a_bad_unit_and_a_viewer(lab: Lab, bot: LabBot) -> None:
+    bad = await ask(lab, lab.users.operator, "restart tp-node3 -k3s.service")
+    assert "is not a unit name" in bad.text
+    viewer = await ask(lab, lab.users.viewer, "restart tp-node3 k3s.service")
+    assert "needs the operator role" in viewer.text
+    assert await bot.jobs.jobs.recent() == []
