@@ -8,12 +8,12 @@ Holds types only; the engine's commands are in `bot/commands.py`, each capabilit
 from __future__ import annotations
 
 import difflib
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from bot.config import Role
+from bot.config import ApprovalsConfig, Role
 
 if TYPE_CHECKING:
     from bot.context import HandlerContext
@@ -38,6 +38,20 @@ class Approval(StrEnum):
     none = "none"
     approval = "approval"  # anyone with the role may approve, the requester included
     four_eyes = "four_eyes"  # a second person with the role must approve
+
+
+def configured_approval(
+    approvals: ApprovalsConfig, command: str, node_tags: Iterable[str], declared: Approval
+) -> Approval:
+    """`declared` (a command's or a plan's own rule) under the approvals config, for nodes
+    with `node_tags` (`sops-rotate` counts as `sops`). What never asks (`power NODE on`)
+    stays `none`; a command the section does not cover keeps its own rule."""
+    if declared is Approval.none:
+        return declared
+    approver = approvals.approver(command.split()[0].split("-", 1)[0], node_tags)
+    if approver is None:
+        return declared
+    return {"self": Approval.approval, "other": Approval.four_eyes}.get(approver, Approval.none)
 
 
 @dataclass(frozen=True)

@@ -302,6 +302,11 @@ class ColmenaConfig(Model):
 UNIT_PATTERN = r"^[A-Za-z0-9@_.:\\-]{1,255}$"
 
 
+def is_unit_name(text: str) -> bool:
+    """systemd's unit-name characters, and never something a command would read as an option."""
+    return re.fullmatch(UNIT_PATTERN, text) is not None and not text.startswith("-")
+
+
 class HealthGateConfig(Model):
     """The health gate after a deploy or rollback: what must hold, and how long to wait for it."""
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot import blocks, messages
-from bot.command_spec import Approval, Command, CommandSpec
-from bot.config import ApprovalsConfig
+from bot.command_spec import Approval, Command, CommandSpec, configured_approval
 from bot.context import HandlerContext
 from bot.outcome import Outcome, Reply
 from bot.policy import Actor
@@ -37,17 +36,6 @@ def _forms_for(
     return lines, names, hidden
 
 
-def effective_approval(approvals: ApprovalsConfig, command: str, declared: Approval) -> Approval:
-    """What a command's approval is under the approvals config (for any node not tagged for
-    a second person): a form that never asks (`power NODE on`) stays `none`."""
-    if declared is Approval.none:
-        return declared
-    approver = approvals.approver(command.split()[0], ())
-    if approver is None:
-        return declared
-    return {"self": Approval.approval, "other": Approval.four_eyes}.get(approver, Approval.none)
-
-
 async def help_command(ctx: HandlerContext, command: Command) -> Outcome:
     """List the commands the requester may run, or explain one command."""
     topic = command.arg("command")
@@ -62,7 +50,7 @@ async def help_command(ctx: HandlerContext, command: Command) -> Outcome:
         approvals = ctx.config.approvals
 
         def approval_of(name: str, declared: Approval) -> Approval:
-            return effective_approval(approvals, name, declared)
+            return configured_approval(approvals, name, (), declared)
 
         return Reply(
             text=f"Help for {spec.name}",

@@ -25,7 +25,7 @@ from typing import Any
 from bot import actions, blocks, messages
 from bot.approvals import ClickOrigin, Verdict, binding_digest, decide_click
 from bot.chat import Chat, ChatError, PosterRateLimited
-from bot.command_spec import Approval
+from bot.command_spec import Approval, configured_approval
 from bot.config import Config, LockPolicy, Role
 from bot.errors import UserError
 from bot.intake import request_key
@@ -267,10 +267,7 @@ class JobEngine:
             if (node := self.config.inventory.node(name)) is not None
             for tag in node.tags
         ]
-        approver = self.config.approvals.approver(job.kind.split("-", 1)[0], tags)
-        if approver is None:
-            return plan.rule
-        return {"self": Approval.approval, "other": Approval.four_eyes}.get(approver, Approval.none)
+        return configured_approval(self.config.approvals, job.kind, tags, plan.rule)
 
     async def _ask_approval(self, run: JobRun, plan: NeedsApproval) -> None:
         job = run.job

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -37,6 +38,7 @@ REQUIRED_SCOPES = frozenset(
     {"commands", "chat:write", "files:write", "usergroups:read", "channels:read"}
 )
 """The bot scopes labbot uses (slack-app-manifest.yaml lists the same; a test keeps them so)."""
+_T = TypeVar("_T")
 FIRST_RETRY = 1.0
 LONGEST_RETRY = 60.0
 
@@ -69,15 +71,9 @@ def _wrong_kind(setting: str, token: str, wanted: str) -> str | None:
 async def verify_tokens(config: SlackConfig, bot_token: str, app_token: str | None) -> BotIdentity:
     """Check the tokens until Slack answers (see the module docstring); returns the bot's
     identity."""
-    delay = FIRST_RETRY
-    while True:
-        try:
-            return await check_tokens(config, bot_token, app_token, open_connection=False)
-        except SlackUnavailable as error:
-            reason = str(error)
-            log.warning("Slack cannot be reached (%s); trying again in %.0f s", reason, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, LONGEST_RETRY)
+    return await _until_slack_answers(
+        lambda: check_tokens(config, bot_token, app_token, open_connection=False)
+    )
 
 
 async def check_tokens(
@@ -134,11 +130,19 @@ async def usergroup_problem(config: SlackConfig, bot_token: str, usergroup: str)
 async def connection_url(client: AsyncWebClient, app_token: str) -> str:
     """A Socket Mode URL from `apps.connections.open`, which is also the app token's check
     (`ConfigError` when refused); waits out a Slack that does not answer, one log line a try."""
+    answer = await _until_slack_answers(
+        lambda: _ask("app_token", client.apps_connections_open(app_token=app_token))
+    )
+    return str(answer["url"])
+
+
+async def _until_slack_answers(call: Callable[[], Awaitable[_T]]) -> _T:
+    """`call()` again and again while Slack does not answer, with a growing pause and one log
+    line per try; a refused token (`ConfigError`) ends it at once."""
     delay = FIRST_RETRY
     while True:
         try:
-            answer = await _ask("app_token", client.apps_connections_open(app_token=app_token))
-            return str(answer["url"])
+            return await call()
         except SlackUnavailable as error:
             log.warning("Slack cannot be reached (%s); trying again in %.0f s", error, delay)
             await asyncio.sleep(delay)

@@ -10,14 +10,13 @@ Must not talk to Slack or build Block Kit; it speaks through the job's thread (`
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Mapping
 from typing import Any
 
 from bot import messages as engine_messages
 from bot.command_spec import Command
-from bot.config import UNIT_PATTERN, Role
+from bot.config import Role, is_unit_name
 from bot.context import HandlerContext
 from bot.errors import IntegrationError
 from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
@@ -30,11 +29,6 @@ from handlers.deploy.generations import node_pool
 JOURNAL_LINES = 10
 
 
-def unit_name_ok(unit: str) -> bool:
-    """systemd's unit-name characters, never something read as an option."""
-    return re.fullmatch(UNIT_PATTERN.strip("^$"), unit) is not None and not unit.startswith("-")
-
-
 def _node_and_unit(job: Job) -> tuple[str, str]:
     words = shlex.split(job.text)  # `restart NODE UNIT`, validated by the parser
     return words[1], words[2]
@@ -44,7 +38,7 @@ async def restart_command(ctx: HandlerContext, command: Command) -> Outcome:
     """Check the unit name and start a restart job that locks the node."""
     unit = str(command.arg("unit"))
     node = str(command.arg("node"))
-    if not unit_name_ok(unit):
+    if not is_unit_name(unit):
         return Reply(messages.restart_bad_unit(unit))
     if ctx.config.ssh is None:
         return Reply(messages.rollback_not_configured())

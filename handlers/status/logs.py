@@ -11,12 +11,11 @@
 
 from __future__ import annotations
 
-import re
 import tempfile
 from pathlib import Path
 
 from bot.command_spec import Command
-from bot.config import UNIT_PATTERN
+from bot.config import is_unit_name
 from bot.context import HandlerContext
 from bot.errors import IntegrationError
 from bot.integrations.ssh import SshPool, SshTarget
@@ -52,7 +51,7 @@ async def logs_command(ctx: HandlerContext, command: Command) -> Outcome:
     lines = command.arg("lines")
     since = command.arg("since")
     grep = command.arg("grep")
-    if isinstance(unit, str) and not _valid_unit(unit):
+    if isinstance(unit, str) and not is_unit_name(unit):
         return Reply(messages.logs_bad_unit(unit))
     count = lines if isinstance(lines, int) else DEFAULT_LINES
     if not 1 <= count <= MAX_LINES:
@@ -88,8 +87,3 @@ async def logs_command(ctx: HandlerContext, command: Command) -> Outcome:
         await chat.upload(ctx.channel_id, ts, path, f"journal of {what}")
     tail = "\n".join(shown[-INLINE_LINES:])[-INLINE_CHARS:]
     return Reply(messages.logs_tail(what, len(shown), INLINE_LINES, tail))
-
-
-def _valid_unit(unit: str) -> bool:
-    """systemd's unit-name characters, and never something journalctl would read as an option."""
-    return re.fullmatch(UNIT_PATTERN.strip("^$"), unit) is not None and not unit.startswith("-")
