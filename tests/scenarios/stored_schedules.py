@@ -7,19 +7,30 @@ from datetime import datetime
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import create_engine, inspect
 
 from bot.store import sync_database_url
 from labsim.lab import Lab
 
+_TABLE = "apscheduler_jobs"  # bot/scheduler.py's default
+
 
 def is_stored(lab: Lab, name: str) -> bool:
     """Whether labbot's job store holds schedule `name` (a leader has started its scheduler)."""
-    jobs = SQLAlchemyJobStore(url=sync_database_url(lab.config().storage.resolved_database_url()))
+    url = sync_database_url(lab.config().storage.resolved_database_url())
+    # Look before starting a job store: starting one creates its table, and doing that while
+    # labbot's leader creates it too fails one of the two with "relation already exists"
+    # (APScheduler checks, then creates, with no lock between).
+    engine = create_engine(url)
+    try:
+        if not inspect(engine).has_table(_TABLE):
+            return False
+    finally:
+        engine.dispose()
+    jobs = SQLAlchemyJobStore(url=url, tablename=_TABLE)
     jobs.start(BackgroundScheduler(timezone="UTC"), "default")
     try:
         return jobs.lookup_job(name) is not None
-    except Exception:  # the table does not exist yet
-        return False
     finally:
         jobs.shutdown()
 
@@ -38,7 +49,8 @@ async def until_stored(lab: Lab, name: str, attempts: int = 300) -> None:
 def mark_missed(lab: Lab, name: str, when: datetime) -> None:
     """Set stored schedule `name`'s next run to `when` (in the past: as if labbot had been
     down since). A running labbot does not notice until its scheduler next loads the job."""
-    jobs = SQLAlchemyJobStore(url=sync_database_url(lab.config().storage.resolved_database_url()))
+    url = sync_database_url(lab.config().storage.resolved_database_url())
+    jobs = SQLAlchemyJobStore(url=url, tablename=_TABLE)
     jobs.start(BackgroundScheduler(timezone="UTC"), "default")  # never started: only unpickles
     try:
         job = jobs.lookup_job(name)
