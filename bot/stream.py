@@ -7,6 +7,7 @@ Usage::
     stream = ThreadStream(poster, spool_path=state_dir / "jobs" / "17.log", redactor=redactor,
                           title="Deploy tp-node3", interval=config.jobs.stream_interval_seconds)
     await stream.write("building...")             # cleaned, redacted, spooled, shown within 1 s
+    stream.set_board("`tp-node3` activating")      # under the title, replaced in place
     await stream.close("tp-node3: generation 41 → 42, healthy")   # final message + log upload
 
 Each line is cleaned (ANSI escapes and control characters removed), redacted, appended to the
@@ -39,6 +40,8 @@ MAX_TEXT = 3000
 """The longest text handed to the poster: a section block's text limit."""
 
 _TITLE_CHARS = 400  # the title is cut to this; the tail gets the rest of MAX_TEXT
+# A board (one line per node of a deploy, say) is cut to this; the tail gives way to it.
+_BOARD_CHARS = 1400
 # The final text (the verdict, and notes such as a record not yet written) is cut to this; the
 # tail then gives up its oldest lines to fit.
 _FINAL_CHARS = 1200
@@ -130,6 +133,7 @@ class ThreadStream:
         self._poster = poster
         self._redactor = redactor
         self._title = self._heading(title)
+        self._board = ""
         self._log_title = f"{self._title} log" if self._title else spool_path.name
         self._interval = interval
         self._final_timeout = final_timeout
@@ -164,6 +168,13 @@ class ThreadStream:
         """Change the line above the tail (for example the job's phase); the log keeps the
         first title as its name."""
         self._title = self._heading(title)
+        self._changed.set()
+
+    def set_board(self, board: str) -> None:
+        """Show `board` (labbot's own mrkdwn, a few lines such as one per node) under the
+        title, in the live message and in the final one: it is replaced in place, unlike
+        output lines, which scroll by. Redacted, cut to 1,400 characters; "" removes it."""
+        self._board = _cut(self._redactor.redact(board), _BOARD_CHARS)
         self._changed.set()
 
     async def write(self, line: str) -> None:
@@ -229,6 +240,8 @@ class ThreadStream:
         self._tail.log_kept = False
 
     def _render(self, heading: str) -> str:
+        if self._board:
+            heading = f"{heading}\n{self._board}" if heading else self._board
         tail = self._tail.render()
         if not tail:
             return heading or "(no output)"

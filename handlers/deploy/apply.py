@@ -12,19 +12,27 @@ failed otherwise.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass, replace
 
 from bot.config import Node
 from bot.errors import IntegrationError
-from bot.integrations.colmena import Colmena, ColmenaRun, ProgressCallback
+from bot.integrations.colmena import Colmena, ColmenaRun
 from bot.integrations.colmena_output import ColmenaReport, Goal
 from bot.integrations.ssh import SshPool
 from bot.job_run import Finished, JobRun
 from bot.job_state import JobState
 from handlers.deploy import messages
+from handlers.deploy.fanout import for_each_node
 from handlers.deploy.generations import node_pool
 from handlers.deploy.health_gate import Expectation, HealthGate, Verdict, roll_back
 from handlers.deploy.plan import DeployPlan, PlannedNode
+from handlers.deploy.progress import NodeProgress
+
+GATE_STATE = "health gate"
+SUMMARY_NODE_LINES = 6
+"""Up to this many nodes the verdict has a line per node; above, it counts the verdicts and
+lists the nodes that are not healthy, and the progress table under it has every node."""
 
 
 @dataclass(frozen=True)
@@ -65,15 +73,14 @@ def final_state(verdicts: list[Verdict]) -> JobState:
     return JobState.failed
 
 
-def progress_title(run: JobRun) -> ProgressCallback:
-    """Shows each node's phase in the title of the job's live output while colmena runs."""
-    phases: dict[str, str] = {}
-
-    def moved(node: str, phase: str) -> None:
-        phases[node] = phase
-        run.stream.set_title(messages.deploy_progress(run.job.id, phases))
-
-    return moved
+def planned_progress(run: JobRun, plan: DeployPlan) -> NodeProgress:
+    """The progress of the plan's nodes (from their recorded generations), unchanged ones too."""
+    progress = NodeProgress(run, [*(n.name for n in plan.nodes), *plan.unchanged])
+    for node in plan.nodes:
+        progress.generation(node.name, node.generation)
+    for name in plan.unchanged:
+        progress.state(name, "unchanged")
+    return progress
 
 
 async def apply_plan(run: JobRun, plan: DeployPlan) -> Finished:
@@ -81,7 +88,8 @@ async def apply_plan(run: JobRun, plan: DeployPlan) -> Finished:
     config = run.config
     assert config.colmena is not None and config.ssh is not None
     names = [n.name for n in plan.nodes]
-    colmena = Colmena(config.colmena, run, on_progress=progress_title(run))
+    progress = planned_progress(run, plan)
+    colmena = Colmena(config.colmena, run, on_progress=progress.colmena())
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
@@ -96,10 +104,13 @@ async def apply_plan(run: JobRun, plan: DeployPlan) -> Finished:
         async def settle(planned: PlannedNode) -> NodeOutcome:
             node = config.inventory.node(planned.name)
             assert node is not None
-            judged = await _judge(run, gate, pool, plan.goal, planned, node, outcome)
+            judged = await _judge(run, gate, pool, plan.goal, planned, node, outcome, progress)
+            progress.state(planned.name, judged.verdict.value)
+            if judged.to_generation is not None and not judged.verdict.rolled_back:
+                progress.generation(planned.name, planned.generation, judged.to_generation)
             return replace(judged, seconds=loop.time() - started)
 
-        results = await asyncio.gather(*(settle(planned) for planned in plan.nodes))
+        results = await for_each_node(plan.nodes, settle)
     lines = [
         messages.deploy_node_result(
             r.name,
@@ -113,7 +124,13 @@ async def apply_plan(run: JobRun, plan: DeployPlan) -> Finished:
         for r in results
     ]
     state = final_state([r.verdict for r in results])
-    return Finished(state, messages.deploy_summary(lines, plan.unchanged))
+    if len(results) <= SUMMARY_NODE_LINES:
+        return Finished(state, messages.deploy_summary(lines, plan.unchanged))
+    verdicts = Counter(r.verdict.value for r in results)
+    problems = [
+        line for line, r in zip(lines, results, strict=True) if r.verdict is not Verdict.healthy
+    ]
+    return Finished(state, messages.deploy_summary_counted(verdicts, problems, plan.unchanged))
 
 
 async def _judge(
@@ -124,6 +141,7 @@ async def _judge(
     planned: PlannedNode,
     node: Node,
     outcome: ColmenaRun,
+    progress: NodeProgress,
 ) -> NodeOutcome:
     name = planned.name
     report: ColmenaReport = outcome.report
@@ -147,6 +165,7 @@ async def _judge(
         )
     elif name not in report.reached:
         problems.append(messages.colmena_no_result(name, outcome.timed_out))
+    progress.state(name, GATE_STATE)
     first = await gate.check(node, expectation_after(goal, planned))
     if first.healthy and not problems:
         return ended(Verdict.healthy, [], first.generation, first.nixos_version)
@@ -156,6 +175,7 @@ async def _judge(
     if not node.auto_rollback:
         problems.append(messages.auto_rollback_off(name, first.generation))
         return ended(Verdict.failed, problems, first.generation, first.nixos_version)
+    progress.state(name, "rolling back")
     back = await roll_back(
         pool, gate, node, planned.generation, expectation_before(planned), run.stream.write
     )

@@ -18,7 +18,6 @@ The flow:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,7 +37,8 @@ from bot.outcome import Outcome, Reply
 from bot.services import Services
 from bot.targets import resolve_targets
 from handlers.deploy import messages
-from handlers.deploy.apply import apply_plan, progress_title
+from handlers.deploy.apply import GATE_STATE, apply_plan, planned_progress
+from handlers.deploy.fanout import LOCAL_CONCURRENCY, for_each_node
 from handlers.deploy.generations import NodeSystem, node_pool, read_system
 from handlers.deploy.health_gate import Expectation, GateResult, HealthGate
 from handlers.deploy.interrupted import check_interrupted_deploy
@@ -50,6 +50,7 @@ from handlers.deploy.plan import (
     plan_only,
     requested_goal,
 )
+from handlers.deploy.progress import NodeProgress
 
 DIFF_TIMEOUT_SECONDS = 120.0
 
@@ -84,7 +85,9 @@ def node_list_cache(config: Config) -> NodeListCache:
     )
 
 
-async def _check_unchanged(run: JobRun, config: Config, planned: list[PlannedNode]) -> Finished:
+async def _check_unchanged(
+    run: JobRun, config: Config, planned: list[PlannedNode], progress: NodeProgress
+) -> Finished:
     """Nothing to switch: the nodes are still put through the health gate, so a generation an
     interrupted deploy left unchecked is never reported as fine without a look."""
     assert config.ssh is not None  # checked by the caller
@@ -96,9 +99,12 @@ async def _check_unchanged(run: JobRun, config: Config, planned: list[PlannedNod
             inventory_node = config.inventory.node(node.name)
             assert inventory_node is not None  # planned nodes come from the inventory
             expect = Expectation(current_system=node.current_system)
-            return node, await gate.check(inventory_node, expect)
+            progress.state(node.name, GATE_STATE)
+            result = await gate.check(inventory_node, expect)
+            progress.state(node.name, "healthy" if result.healthy else "unhealthy")
+            return node, result
 
-        results = await asyncio.gather(*(one(node) for node in planned))
+        results = await for_each_node(planned, one)
     unhealthy = [
         messages.unchanged_node_unhealthy(node.name, node.generation, result.reasons())
         for node, result in results
@@ -132,7 +138,8 @@ class DeployKind:
             # Without it every evaluation resolves the inputs anew (and writes an untracked
             # lock into the checkout): what is deployed would not be what is committed.
             return Finished(JobState.failed, messages.no_flake_lock(config.colmena.flake_dir))
-        colmena = Colmena(config.colmena, run, on_progress=progress_title(run))
+        progress = NodeProgress(run, names)
+        colmena = Colmena(config.colmena, run, on_progress=progress.colmena(built_is_done=True))
         try:
             known = await colmena.node_names(node_list_cache(config))
             absent = [name for name in names if name not in known]
@@ -140,6 +147,9 @@ class DeployKind:
                 return Finished(JobState.failed, messages.nodes_not_in_hive(absent, known))
             before = await _record(config.ssh, config, names)
             await run.say(messages.deploy_recorded(_generations(before)))
+            for name in names:
+                progress.generation(name, before[name].generation)
+                progress.state(name, "recorded")
             built = await colmena.build(names)
             planned = [
                 PlannedNode(
@@ -163,8 +173,10 @@ class DeployKind:
             if isinstance(exc, NodeUnreachable):  # off, most often, in a homelab
                 detail += " " + messages.power_on_hint(exc.node)
             return Finished(JobState.failed, messages.deploy_plan_failed(detail))
+        for node in planned:
+            progress.state(node.name, "to deploy" if node in changed else "unchanged")
         if not changed:
-            return await _check_unchanged(run, config, planned)
+            return await _check_unchanged(run, config, planned, progress)
         plan = DeployPlan(
             goal=goal,
             nodes=changed,
@@ -197,7 +209,10 @@ class DeployKind:
             return messages.deploy_not_configured()
         names = [n.name for n in plan.nodes]
         await run.say(messages.deploy_rechecking(names))
-        colmena = Colmena(config.colmena, run, on_progress=progress_title(run))
+        progress = planned_progress(run, plan)
+        for name in names:
+            progress.state(name, "rebuilding")
+        colmena = Colmena(config.colmena, run, on_progress=progress.colmena(built_is_done=True))
         try:
             built = await colmena.build(names)
             now = await _record(config.ssh, config, names)
@@ -223,7 +238,7 @@ class DeployKind:
 
 async def _record(ssh: SshConfig, config: Config, names: list[str]) -> dict[str, NodeSystem]:
     async with node_pool(ssh, config, names) as pool:
-        systems = await asyncio.gather(*(read_system(pool, name) for name in names))
+        systems = await for_each_node(names, lambda name: read_system(pool, name))
     return dict(zip(names, systems, strict=True))
 
 
@@ -244,7 +259,7 @@ async def _diffs(
         except NixFailed as exc:
             return str(exc)
 
-    results = await asyncio.gather(*(one(node) for node in changed))
+    results = await for_each_node(changed, one, LOCAL_CONCURRENCY)
     return {node.name: result for node, result in zip(changed, results, strict=True)}
 
 

@@ -10,12 +10,11 @@ operator may want to look first.
 
 from __future__ import annotations
 
-import asyncio
-
 from bot.config import Config
 from bot.errors import IntegrationError
 from bot.job_state import Job
 from handlers.deploy import messages
+from handlers.deploy.fanout import for_each_node
 from handlers.deploy.generations import node_pool, read_system
 from handlers.deploy.health_gate import Expectation, HealthGate
 from handlers.deploy.plan import DeployPlan, PlannedNode
@@ -51,5 +50,5 @@ async def check_interrupted_deploy(job: Job, config: Config) -> str:
                 reasons=result.reasons(),
             )
 
-        lines = await asyncio.gather(*(one(planned) for planned in plan.nodes))
+        lines = await for_each_node(plan.nodes, one)
     return messages.interrupted_deploy_checked(job.id, list(lines))

@@ -9,7 +9,7 @@ is reviewed in one place.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bot.messages.core import _names, outside
 from bot.messages.integrations import colmena_exit
@@ -137,7 +137,12 @@ def nodes_not_in_hive(nodes: Sequence[str], known: Sequence[str]) -> str:
 
 
 def deploy_recorded(generations: dict[str, int]) -> str:
-    """What the nodes run before anything changes."""
+    """What the nodes run before anything changes (for many nodes: the table has each)."""
+    if len(generations) > 6:
+        return (
+            f"Recorded before building: the generation of each of the {len(generations)} "
+            "nodes (in the table of the output below)."
+        )
     listed = ", ".join(f"{node} on generation {gen}" for node, gen in generations.items())
     return f"Recorded before building: {listed}."
 
@@ -270,6 +275,35 @@ def deploy_progress(job_id: int, phases: dict[str, str]) -> str:
     return f"Job {job_id} output: " + ", ".join(f"{node} {phase}" for node, phase in phases.items())
 
 
+def deploy_progress_counts(job_id: int, nodes: int, states: Mapping[str, int]) -> str:
+    """The live output's title of a deploy of several nodes: how many are in which state."""
+    counted = ", ".join(f"{count} {state}" for state, count in states.items())
+    return f"Job {job_id} output: {nodes} nodes: {counted}"
+
+
+_TABLE_CHARS = 1300  # within the stream's board limit (bot/stream.py)
+
+
+def deploy_table(rows: Sequence[tuple[str, str, str]]) -> str:
+    """One line per node (node, state, generation), aligned in a code block."""
+    header = ("node", "state", "generation")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(2)]
+    lines = [
+        f"{node.ljust(widths[0])}  {state.ljust(widths[1])}  {generation}".rstrip()
+        for node, state, generation in [header, *rows]
+    ]
+    if sum(len(line) + 1 for line in lines) + 8 <= _TABLE_CHARS:
+        return "```\n" + "\n".join(lines) + "\n```"
+    shown: list[str] = []
+    for index, line in enumerate(lines):
+        more = f"… and {len(lines) - index} more nodes (every node is in the log)"
+        if sum(len(s) + 1 for s in shown) + len(line) + len(more) + 8 > _TABLE_CHARS:
+            shown.append(more)
+            break
+        shown.append(line)
+    return "```\n" + "\n".join(shown) + "\n```"
+
+
 def deploy_apply_failed(detail: str) -> str:
     """colmena did nothing (usage error, panic, nothing selected, could not start)."""
     return f"Nothing was deployed: {detail}"
@@ -329,6 +363,18 @@ def deploy_summary(lines: Sequence[str], unchanged: Sequence[str]) -> str:
     same = f"\nUnchanged: {_names(unchanged)}." if unchanged else ""
     lead = "\n" if len(lines) > 1 or unchanged else ""
     return lead + "\n".join(lines) + same
+
+
+def deploy_summary_counted(
+    verdicts: Mapping[str, int], problems: Sequence[str], unchanged: Sequence[str]
+) -> str:
+    """The verdict of a deploy of many nodes: how many ended how, then a line for each node
+    that is not healthy; the table below has every node."""
+    counted = ", ".join(f"{count} {verdict}" for verdict, count in verdicts.items())
+    nodes = sum(verdicts.values())
+    same = f" Unchanged: {len(unchanged)} node(s)." if unchanged else ""
+    lines = "".join(f"\n{line}" for line in problems)
+    return f"{nodes} nodes deployed: {counted}.{same} Every node is in the table below.{lines}"
 
 
 def rollback_not_configured() -> str:

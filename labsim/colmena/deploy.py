@@ -102,6 +102,10 @@ class Deployment:
             return error
         closures = {node.name: system_for(node, inputs) for node in self.nodes}
         self.out.success(job, f"Evaluated {describe_node_list(names)}")
+        # colmena's one `apply` semaphore (src/nix/deployment/limits.rs, ParallelismLimit:
+        # 10 by default, `-p N` sets it, 0 means one per target, src/command/apply.rs): a node
+        # holds a permit for build+push, drops it, then takes one again to activate
+        # (build_and_push_node / activate_node in src/nix/deployment/mod.rs).
         limit = self.options.parallel or len(self.nodes)
         semaphore = asyncio.Semaphore(limit)
         results = await asyncio.gather(
@@ -159,6 +163,10 @@ class Deployment:
             raise self._fail(job, child_error(1))
         for line in build_log(closure, self.store_dir):
             self.out.child(job, line)
+        if self.knobs.build_delay > 0:
+            # The node's realisation (`profile_drv.realize` in colmena's build_and_push_node,
+            # src/nix/deployment/mod.rs) runs while the node holds its `--parallel` permit.
+            await asyncio.sleep(self.knobs.build_delay)
         for index in range(self.knobs.extra_lines):
             if self.knobs.line_delay > 0:
                 # The knob's purpose is slow output: a paced child process.

@@ -3,6 +3,9 @@
 Keys (file) / variables (env, which win):
   extra_lines  / LABSIM_COLMENA_EXTRA_LINES  build log lines added per node (default 0)
   line_delay   / LABSIM_COLMENA_LINE_DELAY   seconds slept before each extra line (default 0)
+  build_delay  / LABSIM_COLMENA_BUILD_DELAY  seconds each node's build takes (default 0): the
+                                             time nix spends realising a node's system, inside
+                                             the node's `--parallel` permit as in colmena
   fail_build   / LABSIM_COLMENA_FAIL_BUILD   node names whose build fails (list / comma list)
   foreign_build / LABSIM_COLMENA_FOREIGN_BUILD  node names this machine cannot build for (Nix
                                              refuses their aarch64-linux derivations)
@@ -26,6 +29,7 @@ class ColmenaKnobs:
 
     extra_lines: int = 0
     line_delay: float = 0.0
+    build_delay: float = 0.0
     fail_build: tuple[str, ...] = ()
     foreign_build: tuple[str, ...] = ()
     fail_eval: str | None = None
@@ -52,6 +56,9 @@ class ColmenaKnobs:
         return cls(
             extra_lines=int(str(env.get("LABSIM_COLMENA_EXTRA_LINES", raw.get("extra_lines", 0)))),
             line_delay=float(str(env.get("LABSIM_COLMENA_LINE_DELAY", raw.get("line_delay", 0)))),
+            build_delay=float(
+                str(env.get("LABSIM_COLMENA_BUILD_DELAY", raw.get("build_delay", 0)))
+            ),
             fail_build=tuple(str(n) for n in names),
             foreign_build=tuple(str(n) for n in foreign_names),
             fail_eval=str(fail_eval) if fail_eval else None,

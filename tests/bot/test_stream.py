@@ -563,3 +563,24 @@ async def test_edits_of_a_message_are_a_full_interval_apart_even_when_turns_come
     await clock.drive(stream.close("done"))  # the log upload reads the file in a thread
     gaps = [b - a for a, b in itertools.pairwise(poster.call_times)]
     assert len(gaps) >= 3 and min(gaps) >= 1.0 - 1e-9
+
+
+async def test_a_board_is_replaced_in_place_and_kept_under_the_final_text(
+    poster: FakePoster, clock: ManualClock, tmp_path: Path
+) -> None:
+    stream = make_stream(poster, clock, tmp_path)
+    stream.set_board("tp-node1 building\ntp-node2 waiting")
+    for i in range(40):
+        await stream.write(f"{i:02d} " + "x" * 60)
+    await clock.drive(settle())
+    assert poster.last_message.startswith("Deploy tp-node3\ntp-node1 building\ntp-node2 waiting\n")
+    stream.set_board(f"tp-node1 healthy\ntp-node2 healthy {SECRET}\n" + "r" * 2000)
+    await clock.drive(stream.close("Job 17 succeeded."))
+    final = poster.last_message
+    assert final.startswith(
+        "Job 17 succeeded.\ntp-node1 healthy\ntp-node2 healthy [redacted:secret]"
+    )
+    assert "building" not in final and SECRET not in final  # replaced, never appended
+    assert "r" * 1300 in final and "r" * 1400 not in final  # the board is cut to its limit
+    assert len(final) <= MAX_TEXT and "39 " + "x" * 60 in final  # the newest line stays
+    assert poster.uploads[0][1].count(b"\n") == 40  # the board is not part of the log

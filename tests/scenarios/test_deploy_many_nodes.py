@@ -1,0 +1,58 @@
+"""`/lab deploy all` on eight nodes over two boards: one table line per node, the log as a file."""
+
+from __future__ import annotations
+
+import re
+
+from deploylab import boards_lab, sim_node
+from jobflow import approval_message, press, root_of, start, wait_final
+
+from labsim.lab import LAB_CHANNEL
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """The progress table's rows (node: [state, generation]) from a message's text."""
+    found = re.search(r"```\nnode +state +generation\n(.*?)\n```", text, re.DOTALL)
+    assert found is not None, text
+    rows = [re.split(r"  +", line.strip()) for line in found.group(1).splitlines()]
+    return {row[0]: row[1:] for row in rows}
+
+
+async def test_a_deploy_of_eight_nodes_shows_a_table_line_per_node_and_attaches_the_log() -> None:
+    async with boards_lab(8) as (lab, _bot):
+        names = [f"tp-node{i}" for i in range(1, 9)]
+        job_id = await start(lab, lab.users.operator, "deploy all")
+        approval = await approval_message(lab, job_id)
+        sim_node(lab, "tp-node6").fail_activation(["k3s.service"])
+        await press(lab, lab.users.operator2, approval, "labbot:approve")
+        await wait_final(lab, job_id, f"Job {job_id} rolled back", timeout=90)
+        thread = lab.slack.thread(LAB_CHANNEL, root_of(lab, job_id).ts)
+        [final] = [m.text for m in thread if f"Job {job_id} rolled back" in m.text]
+        # The verdict counts; the one node that is not healthy gets its line.
+        assert "8 nodes deployed: 7 healthy, 1 rolled back (healthy)." in final
+        assert "*tp-node6*: generation 3 → 4, rolled back (healthy), back on generation 3" in final
+        # The table, in the same message: every node once, with its end state and generation.
+        expected = {name: ["healthy", "3 → 4"] for name in names}
+        expected["tp-node6"] = ["rolled back (healthy)", "3"]
+        assert table_rows(final) == expected
+        assert "Recorded before building: the generation of each of the 8 nodes" in "\n".join(
+            m.text for m in thread
+        )
+        # Nothing per node in the thread besides the table: no message names one node alone.
+        assert not [m for m in thread if m.text.startswith(tuple(f"{n}:" for n in names))]
+        # The whole log, with every node's colmena output, as a file in the thread.
+        thread_ts = root_of(lab, job_id).ts
+        [log] = await lab.slack.wait_for(
+            lambda: (
+                [f for f in lab.slack.files() if f.thread_ts == thread_ts and "log" in f.title]
+                or None
+            ),
+            timeout=15,
+        )
+        assert log.title == f"Job {job_id} output log"
+        text = log.content.decode()
+        for name in names:
+            assert f"{name} | Activating system profile" in text
+            assert f"{name}: health gate" in text
+        assert sim_node(lab, "tp-node3").current_generation() == 4
+        assert sim_node(lab, "tp-node6").current_generation() == 3
