@@ -1,4 +1,5 @@
-"""`/lab deploy all` on eight nodes over two boards: one table line per node, the log as a file."""
+"""`/lab deploy all` on eight nodes over two boards: one table line per node, updated in place;
+the nodes are gated at once; the log as a file."""
 
 from __future__ import annotations
 
@@ -18,15 +19,30 @@ def table_rows(text: str) -> dict[str, list[str]]:
     return {row[0]: row[1:] for row in rows}
 
 
-async def test_a_deploy_of_eight_nodes_shows_a_table_line_per_node_and_attaches_the_log() -> None:
+async def test_eight_nodes_are_gated_at_once_shown_a_line_each_and_logged_as_a_file() -> None:
     async with boards_lab(8) as (lab, _bot):
         names = [f"tp-node{i}" for i in range(1, 9)]
         job_id = await start(lab, lab.users.operator, "deploy all")
         approval = await approval_message(lab, job_id)
         sim_node(lab, "tp-node6").fail_activation(["k3s.service"])
+        server = sim_node(lab, "tp-node1")  # the k3s server, first in line
+        server.set_k3s_ready(False)  # holds its health gate, polling, until k3s is Ready
         await press(lab, lab.users.operator2, approval, "labbot:approve")
+        thread_ts = root_of(lab, job_id).ts
+
+        def others_judged_while_the_server_waits() -> bool:
+            # Gated one node after another, every node would wait behind tp-node1.
+            for message in lab.slack.thread(LAB_CHANNEL, thread_ts):
+                if "```\nnode " in message.text:
+                    rows = table_rows(message.text)
+                    judged = [rows[n][0] in ("healthy", "rolled back (healthy)") for n in names[1:]]
+                    return rows["tp-node1"][0] == "health gate" and all(judged)
+            return False
+
+        await lab.slack.wait_for(others_judged_while_the_server_waits, timeout=60)
+        server.set_k3s_ready(True)
         await wait_final(lab, job_id, f"Job {job_id} rolled back", timeout=90)
-        thread = lab.slack.thread(LAB_CHANNEL, root_of(lab, job_id).ts)
+        thread = lab.slack.thread(LAB_CHANNEL, thread_ts)
         [final] = [m.text for m in thread if f"Job {job_id} rolled back" in m.text]
         # The verdict counts; the one node that is not healthy gets its line.
         assert "8 nodes deployed: 7 healthy, 1 rolled back (healthy)." in final
@@ -41,7 +57,6 @@ async def test_a_deploy_of_eight_nodes_shows_a_table_line_per_node_and_attaches_
         # Nothing per node in the thread besides the table: no message names one node alone.
         assert not [m for m in thread if m.text.startswith(tuple(f"{n}:" for n in names))]
         # The whole log, with every node's colmena output, as a file in the thread.
-        thread_ts = root_of(lab, job_id).ts
         [log] = await lab.slack.wait_for(
             lambda: (
                 [f for f in lab.slack.files() if f.thread_ts == thread_ts and "log" in f.title]
