@@ -10,7 +10,8 @@ The flow:
 3. `colmena build --on …` (streamed) gives the built path per node; a closure diff against the
    running system is summarised. Nothing changes anywhere → it says so and succeeds.
 4. It asks for approval bound to the built paths and recorded generations (`DeployPlan`).
-5. On Apply it rebuilds; a different path (or a node that moved meanwhile) voids the approval.
+5. On Apply it rebuilds and re-reads the nodes (at once); a different path (or a node that
+   moved meanwhile) voids the approval.
 6. `colmena apply GOAL --on …` (streamed, parsed per node), then the health gate per node over
    a fresh SSH connection; a failure rolls that node back to its recorded generation and gates
    it again (`handlers/deploy/apply.py`).
@@ -18,6 +19,8 @@ The flow:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -214,8 +217,7 @@ class DeployKind:
             progress.state(name, "rebuilding")
         colmena = Colmena(config.colmena, run, on_progress=progress.colmena(built_is_done=True))
         try:
-            built = await colmena.build(names)
-            now = await _record(config.ssh, config, names)
+            built, now = await _rebuild_and_record(colmena, config.ssh, config, names)
         except IntegrationError as exc:
             run.check_cancelled()
             return messages.deploy_recheck_failed(str(exc))
@@ -240,6 +242,23 @@ async def _record(ssh: SshConfig, config: Config, names: list[str]) -> dict[str,
     async with node_pool(ssh, config, names) as pool:
         systems = await for_each_node(names, lambda name: read_system(pool, name))
     return dict(zip(names, systems, strict=True))
+
+
+async def _rebuild_and_record(
+    colmena: Colmena, ssh: SshConfig, config: Config, names: list[str]
+) -> tuple[dict[str, str], dict[str, NodeSystem]]:
+    """The rebuild and what the nodes run now, at the same time: reading the nodes need not
+    wait for every node's build. Should the reading fail, the build is stopped (its process
+    group killed by `run_process`) and the reading's error raised."""
+    building = asyncio.ensure_future(colmena.build(names))
+    try:
+        now = await _record(ssh, config, names)
+    except BaseException:
+        building.cancel()
+        with contextlib.suppress(BaseException):
+            await building
+        raise
+    return await building, now
 
 
 def _generations(before: Mapping[str, NodeSystem]) -> dict[str, int]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 
-from deploylab import boards_lab, sim_node
+import psutil
+from deploylab import TWO_NODES, boards_lab, deploy_lab, sim_node
 from jobflow import approval_message, press, root_of, start, wait_final
 
+from bot.job_state import JobState
+from labsim.colmena.knobs import KNOB_FILE
 from labsim.lab import LAB_CHANNEL
 
 
@@ -71,3 +74,26 @@ async def test_eight_nodes_are_gated_at_once_shown_a_line_each_and_logged_as_a_f
             assert f"{name}: health gate" in text
         assert sim_node(lab, "tp-node3").current_generation() == 4
         assert sim_node(lab, "tp-node6").current_generation() == 3
+
+
+def colmena_processes(hive: str) -> list[str]:
+    """Command lines of the colmena double's processes running on `hive`."""
+    lines = (" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline"]))
+    return [line for line in lines if "labsim.colmena" in line and hive in line]
+
+
+async def test_a_node_unreachable_at_the_recheck_voids_the_approval_and_stops_the_build() -> None:
+    async with deploy_lab(TWO_NODES) as (lab, bot):
+        job_id = await start(lab, lab.users.operator, "deploy tp-node*")
+        approval = await approval_message(lab, job_id)
+        # The rebuild takes a while; the nodes are read meanwhile, and tp-node1 cannot be.
+        (lab.flake_dir / KNOB_FILE).write_text('{"build_delay": 30}')
+        await sim_node(lab, "tp-node1").ssh_down()
+        await press(lab, lab.users.operator2, approval, "labbot:approve")
+        text = await wait_final(lab, job_id, f"Job {job_id} cancelled", timeout=20)
+        assert f"Approval for job {job_id} is void: the check before applying failed" in text
+        assert "tp-node1 is unreachable over SSH" in text
+        job = await bot.jobs.jobs.get(job_id)
+        assert job is not None and job.state is JobState.cancelled
+        assert sim_node(lab, "tp-node3").current_generation() == 3  # nothing was applied
+        assert colmena_processes(str(lab.flake_dir)) == []  # the rebuild did not go on
