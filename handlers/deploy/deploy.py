@@ -15,6 +15,10 @@ The flow:
 6. `colmena apply GOAL --on …` (streamed, parsed per node), then the health gate per node over
    a fresh SSH connection; a failure rolls that node back to its recorded generation and gates
    it again (`handlers/deploy/apply.py`).
+
+Per-node work runs for all nodes at once, bounded (`handlers/deploy/fanout.py`); with more than
+one node, a table in the live output shows each node's state and generation
+(`handlers/deploy/progress.py`).
 """
 
 from __future__ import annotations

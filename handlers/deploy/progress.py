@@ -43,14 +43,9 @@ class NodeProgress:
 
     def generation(self, name: str, before: int, after: int | None = None) -> None:
         """Node `name` was on generation `before` (and is on `after` now, once known)."""
-        row = self._rows[name]
-        if after is None:
-            row.generation = str(before)
-        elif after == before:
-            row.generation = str(before)
-        else:
-            row.generation = f"{before} → {after}"
-        if self.table:
+        shown = str(before) if after in (None, before) else f"{before} → {after}"
+        self._rows[name].generation = shown
+        if self.table:  # one node's title shows no generation
             self._show()
 
     def colmena(self, built_is_done: bool = False) -> ProgressCallback:
