@@ -1,0 +1,119 @@
+"""`/lab reboot`: drain from k3s, Longhorn's last replica, a new boot id, the gate, uncordon — and
+the BMC reset button when the node does not come back."""
+
+from __future__ import annotations
+
+import pytest
+from deploylab import TWO_NODES, deploy_lab, sim_node
+from jobflow import approval_message, ask, press, start, thread_text, wait_final
+
+from handlers.deploy.reboot import RESET_OFFER
+from labsim.lab import LAB_CHANNEL
+
+FAST = {
+    "health_gate": {"timeout_seconds": 20, "poll_interval_seconds": 0.2},
+    "reboot_timeout_seconds": 3,
+}
+
+
+async def test_a_k3s_server_is_drained_rebooted_gated_and_uncordoned() -> None:
+    async with deploy_lab(TWO_NODES, deploy=FAST) as (lab, _bot):
+        assert lab.cluster is not None
+        node = sim_node(lab, "tp-node3")
+        before = node.files.load_state().boot_id
+        job_id = await start(lab, lab.users.operator, "reboot tp-node3")
+        approval = await approval_message(lab, job_id)
+        assert "cordon and drain tp-node3" in approval.all_text()
+        assert (
+            "Every Longhorn volume keeps a healthy replica on another node." in approval.all_text()
+        )
+        await press(lab, lab.users.operator2, approval, "labbot:approve")
+        text = await wait_final(lab, job_id, f"Job {job_id} succeeded", timeout=60)
+        assert "tp-node3 rebooted into generation 3 and is healthy. It was uncordoned." in text
+        assert node.files.load_state().boot_id != before
+        assert lab.cluster.workloads.cordoned() == []
+        moved = {p.name: p.node for p in lab.cluster.workloads.load().pods}
+        assert moved["home-assistant-0"] == "tp-node1"  # evicted, recreated on the other node
+        sent = node.commands_received()
+        assert any("k3s kubectl drain tp-node3" in c for c in sent), [c for c in sent if "k3s" in c]
+        assert any("systemctl reboot" in c for c in sent)
+
+
+async def test_a_reboot_that_would_lose_the_last_longhorn_replica_is_refused() -> None:
+    async with deploy_lab(TWO_NODES, deploy=FAST) as (lab, _bot):
+        assert lab.cluster is not None
+        lab.cluster.workloads.fail_replica("pvc-home-assistant", "tp-node1")
+        node = sim_node(lab, "tp-node3")
+        before = node.files.load_state().boot_id
+        job_id = await start(lab, lab.users.operator, "reboot tp-node3")
+        text = await wait_final(lab, job_id, f"Job {job_id} failed", timeout=30)
+        assert "Refused: tp-node3 holds the last healthy Longhorn replica of" in text
+        assert "`pvc-home-assistant`" in text
+        assert "labbot:approve" not in [
+            b.action_id for m in lab.slack.messages(LAB_CHANNEL) for b in m.buttons()
+        ]
+        assert node.files.load_state().boot_id == before
+        assert lab.cluster.workloads.cordoned() == []
+        assert not any("reboot" in c for c in node.commands_received())
+
+
+async def test_a_node_that_does_not_come_back_offers_a_bmc_reset() -> None:
+    async with deploy_lab(TWO_NODES, deploy=FAST) as (lab, _bot):
+        assert lab.cluster is not None
+        node = sim_node(lab, "tp-node1")
+        node.hang_on_reboot()
+        job_id = await start(lab, lab.users.operator, "reboot tp-node1 --no-drain")
+        await press(lab, lab.users.operator2, await approval_message(lab, job_id), "labbot:approve")
+        text = await wait_final(lab, job_id, f"Job {job_id} failed", timeout=60)
+        assert "tp-node1 did not come back within 3 s of `systemctl reboot`" in text
+        assert not node.powered
+        [offer] = [
+            m
+            for m in lab.slack.messages(LAB_CHANNEL)
+            if any(b.action_id == RESET_OFFER for b in m.buttons())
+        ]
+        assert "Reset tp-node1" in [b.text for b in offer.buttons()]
+        viewer = await press(lab, lab.users.viewer, offer, RESET_OFFER)
+        assert "needs the operator role" in viewer
+        answer = await press(lab, lab.users.operator, offer, RESET_OFFER)
+        assert answer.startswith("Started job ")
+        reset_job = int(answer.removeprefix("Started job ").split(":")[0])
+        again = await press(lab, lab.users.operator, offer, RESET_OFFER)
+        assert f"Job {reset_job} already resets `tp-node1`" in again
+        await press(
+            lab, lab.users.operator2, await approval_message(lab, reset_job), "labbot:approve"
+        )
+        await wait_final(lab, reset_job, f"Job {reset_job} succeeded", timeout=60)
+        assert node.powered
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("reboot tp-node3 --drain --no-drain", "contradict each other"),
+        ("reboot tp-node9", "`tp-node9` is not a node I know"),
+    ],
+)
+async def test_bad_reboot_requests_are_refused_and_run_nothing(text: str, words: str) -> None:
+    async with deploy_lab(deploy=FAST) as (lab, _bot):
+        node = sim_node(lab, "tp-node3")
+        before = len(node.commands_received())
+        reply = await ask(lab, lab.users.operator, text)
+        assert words in reply.text, reply.text
+        assert len(node.commands_received()) == before
+
+
+async def test_a_viewer_cannot_reboot() -> None:
+    async with deploy_lab(deploy=FAST) as (lab, _bot):
+        reply = await ask(lab, lab.users.viewer, "reboot tp-node3")
+        assert "needs the operator role" in reply.text
+
+
+async def test_restarting_a_unit_the_node_does_not_have_is_refused_before_approval() -> None:
+    async with deploy_lab(deploy=FAST) as (lab, _bot):
+        node = sim_node(lab, "tp-node3")
+        job_id = await start(lab, lab.users.operator, "restart tp-node3 nosuch.service")
+        text = await wait_final(lab, job_id, f"Job {job_id} failed", timeout=30)
+        assert "tp-node3 has no unit `nosuch.service` (systemd: not-found)" in text
+        assert "Approve" not in thread_text(lab, job_id)
+        assert not any("systemctl restart" in c for c in node.commands_received())
