@@ -6,14 +6,19 @@ charge a 304), from its request records.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from github import Auth, Github, UnknownObjectException
+from github.Requester import Requester
 
 from bot.config import GitHubConfig, SecretSource
 from bot.integrations.github import CiVerdict, GitHubClient, GitHubTuning
+from bot.integrations.github_conditional import ConditionalReads
 from handlers.renovate.pull_request import gather_card
 from labsim.github import GitHubEmulator, RequestRecord
 
@@ -118,3 +123,31 @@ async def test_every_page_of_the_pr_list_is_conditional(gh: GitHubEmulator, tmp_
         assert [p.number for p in await client.list_renovate_prs()] == [
             p.number for p in opened[1:]
         ] + [newest.number]
+
+
+async def test_reads_beyond_capacity_are_forgotten_and_errors_raise_as_in_pygithub(
+    gh: GitHubEmulator,
+) -> None:
+    pr = await gh.open_renovate_pr()
+    github = Github(auth=Auth.Token("ghp_emulatortoken"), base_url=gh.api_url, retry=None)
+    reads = ConditionalReads(capacity=1)
+    files = f"/repos/{REPO}/pulls/{pr.number}/files"
+    status = f"/repos/{REPO}/commits/{pr.head_sha}/status"
+
+    def names(requester: Requester, headers: dict[str, Any], data: Any) -> list[str]:
+        return [item["filename"] for item in data]
+
+    def read(url: str) -> list[str]:
+        return reads.listing(github.requester, url, names)
+
+    try:
+        assert await asyncio.to_thread(read, files) == ["flake.lock"]
+        assert await asyncio.to_thread(read, files) == ["flake.lock"]
+        await asyncio.to_thread(reads.document, github.requester, status, lambda *_: None)
+        assert await asyncio.to_thread(read, files) == ["flake.lock"], "forgotten: read again"
+        with pytest.raises(UnknownObjectException):
+            await asyncio.to_thread(read, f"/repos/{REPO}/pulls/999/files")
+    finally:
+        github.close()
+    asked = [(r.status, r.conditional) for r in gh.requests() if r.path == files]
+    assert asked == [(200, False), (304, True), (200, False)]
