@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bot.chat import Chat, ChatError, PosterRateLimited
+from bot.command_spec import Approval
 from bot.config import Config, Role
 from bot.job_records import ApprovalState, now_utc
 from bot.job_run import Finished
@@ -147,7 +148,8 @@ class HomeTab:
             return HomeJob(job)
         approval = pending[-1]
         link = await self._chat.permalink(job.channel_id, approval.message_ts)
-        return HomeJob(job, Role[approval.role], link)
+        four_eyes = approval.rule == Approval.four_eyes.value
+        return HomeJob(job, Role[approval.role], link, four_eyes)
 
 
 def register(context: CapabilityContext) -> None:

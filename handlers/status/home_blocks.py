@@ -27,7 +27,7 @@ from bot.policy import Actor
 from bot.redact import escape_mrkdwn
 from handlers.status import messages
 from handlers.status.digest_report import DigestReport, NodeStatus, NodeVerdict, local_time
-from handlers.status.lab_facts import NodeFacts, PullFacts
+from handlers.status.lab_facts import NodeFacts, PullFacts, RenovateFacts
 
 MAX_JOBS = 20
 """Jobs listed; the rest are counted (`/lab jobs` lists them all)."""
@@ -55,6 +55,13 @@ class HomeJob:
     job: Job
     approver_role: Role | None = None  # the role its pending approval asks for
     approval_link: str | None = None  # the approval message in the job's thread
+    four_eyes: bool = False  # the requester may not approve it themselves
+
+    def approvable_by(self, viewer: Actor) -> bool:
+        """Whether `viewer` may approve this job (the engine decides again on the click)."""
+        if self.approver_role is None or not viewer.may(self.approver_role):
+            return False
+        return not (self.four_eyes and viewer.user_id == self.job.requester)
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,8 @@ def home_view(content: HomeContent, viewer: Actor, zone: tzinfo) -> list[Block]:
     blocks = [
         header("Lab at a glance"),
         context(
-            f"Refreshed {local_time(content.refreshed_at, zone)}, when you open this tab and when a job ends."
+            f"Refreshed {local_time(content.refreshed_at, zone)}: "
+            "whenever you open this tab, and when a job ends."
         ),
     ]
     if viewer.role is None:
@@ -87,9 +95,7 @@ def home_view(content: HomeContent, viewer: Actor, zone: tzinfo) -> list[Block]:
     blocks += digest_blocks(content, zone)
     blocks += job_blocks(content, viewer)
     if content.report is not None:
-        blocks += pull_blocks(
-            content.report.snapshot.renovate.pulls if content.report.snapshot.renovate else ()
-        )
+        blocks += pull_blocks(content.report.snapshot.renovate)
         blocks += drift_blocks(content.report)
     return blocks
 
@@ -126,7 +132,7 @@ def digest_verdict(report: DigestReport) -> str:
         return (
             f":large_green_circle: all {total} nodes ok" if total else "no nodes in the inventory"
         )
-    parts = [f"{tally[s]} {s.value}" for s in NodeStatus if tally[s]]
+    parts = [f"{tally[s]} {s.value}" for s in NodeStatus if tally[s] and s.needs_attention]
     said = f":warning: {attention} of {total} nodes need attention ({', '.join(parts)})"
     if problems:
         said += f"; {problems} lab-wide problem{'s' if problems != 1 else ''}"
@@ -175,10 +181,7 @@ def job_blocks(content: HomeContent, viewer: Actor) -> list[Block]:
     buttons = [
         j
         for j in shown
-        if j.job.state is JobState.awaiting_approval
-        and j.approval_link
-        and j.approver_role is not None
-        and viewer.may(j.approver_role)
+        if j.job.state is JobState.awaiting_approval and j.approval_link and j.approvable_by(viewer)
     ]
     for item in buttons[:MAX_APPROVAL_BUTTONS]:
         assert item.approval_link is not None
@@ -207,8 +210,20 @@ def job_line(job: Job) -> str:
     )
 
 
-def pull_blocks(pulls: Sequence[PullFacts]) -> list[Block]:
-    """Open Renovate PRs (as the last digest found them), each with its CI verdict."""
+def pull_blocks(renovate: RenovateFacts | None) -> list[Block]:
+    """Open Renovate PRs (as the last digest found them), each with its CI verdict; or why
+    there are none to show."""
+    if renovate is None:
+        return []
+    if not renovate.configured:
+        return [section("*Renovate PRs:* not watched (labbot's config has no `github` section).")]
+    if renovate.problem:
+        return [
+            section(
+                f"*Renovate PRs:* the last digest could not read them: {escape_mrkdwn(renovate.problem)}"
+            )
+        ]
+    pulls: Sequence[PullFacts] = renovate.pulls
     if not pulls:
         return [section("*Renovate PRs:* none open.")]
     shown = list(pulls)[:MAX_PULLS]
