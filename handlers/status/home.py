@@ -78,11 +78,13 @@ class HomeTab:
         self._again = False
 
     async def opened(self, user_id: str) -> None:
-        """`user_id` opened the tab: remember them for a while, and publish it for them now."""
-        self._watchers[user_id] = self._clock()
-        self._watchers.move_to_end(user_id)
-        while len(self._watchers) > MAX_WATCHERS:
-            self._watchers.popitem(last=False)
+        """`user_id` opened the tab: publish it for them now, and remember them for a while if
+        they hold a role (without one the tab never changes)."""
+        if (await self._policy.actor(user_id)).role is not None:
+            self._watchers[user_id] = self._clock()
+            self._watchers.move_to_end(user_id)
+            while len(self._watchers) > MAX_WATCHERS:
+                self._watchers.popitem(last=False)
         await self.publish([user_id])
 
     def watchers(self) -> list[str]:

@@ -35,6 +35,8 @@ MAX_APPROVAL_BUTTONS = 10
 """Jobs awaiting approval that get their own "approve in thread" button."""
 MAX_PULLS = 15
 """Renovate PRs listed; the rest are counted."""
+MAX_PROBLEMS = 5
+"""The last digest's lab-wide problems listed; the rest are counted."""
 
 # A link Slack can show as `<url|label>`: no spaces and none of the characters that end it.
 _LINK = re.compile(r"https?://[^\s<>|]+")
@@ -114,7 +116,9 @@ def digest_blocks(content: HomeContent, zone: tzinfo) -> list[Block]:
     taken = local_time(report.snapshot.taken_at, zone)
     lines = [node_line(v) for v in report.verdicts]
     return [
-        section(f"*Last digest:* {taken}: {digest_verdict(report)}"),
+        *packed_sections(
+            problem_lines(report), first=f"*Last digest:* {taken}: {digest_verdict(report)}"
+        ),
         *packed_sections(
             lines,
             first=f"*Nodes* (as the last digest found them; `{content.command} status` for now)",
@@ -128,15 +132,35 @@ def digest_verdict(report: DigestReport) -> str:
     attention = report.nodes_needing_attention
     problems = len(report.problems)
     total = len(report.verdicts)
-    if attention == 0 and problems == 0:
-        return (
-            f":large_green_circle: all {total} nodes ok" if total else "no nodes in the inventory"
+    if not total:
+        said = "no nodes in the inventory"
+    elif attention:
+        parts = ", ".join(
+            f"{tally[s]} {s.value}" for s in NodeStatus if tally[s] and s.needs_attention
         )
-    parts = [f"{tally[s]} {s.value}" for s in NodeStatus if tally[s] and s.needs_attention]
-    said = f":warning: {attention} of {total} nodes need attention ({', '.join(parts)})"
+        said = f"{attention} of {total} nodes need attention ({parts})"
+    else:
+        said = f"all {total} nodes ok" if total > 1 else "the one node ok"
     if problems:
         said += f"; {problems} lab-wide problem{'s' if problems != 1 else ''}"
-    return said
+    return (":warning: " if attention or problems else ":large_green_circle: ") + said
+
+
+def problem_lines(report: DigestReport) -> list[str]:
+    """The digest's lab-wide problems (its own sentences, escaped where it built them), capped."""
+    lines = [f"• {_inert(problem)}" for problem in report.problems[:MAX_PROBLEMS]]
+    if len(report.problems) > MAX_PROBLEMS:
+        lines.append(f"…and {len(report.problems) - MAX_PROBLEMS} more (in the digest's thread)")
+    return lines
+
+
+def _inert(sentence: str) -> str:
+    """A digest sentence escaped exactly once. Read back from a stored snapshot, the text it
+    embeds (an error a BMC or GitHub gave, a job's text) is a plain `str` again, no longer
+    `Outside`, so it may come unescaped; a title it escaped itself must not become `&amp;lt;`.
+    The digest's problem sentences hold no markup of their own (handlers/status/messages.py)."""
+    plain = sentence.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return escape_mrkdwn(plain)
 
 
 def node_line(verdict: NodeVerdict) -> str:

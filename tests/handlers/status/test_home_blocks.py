@@ -20,7 +20,7 @@ from handlers.status.home_blocks import (
     HomeJob,
     home_view,
 )
-from handlers.status.lab_facts import LabSnapshot, NodeFacts, PullFacts, RenovateFacts
+from handlers.status.lab_facts import BoardFacts, LabSnapshot, NodeFacts, PullFacts, RenovateFacts
 from labsim.slack.limits import MAX_VIEW_BLOCKS, find_block_problem
 from labsim.slack.records import HomeView
 
@@ -109,6 +109,27 @@ def test_nodes_and_the_digest_verdict_as_the_last_digest_found_them() -> None:
     assert "*tp-node1* · power on · reachable · generation 41 · k3s Ready" in text
     assert ":black_circle: *tp-node2* · power off · unreachable · generation 41" in text
     assert "reboot pending" not in text  # the hook: no such fact in this snapshot
+
+
+def test_lab_wide_problems_are_listed_and_inert() -> None:
+    base = content()
+    assert base.report is not None
+    snapshot = base.report.snapshot.model_copy(
+        update={
+            "nodes": (node("tp-node1"),),
+            "boards": (BoardFacts(name="turingpi", bmc="turingpi", problem=f"BMC said {HOSTILE}"),),
+        }
+    )
+    bad_ci = PullFacts(
+        number=9, title=HOSTILE, url="https://x.example/9", ci="failing", created_at=NOW
+    )
+    snapshot = snapshot.model_copy(update={"renovate": RenovateFacts(pulls=(bad_ci,))})
+    report = build_report(None, snapshot, CONFIG)
+    text = shown(home_view(replace(base, report=report), Actor("U1", Role.viewer), ZONE)).all_text()
+    assert ":warning: the one node ok; 2 lab-wide problems" in text
+    assert "• BMC `turingpi`: BMC said &lt;!channel&gt;" in text
+    assert "• Renovate PR #9 (&lt;!channel&gt; &lt;@U0ADMIN001&gt;" in text  # escaped once
+    assert "<!channel>" not in text and "&amp;lt;" not in text
 
 
 def test_outside_text_is_inert_and_only_safe_links_are_links() -> None:
