@@ -87,6 +87,9 @@ class SlackEdge:
         self._http: web.AppRunner | None = None
         self.app.command(config.command)(self._on_command)
         self.app.action({"action_id": re.compile("^" + re.escape(actions.PREFIX))})(self._on_action)
+        self.app.action({"action_id": re.compile("^" + re.escape(actions.LINK_PREFIX))})(
+            self._on_link
+        )
         self.app.event("app_home_opened")(self._on_home_opened)
 
     @property
@@ -209,6 +212,10 @@ class SlackEdge:
         self._tasks.spawn(
             self._handle(intake, ResponseUrlResponder(intake.response_url)), name="click"
         )
+
+    async def _on_link(self, ack: AsyncAck) -> None:
+        """A link button was clicked: Slack opened its URL; only the ack is ours to send."""
+        await self._acked(ack)
 
     async def _on_home_opened(self, event: dict[str, Any]) -> None:
         """Someone opened the app's Home or Messages tab. Bolt acks an event itself once this

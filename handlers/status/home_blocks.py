@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
+from bot import actions
 from bot import messages as bot_messages
 from bot.blocks import context, header, packed_sections, section
 from bot.chat import Block
@@ -218,7 +219,7 @@ def job_blocks(content: HomeContent, viewer: Actor) -> list[Block]:
                     "text": {"type": "plain_text", "text": "Approve in thread"},
                     # A link button: Slack opens the URL; the approval itself stays a click on
                     # the message in the thread, bound to it (bot/approvals.py).
-                    "action_id": f"home-approval-{item.job.id}",
+                    "action_id": f"{actions.LINK_PREFIX}approval-{item.job.id}",
                     "url": item.approval_link,
                 },
             }

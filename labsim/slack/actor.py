@@ -15,6 +15,7 @@ from labsim.slack.payloads import (
     events_api_payload,
     home_view_json,
     slash_command_payload,
+    view_block_actions_payload,
 )
 from labsim.slack.records import Ack, Ephemeral, HomeView, Message, User
 from labsim.slack.response_url import ResponseUrls
@@ -190,6 +191,23 @@ class SlackActor:
             identity=self._ws.identity, event=event, event_id=self._ws.new_id("Ev")
         )
         envelope = await self._hub.send("events_api", payload, accepts_response_payload=False)
+        return EnvelopeResult(
+            envelope.envelope_id,
+            envelope.first_sent_at or time.monotonic(),
+            envelope,
+            self._ws,
+        )
+
+    async def click_home(self, action_id: str) -> EnvelopeResult:
+        """Click the button ``action_id`` on this member's Home tab (KeyError when it has none,
+        LookupError when no view was published for them)."""
+        view = self._ws.home_view(self.user.id)
+        if view is None:
+            raise LookupError(f"no Home tab was published for {self.user.id}")
+        payload = view_block_actions_payload(
+            identity=self._ws.identity, user=self.user, view=view, button=view.button(action_id)
+        )
+        envelope = await self._hub.send("interactive", payload, accepts_response_payload=False)
         return EnvelopeResult(
             envelope.envelope_id,
             envelope.first_sent_at or time.monotonic(),

@@ -169,6 +169,43 @@ def block_actions_payload(
     return payload
 
 
+def view_block_actions_payload(
+    *, identity: WorkspaceIdentity, user: User, view: HomeView, button: Button
+) -> dict[str, Any]:
+    """The block_actions payload of a click on a Home tab's button: the container is the view
+    (`{"type": "view", "view_id": …}`) and the payload carries the whole view, with no channel,
+    message or response_url (docs.slack.dev/reference/interaction-payloads/block_actions-payload;
+    which fields a view click leaves out is inferred from the payload's field list)."""
+    action: dict[str, Any] = {
+        "type": "button",
+        "action_id": button.action_id,
+        "block_id": button.block_id,
+        "text": {"type": "plain_text", "text": button.text, "emoji": True},
+        "action_ts": f"{time.time():.6f}",
+    }
+    if button.value is not None:
+        action["value"] = button.value
+    return {
+        "type": "block_actions",
+        "user": {
+            "id": user.id,
+            "username": user.name,
+            "name": user.name,
+            "team_id": identity.team_id,
+        },
+        "api_app_id": identity.app_id,
+        "token": VERIFICATION_TOKEN,
+        "container": {"type": "view", "view_id": view.id},
+        "trigger_id": new_trigger_id(identity),
+        "team": {"id": identity.team_id, "domain": identity.team_domain},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": home_view_json(view, identity),
+        "state": {"values": {}},
+        "actions": [action],
+    }
+
+
 def events_api_payload(
     *, identity: WorkspaceIdentity, event: dict[str, Any], event_id: str
 ) -> dict[str, Any]:

@@ -85,6 +85,12 @@ class TestTheWholeLab:
         assert button.text == "Approve in thread"
         assert button.url is not None and approval.ts.replace(".", "") in button.url
         assert valid(admin)
+        # Slack opens the link and still sends the click: labbot acks it and does nothing else.
+        before = len(lab.slack.messages(LAB_CHANNEL))
+        await (await lab.slack.user(users.admin).click_home(button.action_id)).acked()
+        job = await ebot.jobs.jobs.get(job_id)
+        assert job is not None and job.state is JobState.awaiting_approval
+        assert len(lab.slack.messages(LAB_CHANNEL)) == before
 
         viewer = await open_home(lab, users.viewer)
         assert viewer.buttons() == []  # a viewer may not approve: no button to click

@@ -138,3 +138,29 @@ async def test_app_home_opened_reaches_bolt_and_is_acked(
     assert again["view"]["type"] == "home" and len(again["view"]["blocks"]) == 2
     with pytest.raises(ValueError, match="'home' or 'messages'"):
         await alice.open_home("settings")
+
+
+async def test_a_click_on_a_home_tab_button_comes_from_the_view(
+    slack: SlackEmulator, bolt: AsyncApp, client: AsyncWebClient
+) -> None:
+    bodies: list[dict[str, Any]] = []
+
+    @bolt.action("open")
+    async def clicked(ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        bodies.append(body)
+
+    link = {"type": "button", "action_id": "open", "text": {"type": "plain_text", "text": "Open"}}
+    published = await client.views_publish(
+        user_id=ALICE,
+        view=home([{**sections(1)[0], "accessory": {**link, "url": "https://example.com/x"}}]),
+    )
+    alice = slack.user(ALICE)
+    await (await alice.click_home("open")).acked()
+    [body] = bodies
+    assert body["container"] == {"type": "view", "view_id": published["view"]["id"]}
+    assert body["view"]["type"] == "home" and "response_url" not in body
+    with pytest.raises(KeyError):
+        await alice.click_home("missing")
+    with pytest.raises(LookupError):
+        await slack.user("U0BOB").click_home("open")
