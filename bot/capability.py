@@ -7,8 +7,9 @@ is the one list of them.
 `start` runs once while labbot starts, before start-up recovery (so hooks also see the jobs that
 recovery ends): register scheduled tasks, buttons (`jobs.register_action`), end-of-job hooks
 (`jobs.on_finished`, `jobs.on_any_finished`) and chat events (`chat_events.on_home_opened`)
-there; background work it starts belongs to `tasks`, so it is awaited or cancelled at stop. One capability starts another's work only through the engine, by
-submitting a job of a named kind (`jobs.submit("deploy", …)`), never by importing it.
+there; background work it starts belongs to `tasks`, so it is awaited or cancelled at stop.
+One capability starts another's work only through the engine, by submitting a job of a named
+kind (`jobs.submit("deploy", …)`), never by importing it.
 """
 
 from __future__ import annotations
