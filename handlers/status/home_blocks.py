@@ -27,6 +27,7 @@ from bot.job_state import Job, JobState
 from bot.policy import Actor
 from bot.redact import escape_mrkdwn
 from handlers.status import messages
+from handlers.status.digest_blocks import drift_lines
 from handlers.status.digest_report import DigestReport, NodeStatus, NodeVerdict, local_time
 from handlers.status.lab_facts import NodeFacts, PullFacts, RenovateFacts
 
@@ -186,10 +187,8 @@ def _said(value: bool | None, yes: str, no: str, unknown: str) -> str:
 
 
 def reboot_pending(facts: NodeFacts) -> bool:
-    """Whether the node waits for a reboot to run its new system. Hook: `NodeFacts.reboot_pending`
-    is being added to the snapshot; until it exists (or in a snapshot stored before it), no
-    node says so."""
-    return getattr(facts, "reboot_pending", None) is True
+    """Whether the node runs a kernel, initrd or modules it has not booted yet."""
+    return bool(facts.reboot_pending)
 
 
 def job_blocks(content: HomeContent, viewer: Actor) -> list[Block]:
@@ -266,14 +265,9 @@ def pull_line(pull: PullFacts) -> str:
 
 
 def drift_blocks(report: DigestReport) -> list[Block]:
-    """What differs from what the infra repository declares. Hook: the snapshot's drift facts
-    are being added (`LabSnapshot.drift`); until then, and for snapshots stored before,
-    nothing is shown. Each item is shown by its `summary` if it has one."""
-    drift = getattr(report.snapshot, "drift", None)
-    if drift is None:
+    """Nodes running something other than what the infra checkout builds, as the last digest's
+    build found them (the digest's own lines, already escaped)."""
+    lines = drift_lines(report.snapshot)
+    if not lines:
         return []
-    items = list(drift) if isinstance(drift, list | tuple) else [drift]
-    if not items:
-        return [section("*Drift:* none found by the last digest.")]
-    lines = [f"• {escape_mrkdwn(str(getattr(i, 'summary', i)))}" for i in items[:MAX_PULLS]]
     return packed_sections(lines, first="*Drift* (as the last digest found it)")

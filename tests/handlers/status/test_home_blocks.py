@@ -20,7 +20,15 @@ from handlers.status.home_blocks import (
     HomeJob,
     home_view,
 )
-from handlers.status.lab_facts import BoardFacts, LabSnapshot, NodeFacts, PullFacts, RenovateFacts
+from handlers.status.lab_facts import (
+    BoardFacts,
+    DriftFacts,
+    DriftNode,
+    LabSnapshot,
+    NodeFacts,
+    PullFacts,
+    RenovateFacts,
+)
 from labsim.slack.limits import MAX_VIEW_BLOCKS, find_block_problem
 from labsim.slack.records import HomeView
 
@@ -108,7 +116,35 @@ def test_nodes_and_the_digest_verdict_as_the_last_digest_found_them() -> None:
     assert "*Last digest:* Mon 07 Dec 07:00: :warning: 1 of 2 nodes need attention (1 off)" in text
     assert "*tp-node1* · power on · reachable · generation 41 · k3s Ready" in text
     assert ":black_circle: *tp-node2* · power off · unreachable · generation 41" in text
-    assert "reboot pending" not in text  # the hook: no such fact in this snapshot
+    assert "reboot pending" not in text and "Drift" not in text
+
+
+def test_a_pending_reboot_and_drift_from_the_last_build_are_shown() -> None:
+    base = content()
+    assert base.report is not None
+    drift = DriftFacts(
+        revision="abcdef1234567890",
+        built={"tp-node1": "/nix/store/x"},
+        built_at=NOW,
+        nodes=(
+            DriftNode(
+                name="tp-node1",
+                running_revision="1234567aaaa",
+                behind=2,
+                commits=(f"abcdef1 Update {HOSTILE}",),
+            ),
+        ),
+    )
+    snapshot = base.report.snapshot.model_copy(
+        update={"nodes": (node("tp-node1", reboot_pending=("initrd",)),), "drift": drift}
+    )
+    report = build_report(None, snapshot, CONFIG)
+    text = shown(home_view(replace(base, report=report), Actor("U1", Role.viewer), ZONE)).all_text()
+    assert "*tp-node1* · power on · reachable · generation 41 · k3s Ready" in text
+    assert ":arrows_counterclockwise: reboot pending" in text
+    assert "*Drift* (as the last digest found it)" in text
+    assert "Drift: *tp-node1* runs `1234567`, 2 commits behind `abcdef1`" in text
+    assert "<!channel>" not in text and "&amp;lt;" not in text
 
 
 def test_lab_wide_problems_are_listed_and_inert() -> None:
