@@ -331,3 +331,18 @@ def parse_k3s_ready(document: str) -> dict[str, bool] | None:
             for c in conditions
         )
     return ready
+
+
+def unschedulable_nodes(document: str) -> set[str]:
+    """The cordoned nodes (`spec.unschedulable`) in `kubectl get nodes -o json`."""
+    data = _json(document)
+    items = data.get("items") if isinstance(data, dict) else None
+    names = set()
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        spec, metadata = item.get("spec"), item.get("metadata")
+        if isinstance(spec, dict) and spec.get("unschedulable") is True:
+            if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+                names.add(metadata["name"])
+    return names

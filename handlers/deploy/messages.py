@@ -649,3 +649,18 @@ def reboot_done(node: str, generation: int, drained: bool, uncordoned: bool) -> 
     elif drained:
         text += f" Uncordoning failed: `k3s kubectl uncordon {node}` on a server."
     return text
+
+
+def reboot_interrupted(job_id: int, node: str, rebooted: bool | None, cordoned: bool | None) -> str:
+    """What an interrupted reboot left: checked, not assumed."""
+    if rebooted is None:
+        state = f"{node} does not answer over SSH: it may still be booting, or hung (`/lab power {node} reset`)."
+    elif rebooted:
+        state = (
+            f"{node} rebooted (its boot id changed) and answers; `/lab status {node}` checks it."
+        )
+    else:
+        state = f"{node} was not rebooted (same boot id)."
+    if cordoned:
+        state += f" It is still cordoned: `k3s kubectl uncordon {node}` on a server, or `/lab reboot {node}` again."
+    return f"Checked after job {job_id} was interrupted: {state}"

@@ -18,6 +18,7 @@ offers is started by the bmc capability's button (`RESET_OFFER`), never from her
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shlex
 from collections.abc import Mapping
 from typing import Any
@@ -30,12 +31,13 @@ from bot.config import Config, K3sRole, Node, Role
 from bot.context import HandlerContext
 from bot.errors import IntegrationError
 from bot.integrations import k3s_cluster
-from bot.integrations.node_facts import BOOT_LINKS
+from bot.integrations.node_facts import BOOT_LINKS, unschedulable_nodes
 from bot.integrations.ssh import SshPool
 from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
 from bot.job_state import Job, JobState
 from bot.locks import node_target
 from bot.outcome import Outcome, Reply
+from bot.services import Services
 from handlers.deploy import messages
 from handlers.deploy.generations import node_pool, read_system
 from handlers.deploy.health_gate import Expectation, HealthGate
@@ -223,9 +225,10 @@ class RebootKind:
         """The node's new boot id once it answers with one, or None after the timeout."""
         config = run.config.deploy
         interval = config.health_gate.poll_interval_seconds
-        attempts = max(1, int(config.reboot_timeout_seconds / interval))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + config.reboot_timeout_seconds
         went_down = False
-        for _ in range(attempts):
+        while loop.time() < deadline:
             try:
                 result = await pool.run(node, BOOT_ID, fresh=True, timeout=interval * 5)
             except IntegrationError:
@@ -237,8 +240,31 @@ class RebootKind:
                 if result.ok and now and now != boot_id:
                     await run.stream.write(messages.reboot_came_back(node, now))
                     return now
-            await asyncio.sleep(interval)  # a reboot signals nothing to wait on but time
+            await asyncio.sleep(interval)
         return None
+
+    async def after_interrupted(self, job: Job, config: Config, services: Services) -> str:
+        """After labbot stopped mid-reboot: did the node reboot, does it answer, is it still
+        cordoned. Read-only."""
+        name = job.payload.get("node")
+        if not isinstance(name, str) or config.ssh is None:
+            return ""  # interrupted before the approval: nothing was done
+        _, server = self._names(config, name, bool(job.payload.get("drain")))
+        names = [name] + ([server.name] if server and server.name != name else [])
+        async with node_pool(config.ssh, config, names) as pool:
+            try:
+                boot = await pool.run(name, BOOT_ID, timeout=10)
+                rebooted: bool | None = boot.stdout.strip() != job.payload.get("boot_id")
+            except IntegrationError:
+                rebooted = None  # down, or still booting
+            cordoned = None
+            if server is not None:
+                with contextlib.suppress(IntegrationError):
+                    nodes = await pool.run(
+                        server.name, ["kubectl", "get", "nodes", "-o", "json"], sudo=True
+                    )
+                    cordoned = name in unschedulable_nodes(nodes.stdout)
+        return messages.reboot_interrupted(job.id, name, rebooted, cordoned)
 
     async def _offer_reset(self, run: JobRun, node: str) -> None:
         """Post the BMC power reset button in the job's thread."""

@@ -7,7 +7,8 @@ import pytest
 from deploylab import TWO_NODES, deploy_lab, sim_node
 from jobflow import approval_message, ask, press, start, thread_text, wait_final
 
-from handlers.deploy.reboot import RESET_OFFER
+from bot.services import Services
+from handlers.deploy.reboot import REBOOT_KIND, RESET_OFFER
 from labsim.lab import LAB_CHANNEL
 
 FAST = {
@@ -117,3 +118,27 @@ async def test_restarting_a_unit_the_node_does_not_have_is_refused_before_approv
         assert "tp-node3 has no unit `nosuch.service` (systemd: not-found)" in text
         assert "Approve" not in thread_text(lab, job_id)
         assert not any("systemctl restart" in c for c in node.commands_received())
+
+
+async def test_an_interrupted_reboot_is_checked_not_assumed() -> None:
+    async with deploy_lab(TWO_NODES, deploy=FAST) as (lab, bot):
+        assert lab.cluster is not None
+        job_id = await start(lab, lab.users.operator, "reboot tp-node1")
+        await press(lab, lab.users.operator2, await approval_message(lab, job_id), "labbot:approve")
+        await wait_final(lab, job_id, f"Job {job_id} succeeded", timeout=60)
+        job = await bot.jobs.jobs.get(job_id)
+        assert job is not None
+        config = lab.config()
+        services = Services(config, bot.metrics)
+        try:
+            after = await REBOOT_KIND.after_interrupted(job, config, services)
+            assert "tp-node1 rebooted (its boot id changed) and answers" in after
+            assert "cordoned" not in after
+            with lab.cluster.workloads.editing() as workloads:
+                workloads.cordoned.append("tp-node1")
+            await sim_node(lab, "tp-node1").power_off()
+            down = await REBOOT_KIND.after_interrupted(job, config, services)
+            assert "tp-node1 does not answer over SSH" in down
+            assert "It is still cordoned: `k3s kubectl uncordon tp-node1`" in down
+        finally:
+            await services.close()
