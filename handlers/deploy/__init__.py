@@ -8,7 +8,14 @@ from __future__ import annotations
 from bot.capability import Capability
 from bot.command_spec import Approval, Arg, ArgKind, CommandSpec, Flag
 from bot.config import Role
-from handlers.deploy import deploy, generations_command, reboot, rollback, unit_restart
+from handlers.deploy import (
+    deploy,
+    generations_command,
+    reboot,
+    reboot_offer,
+    rollback,
+    unit_restart,
+)
 
 CAPABILITY = Capability(
     name="deploy",
@@ -97,4 +104,5 @@ CAPABILITY = Capability(
         unit_restart.RESTART_KIND,
         reboot.REBOOT_KIND,
     ),
+    start=reboot_offer.start,
 )

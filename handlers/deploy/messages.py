@@ -664,3 +664,27 @@ def reboot_interrupted(job_id: int, node: str, rebooted: bool | None, cordoned: 
     if cordoned:
         state += f" It is still cordoned: `k3s kubectl uncordon {node}` on a server, or `/lab reboot {node}` again."
     return f"Checked after job {job_id} was interrupted: {state}"
+
+
+def reboot_offer(node: str, parts: Sequence[str], boot_goal: bool) -> str:
+    """A deployed node waits for a reboot to run its new kernel, initrd or modules."""
+    what = ", ".join("kernel modules" if p == "kernel-modules" else p for p in parts)
+    when = "boots the deployed system" if boot_goal else "runs the deployed system's"
+    if boot_goal:
+        return f"{node} {when} only after a reboot (its {what} changed). Reboot it now?"
+    return f"{node} {when} {what} only after a reboot. Reboot it now (drained first on k3s)?"
+
+
+def reboot_offer_more(nodes: Sequence[str]) -> str:
+    """More nodes wait for a reboot than get a button."""
+    return f"Also waiting for a reboot: {', '.join(nodes)} (`/lab reboot NODE` for each)."
+
+
+def reboot_offer_started(node: str, job_id: int) -> str:
+    """The clicker started the reboot."""
+    return f"Started job {job_id}: reboot `{node}`. Its plan and approval follow in its thread."
+
+
+def reboot_offer_taken(node: str, job_id: int) -> str:
+    """A reboot of the node was already started after this deploy."""
+    return f"Job {job_id} already reboots `{node}` after this deploy. Nothing more was started."

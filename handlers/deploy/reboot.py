@@ -66,10 +66,9 @@ async def reboot_command(ctx: HandlerContext, command: Command) -> Outcome:
         return Reply(messages.reboot_drain_not_k3s(name))
     if ctx.config.ssh is None:
         return Reply(messages.reboot_not_configured())
-    drain = node.k3s_role is not K3sRole.none and not no_drain
     job = await ctx.jobs.submit(
         "reboot",
-        text=f"reboot {name}" + ("" if drain else f" {NO_DRAIN}"),
+        text=reboot_text(node, no_drain=no_drain),
         requester=ctx.actor.user_id,
         channel_id=ctx.channel_id,
         targets=[node_target(name)],
@@ -96,10 +95,19 @@ async def last_replicas(pool: SshPool, server: str, node: str) -> list[str]:
     return k3s_cluster.last_healthy_replicas(replicas, node)
 
 
-async def _pending(pool: SshPool, node: str) -> tuple[str, ...]:
-    """What a reboot would change: kernel, initrd, kernel modules (empty when unknown)."""
+def reboot_text(node: Node, *, no_drain: bool = False) -> str:
+    """The reboot job's text: k3s nodes are drained unless told not to."""
+    drain = node.k3s_role is not K3sRole.none and not no_drain
+    return f"reboot {node.name}" + ("" if drain else f" {NO_DRAIN}")
+
+
+async def pending_reboot(
+    pool: SshPool, node: str, target: str = "/run/current-system"
+) -> tuple[str, ...]:
+    """What a reboot would change: which of kernel, initrd and kernel modules differ between the
+    booted system and `target` (the running system, or the boot default); empty when unknown."""
     booted = [pool.run(node, ["readlink", f"/run/booted-system/{link}"]) for link in BOOT_LINKS]
-    current = [pool.run(node, ["readlink", f"/run/current-system/{link}"]) for link in BOOT_LINKS]
+    current = [pool.run(node, ["readlink", f"{target}/{link}"]) for link in BOOT_LINKS]
     results = await asyncio.gather(*booted, *current)
     half = len(BOOT_LINKS)
     return tuple(
@@ -138,7 +146,7 @@ class RebootKind:
                     return Finished(
                         JobState.failed, messages.reboot_unreachable(name, boot.failure_line)
                     )
-                pending = await _pending(pool, name)
+                pending = await pending_reboot(pool, name)
                 blocked = await last_replicas(pool, server.name, name) if server else []
         except IntegrationError as exc:
             return Finished(JobState.failed, messages.reboot_unreachable(name, str(exc)))

@@ -3,13 +3,17 @@ the BMC reset button when the node does not come back."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from deploylab import TWO_NODES, deploy_lab, sim_node
 from jobflow import approval_message, ask, press, start, thread_text, wait_final
 
 from bot.services import Services
 from handlers.deploy.reboot import REBOOT_KIND, RESET_OFFER
-from labsim.lab import LAB_CHANNEL
+from handlers.deploy.reboot_offer import REBOOT_OFFER
+from labsim.lab import LAB_CHANNEL, Lab
+from labsim.slack import Message
 
 FAST = {
     "health_gate": {"timeout_seconds": 20, "poll_interval_seconds": 0.2},
@@ -142,3 +146,46 @@ async def test_an_interrupted_reboot_is_checked_not_assumed() -> None:
             assert "It is still cordoned: `k3s kubectl uncordon tp-node1`" in down
         finally:
             await services.close()
+
+
+def bump_nixpkgs(lab: Lab, rev: str) -> None:
+    """Lock another nixpkgs revision in the infra checkout (as a merged Renovate PR does)."""
+    path = lab.flake_dir / "flake.lock"
+    lock = json.loads(path.read_text())
+    lock["nodes"]["nixpkgs"]["locked"]["rev"] = rev
+    path.write_text(json.dumps(lock, indent=2))
+
+
+def reboot_offers(lab: Lab) -> list[Message]:
+    return [
+        m
+        for m in lab.slack.messages(LAB_CHANNEL)
+        if any(b.action_id == REBOOT_OFFER for b in m.buttons())
+    ]
+
+
+async def test_a_deploy_that_needs_a_reboot_offers_one_and_the_click_starts_it_once() -> None:
+    async with deploy_lab(TWO_NODES, deploy=FAST) as (lab, _bot):
+        plain = await start(lab, lab.users.operator, "deploy tp-node1")
+        await press(lab, lab.users.operator2, await approval_message(lab, plain), "labbot:approve")
+        await wait_final(lab, plain, f"Job {plain} succeeded", timeout=60)
+        assert reboot_offers(lab) == []  # same nixpkgs: same kernel and initrd, no reboot
+
+        bump_nixpkgs(lab, "f" * 40)
+        job_id = await start(lab, lab.users.operator, "deploy tp-node1")
+        await press(lab, lab.users.operator2, await approval_message(lab, job_id), "labbot:approve")
+        await wait_final(lab, job_id, f"Job {job_id} succeeded", timeout=60)
+        [offer] = await lab.slack.wait_for(lambda: reboot_offers(lab) or None, timeout=15)
+        assert "tp-node1 runs the deployed system's " in offer.all_text()
+        assert "initrd" in offer.all_text() and "only after a reboot" in offer.all_text()
+        assert "needs the operator role" in await press(lab, lab.users.viewer, offer, REBOOT_OFFER)
+        answer = await press(lab, lab.users.operator, offer, REBOOT_OFFER)
+        reboot = int(answer.removeprefix("Started job ").split(":")[0])
+        assert f"Job {reboot} already reboots `tp-node1`" in await press(
+            lab, lab.users.operator, offer, REBOOT_OFFER
+        )
+        await press(lab, lab.users.operator2, await approval_message(lab, reboot), "labbot:approve")
+        text = await wait_final(lab, reboot, f"Job {reboot} succeeded", timeout=60)
+        assert "tp-node1 rebooted into generation 5 and is healthy. It was uncordoned." in text
+        status = (await ask(lab, lab.users.viewer, "status tp-node1")).all_text()
+        assert "reboot pending" not in status
