@@ -84,14 +84,25 @@ def node_script(disk_paths: Sequence[str], *, k3s_server: bool) -> str:
         ("failed", "systemctl list-units --failed --no-legend --plain"),
     ]
     parts += [(f"df {path}", f"df -P -B1 {shlex.quote(path)}") for path in disk_paths]
-    parts += [
-        (f"{system} {link}", f"readlink /run/{system}-system/{link}")
-        for system in ("booted", "current")
-        for link in BOOT_LINKS
-    ]
+    parts += _boot_link_parts("/run/current-system")
     if k3s_server:
         parts += _k3s_parts()
     return _script(parts)
+
+
+def _boot_link_parts(target: str) -> list[tuple[str, str]]:
+    """`readlink` of the booted system's kernel, initrd and modules and of `target`'s."""
+    return [
+        (f"{name} {link}", f"readlink {shlex.quote(system)}/{link}")
+        for name, system in (("booted", "/run/booted-system"), ("current", target))
+        for link in BOOT_LINKS
+    ]
+
+
+def reboot_script(target: str = "/run/current-system") -> str:
+    """Only the sections `reboot_pending` reads, against `target` (the running system, or the
+    boot default `/nix/var/nix/profiles/system`)."""
+    return _script(_boot_link_parts(target))
 
 
 def _k3s_parts() -> list[tuple[str, str]]:

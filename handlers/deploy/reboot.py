@@ -31,7 +31,12 @@ from bot.config import Config, K3sRole, Node, Role
 from bot.context import HandlerContext
 from bot.errors import IntegrationError
 from bot.integrations import k3s_cluster
-from bot.integrations.node_facts import BOOT_LINKS, unschedulable_nodes
+from bot.integrations.node_facts import (
+    reboot_pending,
+    reboot_script,
+    split_sections,
+    unschedulable_nodes,
+)
 from bot.integrations.ssh import SshPool
 from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
 from bot.job_state import Job, JobState
@@ -106,15 +111,8 @@ async def pending_reboot(
 ) -> tuple[str, ...]:
     """What a reboot would change: which of kernel, initrd and kernel modules differ between the
     booted system and `target` (the running system, or the boot default); empty when unknown."""
-    booted = [pool.run(node, ["readlink", f"/run/booted-system/{link}"]) for link in BOOT_LINKS]
-    current = [pool.run(node, ["readlink", f"{target}/{link}"]) for link in BOOT_LINKS]
-    results = await asyncio.gather(*booted, *current)
-    half = len(BOOT_LINKS)
-    return tuple(
-        link
-        for link, before, after in zip(BOOT_LINKS, results[:half], results[half:], strict=True)
-        if before.ok and after.ok and before.stdout.strip() != after.stdout.strip()
-    )
+    result = await pool.run(node, ["sh", "-c", reboot_script(target)])
+    return reboot_pending(split_sections(result.stdout)) or ()
 
 
 class RebootKind:
