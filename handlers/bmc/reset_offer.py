@@ -12,10 +12,9 @@ from bot import messages as engine_messages
 from bot.actions import PREFIX
 from bot.approvals import ClickOrigin
 from bot.capability import CapabilityContext
-from bot.config import Role
+from bot.job_offers import offered_from, start_once
 from bot.job_state import JobState
 from bot.jobs import JobEngine
-from bot.locks import node_target
 from bot.policy import Actor
 from handlers.bmc import messages
 
@@ -43,31 +42,17 @@ class ResetOffers:
 
     async def on_click(self, actor: Actor, value: str, origin: ClickOrigin) -> str:
         """Start `power NODE reset` for the reboot's node, unless one was started since."""
-        reboot = await self._engine.jobs.by_cancel_token(value)
-        if (
-            reboot is None
-            or reboot.kind != REBOOT
-            or reboot.state is not JobState.failed
-            or origin.channel_id != reboot.channel_id
-        ):
+        reboot = await offered_from(self._engine, value, origin, REBOOT, JobState.failed)
+        if reboot is None:
             return engine_messages.button_not_valid()
-        if not actor.may(Role.operator):
-            have = actor.role.name if actor.role else "no role"
-            return engine_messages.role_too_low(POWER, Role.operator.name, have)
         node = reboot.text.split()[1]  # `reboot NODE [--no-drain]`
-        text = f"{POWER} {node} reset"
-        for job in await self._engine.jobs.recent(limit=50):
-            if (
-                job.kind == POWER
-                and job.text == text
-                and job.created_at >= (reboot.finished_at or reboot.created_at)
-            ):
-                return messages.reset_offer_taken(node, job.id)
-        job = await self._engine.submit(
-            POWER,
-            text=text,
-            requester=actor.user_id,
-            channel_id=reboot.channel_id,
-            targets=[node_target(node)],
+        return await start_once(
+            self._engine,
+            actor,
+            reboot,
+            kind=POWER,
+            text=f"{POWER} {node} reset",
+            node=node,
+            taken=messages.reset_offer_taken,
+            started=messages.reset_offer_started,
         )
-        return messages.reset_offer_started(node, job.id)

@@ -15,13 +15,12 @@ from bot import messages as engine_messages
 from bot.actions import PREFIX
 from bot.approvals import ClickOrigin
 from bot.capability import CapabilityContext
-from bot.config import Role
 from bot.errors import IntegrationError
 from bot.integrations.colmena_output import Goal
+from bot.job_offers import offered_from, start_once
 from bot.job_run import Finished
 from bot.job_state import Job, JobState
 from bot.jobs import JobEngine
-from bot.locks import node_target
 from bot.policy import Actor
 from handlers.deploy import messages
 from handlers.deploy.generations import node_pool
@@ -90,37 +89,20 @@ class RebootOffers:
     async def on_click(self, actor: Actor, value: str, origin: ClickOrigin) -> str:
         """Start `reboot NODE` for the node the button stands for, once."""
         token, _, index = value.rpartition(":")
-        deploy = await self._engine.jobs.by_cancel_token(token)
+        deploy = await offered_from(self._engine, token, origin, DEPLOY, JobState.succeeded)
         targets = job_nodes(deploy) if deploy is not None else []
-        if (
-            deploy is None
-            or deploy.kind != DEPLOY
-            or deploy.state is not JobState.succeeded
-            or origin.channel_id != deploy.channel_id
-            or not index.isdigit()
-            or int(index) >= len(targets)
-        ):
+        if deploy is None or not index.isdigit() or int(index) >= len(targets):
             return engine_messages.button_not_valid()
-        if not actor.may(Role.operator):
-            have = actor.role.name if actor.role else "no role"
-            return engine_messages.role_too_low(REBOOT, Role.operator.name, have)
-        node = targets[int(index)]
-        found = self._engine.config.inventory.node(node)
-        if found is None:
+        node = self._engine.config.inventory.node(targets[int(index)])
+        if node is None:
             return engine_messages.button_not_valid()  # the node left the inventory since
-        text = reboot_text(found)
-        for job in await self._engine.jobs.recent(limit=50):
-            if (
-                job.kind == REBOOT
-                and job.text.split()[:2] == [REBOOT, node]
-                and job.created_at >= (deploy.finished_at or deploy.created_at)
-            ):
-                return messages.reboot_offer_taken(node, job.id)
-        job = await self._engine.submit(
-            REBOOT,
-            text=text,
-            requester=actor.user_id,
-            channel_id=deploy.channel_id,
-            targets=[node_target(node)],
+        return await start_once(
+            self._engine,
+            actor,
+            deploy,
+            kind=REBOOT,
+            text=reboot_text(node),
+            node=node.name,
+            taken=messages.reboot_offer_taken,
+            started=messages.reboot_offer_started,
         )
-        return messages.reboot_offer_started(node, job.id)
