@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 
 from bot.capability import Capability, CapabilityContext, command_table, job_kinds, start_all
+from bot.chat_events import ChatEvents
 from bot.command_spec import CommandTable
 from bot.commands import ENGINE_COMMANDS
 from bot.config import Config, SlackMode
@@ -137,6 +138,7 @@ class LabBot:
                 kinds=self.kinds,
                 services=services,
             )
+            events = ChatEvents()
             self.dispatcher = Dispatcher(self.config, self.store, policy, self.commands, self.jobs)
             self.edge = SlackEdge(
                 slack,
@@ -147,6 +149,7 @@ class LabBot:
                 app_token,
                 signing,
                 on_ack=self.metrics.ack_seconds.observe,
+                events=events,
             )
             self._stack.push_async_callback(self.edge.stop)
             self._stack.push_async_callback(self.tasks.close)
@@ -156,7 +159,15 @@ class LabBot:
             start_all(
                 self.capabilities,
                 CapabilityContext(
-                    self.config, self.store, chat, services, self.jobs, self.scheduler
+                    self.config,
+                    self.store,
+                    chat,
+                    services,
+                    self.jobs,
+                    self.scheduler,
+                    policy,
+                    events,
+                    self.tasks,
                 ),
             )
             await self.jobs.recover()

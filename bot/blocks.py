@@ -20,6 +20,10 @@ SECTION_TEXT_LIMIT = 3000
 HEADER_TEXT_LIMIT = 150
 BUTTON_TEXT_LIMIT = 75
 MAX_BLOCKS = 50
+#: A view (modal or Home tab) holds up to 100 blocks, a message 50
+#: (docs.slack.dev/reference/block-kit/blocks: "up to 50 blocks in each message, and 100
+#: blocks in modals or Home tabs").
+MAX_VIEW_BLOCKS = 100
 
 
 def clip(text: str, limit: int) -> str:
@@ -43,9 +47,9 @@ def clip(text: str, limit: int) -> str:
     return cut + "…" + closing
 
 
-def fit_blocks(blocks: Sequence[Block]) -> list[Block]:
+def fit_blocks(blocks: Sequence[Block], max_blocks: int = MAX_BLOCKS) -> list[Block]:
     """Blocks cut to Block Kit's limits again (after redaction may have lengthened them): at
-    most `MAX_BLOCKS`, section text 3,000, fields and context text 2,000, header and button
+    most `max_blocks` (a message's `MAX_BLOCKS`, a view's `MAX_VIEW_BLOCKS`), section text 3,000, fields and context text 2,000, header and button
     text 150 and 75 characters (api.slack.com/reference/block-kit/blocks)."""
 
     def text_object(obj: Any, limit: int) -> Any:
@@ -54,7 +58,7 @@ def fit_blocks(blocks: Sequence[Block]) -> list[Block]:
         return obj
 
     out: list[Block] = []
-    for block in list(blocks)[:MAX_BLOCKS]:
+    for block in list(blocks)[:max_blocks]:
         kind = block.get("type")
         fitted = dict(block)
         if kind == "section":

@@ -5,9 +5,11 @@ engine reads these declarations and never imports a capability itself. `bot/capa
 is the one list of them.
 
 `start` runs once while labbot starts, before start-up recovery (so hooks also see the jobs that
-recovery ends): register scheduled tasks, buttons (`jobs.register_action`) and end-of-job hooks
-(`jobs.on_finished`) there. One capability starts another's work only through the engine, by
-submitting a job of a named kind (`jobs.submit("deploy", …)`), never by importing it.
+recovery ends): register scheduled tasks, buttons (`jobs.register_action`), end-of-job hooks
+(`jobs.on_finished`, `jobs.on_any_finished`) and chat events (`chat_events.on_home_opened`)
+there; background work it starts belongs to `tasks`, so it is awaited or cancelled at stop.
+One capability starts another's work only through the engine, by submitting a job of a named
+kind (`jobs.submit("deploy", …)`), never by importing it.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.chat import Chat
+from bot.chat_events import ChatEvents
 from bot.command_spec import CommandSpec, CommandTable
 from bot.config import Config
 from bot.job_run import JobKind
 from bot.jobs import JobEngine
+from bot.policy import Policy
 from bot.scheduler import Scheduler
 from bot.services import Services
 from bot.store import Store
+from bot.tasks import TaskSet
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,9 @@ class CapabilityContext:
     services: Services
     jobs: JobEngine
     scheduler: Scheduler
+    policy: Policy
+    chat_events: ChatEvents
+    tasks: TaskSet
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,11 @@ class Chat(Protocol):
         """A link to a message (None when the chat cannot give one)."""
         ...
 
+    async def publish_home(self, user: str, blocks: list[Block]) -> None:
+        """Replace what one user sees on the app's Home tab. Nobody waits on it: a rate limit
+        raises `PosterRateLimited` at once rather than waiting its turn again."""
+        ...
+
 
 class ThreadPosterOf:
     """One thread of a `Chat`, in the shape `ThreadStream` needs."""

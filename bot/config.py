@@ -322,6 +322,10 @@ class DeployConfig(Model):
 
     health_gate: HealthGateConfig = HealthGateConfig()
     node_list_cache_seconds: float = Field(default=3600, ge=0, le=7 * 86400)
+    # `/lab reboot`: how long the drain may take, and how long to wait for the node to answer
+    # with a new boot id (a Pi with a slow SD card takes minutes).
+    drain_timeout_seconds: float = Field(default=300, gt=0, le=3600)
+    reboot_timeout_seconds: float = Field(default=600, gt=0, le=3600)
 
 
 class FlashConfig(Model):
@@ -514,6 +518,9 @@ class DigestConfig(Model):
     disk_critical_percent: int = Field(default=95, ge=1, le=100)
     ssh_timeout_seconds: float = Field(default=20, gt=0, le=600)  # per node, login included
     source_timeout_seconds: float = Field(default=20, gt=0, le=600)  # per BMC, GitHub, store
+    # Drift: the digest builds every node from the infra checkout; a build Nix has not cached
+    # (after a nixpkgs bump) may take long, and the digest waits for it at most this long.
+    build_timeout_seconds: float = Field(default=600, gt=0, le=7200)
     concurrency: int = Field(default=32, ge=1, le=256)  # nodes gathered at once
     keep_snapshots: int = Field(default=90, ge=2, le=10_000)
 
@@ -537,6 +544,7 @@ class ApprovalsConfig(Model):
     power: Approver = "self"  # off and reset; `on` never waits for approval
     uart: Approver = "self"  # typing on a node's console
     restart: Approver = "self"  # one systemd unit
+    reboot: Approver = "self"  # a clean reboot (drained on k3s nodes)
     flash: Literal["self", "other"] = "other"  # erases a node: never without approval
     sops: Literal["self", "other"] = "other"  # changes who can read the secrets
     # Nodes carrying one of these tags need a second person for every command above.

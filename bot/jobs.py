@@ -106,6 +106,7 @@ class JobEngine:
         self.log_dir = config.storage.state_dir / "jobs"
         self._actions: dict[str, ActionHandler] = {}
         self._finish_listeners: dict[str, list[FinishListener]] = {}
+        self._any_finish_listeners: list[FinishListener] = []
         # Ends told in their thread while the store failed, to be recorded when it is back.
         self._late_ends: dict[int, EndToRecord] = {}
 
@@ -139,6 +140,11 @@ class JobEngine:
         """Call `listener(job, outcome)` after every job of `kind_name` has ended and said so
         (also one that start-up ends as interrupted); register before `recover`."""
         self._finish_listeners.setdefault(kind_name, []).append(listener)
+
+    def on_any_finished(self, listener: FinishListener) -> None:
+        """As `on_finished`, for jobs of every kind. The job's end awaits each listener, so one
+        with slow work (a Slack call) starts it in a task and returns."""
+        self._any_finish_listeners.append(listener)
 
     # --- starting -------------------------------------------------------------------------
 
@@ -628,7 +634,7 @@ class JobEngine:
 
     async def _tell_listeners(self, job_id: int, outcome: Finished) -> None:
         job = await self._job(job_id)
-        for listener in self._finish_listeners.get(job.kind, ()):
+        for listener in (*self._finish_listeners.get(job.kind, ()), *self._any_finish_listeners):
             try:
                 await listener(job, outcome)
             except Exception:  # a listener's trouble must not undo the job's end

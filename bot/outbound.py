@@ -1,5 +1,5 @@
-"""The one way out to Slack for messages: every post, update and ephemeral is redacted, then fit
-to Block Kit's limits, in that order, whoever built it.
+"""The one way out to Slack for messages: every post, update, ephemeral and Home tab is redacted,
+then fit to Block Kit's limits, in that order, whoever built it.
 
 Redacting first matters: a configured secret shorter than its `[redacted:secret]` marker makes
 text longer, so text cut to a limit before redaction can end up over it (Slack then refuses the
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.blocks import clip, fit_blocks
+from bot.blocks import MAX_BLOCKS, MAX_VIEW_BLOCKS, clip, fit_blocks
 from bot.chat import Block, Chat
 from bot.redact import Redactor
 
@@ -26,9 +26,11 @@ def outbound_text(redactor: Redactor, text: str) -> str:
     return clip(redactor.redact(text), MESSAGE_TEXT_LIMIT)
 
 
-def outbound_blocks(redactor: Redactor, blocks: list[Block]) -> list[Block]:
+def outbound_blocks(
+    redactor: Redactor, blocks: list[Block], max_blocks: int = MAX_BLOCKS
+) -> list[Block]:
     """Blocks as they may leave: redacted, then fitted to Block Kit's limits again."""
-    return fit_blocks(redactor.redact_blocks(blocks))
+    return fit_blocks(redactor.redact_blocks(blocks), max_blocks)
 
 
 class OutboundChat:
@@ -84,3 +86,9 @@ class OutboundChat:
     async def permalink(self, channel: str, ts: str) -> str | None:
         """A link to a message."""
         return await self._chat.permalink(channel, ts)
+
+    async def publish_home(self, user: str, blocks: list[Block]) -> None:
+        """A Home tab, redacted and fitted to a view's 100 blocks."""
+        await self._chat.publish_home(
+            user, outbound_blocks(self._redactor, blocks, MAX_VIEW_BLOCKS)
+        )

@@ -1,7 +1,8 @@
 """The Slack edge: the only module that imports slack_bolt (`bot/slack_chat.py` is the Web API).
 
 Registers `/lab` and button actions, writes each request to the intake (`bot/intake.py`), acks
-it, and hands it to the `Dispatcher` in a task owned by the app. Never holds lab logic.
+it, and hands it to the `Dispatcher` in a task owned by the app; a user opening the Home tab
+goes to the capabilities listening on `ChatEvents`. Never holds lab logic.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import actions, messages
+from bot.chat_events import ChatEvents
 from bot.config import SlackConfig, SlackMode
 from bot.dispatch import Dispatcher
 from bot.intake import ClickRequest, CommandRequest, Intake, IntakeRecords, handling
@@ -63,8 +65,10 @@ class SlackEdge:
         app_token: str | None = None,
         signing_secret: str | None = None,
         on_ack: Callable[[float], None] | None = None,
+        events: ChatEvents | None = None,
     ) -> None:
         self._config = config
+        self._events = events or ChatEvents()
         self._on_ack = on_ack
         self._dispatcher = dispatcher
         self._intake = intake
@@ -83,6 +87,10 @@ class SlackEdge:
         self._http: web.AppRunner | None = None
         self.app.command(config.command)(self._on_command)
         self.app.action({"action_id": re.compile("^" + re.escape(actions.PREFIX))})(self._on_action)
+        self.app.action({"action_id": re.compile("^" + re.escape(actions.LINK_PREFIX))})(
+            self._on_link
+        )
+        self.app.event("app_home_opened")(self._on_home_opened)
 
     @property
     def connected(self) -> bool:
@@ -204,6 +212,22 @@ class SlackEdge:
         self._tasks.spawn(
             self._handle(intake, ResponseUrlResponder(intake.response_url)), name="click"
         )
+
+    async def _on_link(self, ack: AsyncAck) -> None:
+        """A link button was clicked: Slack opened its URL; only the ack is ours to send."""
+        await self._acked(ack)
+
+    async def _on_home_opened(self, event: dict[str, Any]) -> None:
+        """Someone opened the app's Home or Messages tab. Bolt acks an event itself once this
+        returns (slackapi/bolt-python, slack_bolt/app/async_app.py: `event()` registers its
+        listener with auto_acknowledgement; slack_bolt/listener/asyncio_runner.py acks after
+        the listener when processing before the response), so the work goes to a task.
+        Only the Home tab has a view to publish: `tab` is "home" or "messages"
+        (docs.slack.dev/reference/events/app_home_opened)."""
+        user = str(event.get("user") or "")
+        if event.get("tab") != "home" or not user or self._tasks.closing:
+            return
+        self._tasks.spawn(self._events.home_opened(user), name="home opened")
 
 
 def _request_key(body: dict[str, Any]) -> str:

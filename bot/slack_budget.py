@@ -56,6 +56,8 @@ APP_LIMITS: dict[str, CallLimit] = {
     "chat.update": CallLimit(per_minute=50, burst=15),  # Tier 3
     "chat.postEphemeral": CallLimit(per_minute=90, burst=30),  # Tier 4
     "files.upload": CallLimit(per_minute=45, burst=15),  # Tier 4, two calls per upload
+    # Tier 4 (docs.slack.dev/reference/methods/views.publish: "Tier 4: 100+ per minute").
+    "views.publish": CallLimit(per_minute=90, burst=30),
 }
 #: Per channel: chat.postMessage's "one message per second per channel, short bursts allowed".
 CHANNEL_LIMITS: dict[str, CallLimit] = {"chat.postMessage": CallLimit(per_minute=55, burst=4)}

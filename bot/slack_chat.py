@@ -113,6 +113,7 @@ class SlackChat:
         message: tuple[str, str] | None = None,
         background: bool = False,
         live: bool = False,
+        once: bool = False,
     ) -> _T:
         deadline = time.monotonic() + self._patience
         while True:
@@ -129,7 +130,7 @@ class SlackChat:
                 return answer
             except PosterRateLimited as exc:
                 self._budget.refused(method, channel, exc.retry_after)
-                if live or time.monotonic() + exc.retry_after > deadline:
+                if live or once or time.monotonic() + exc.retry_after > deadline:
                     raise
 
     async def post(
@@ -206,6 +207,20 @@ class SlackChat:
             return None
         link = response.get("permalink")
         return str(link) if link else None
+
+    async def publish_home(self, user: str, blocks: list[Block]) -> None:
+        """views.publish of a `home` view for one user (docs.slack.dev/reference/methods/
+        views.publish: `user_id` and a `view` of type `home`; no scope beyond the bot token).
+        Tried once: a 429 holds the budget back and is raised, the next publish carries newer
+        content anyway."""
+        await self._call(
+            "views.publish",
+            "",
+            lambda: self._client.views_publish(
+                user_id=user, view={"type": "home", "blocks": blocks}
+            ),
+            once=True,
+        )
 
     async def ephemeral(self, channel: str, user: str, text: str) -> None:
         """chat.postEphemeral."""

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from labsim.slack import Button, Message, SlackEmulator
+from labsim.slack import Button, HomeView, Message, SlackEmulator
 
 HELP = """\
 Type a slash command as a Slack user would, e.g. `/lab help` or `/lab deploy tp-node3`.
@@ -20,6 +20,7 @@ Type a slash command as a Slack user would, e.g. `/lab help` or `/lab deploy tp-
   :as ROLE          act as another user: admin, admin2, operator, operator2, viewer, stranger
   :buttons          list the buttons you can press now
   :digest           run the nightly digest now, as its schedule would
+  :home             open labbot's Home tab (the lab at a glance) and show it
   :help             this text        :quit   stop the demo (Ctrl-D works too)"""
 
 
@@ -91,6 +92,8 @@ class SlackTerminal:
             await self._extra[line]()
         elif line == ":buttons":
             self._list_buttons()
+        elif line == ":home":
+            await self._open_home()
         elif line.startswith(":as"):
             role = line[3:].strip()
             if role in self._users:
@@ -191,6 +194,26 @@ class SlackTerminal:
                 for b in current.buttons()
             ):
                 del self._buttons[number]
+
+    async def _open_home(self) -> None:
+        """Open the Home tab as Slack's sidebar does (app_home_opened), then print the view
+        labbot publishes in answer: its buttons are links, shown with where they go."""
+        shown = self._slack.home_view(self._user)
+        before = shown.publishes if shown is not None else 0
+
+        def published() -> HomeView | None:
+            view = self._slack.home_view(self._user)
+            return view if view is not None and view.publishes > before else None
+
+        await self._slack.user(self._user).open_home()
+        try:
+            view = await self._slack.wait_for(published, timeout=5)
+        except TimeoutError:
+            self._print("labbot published no Home tab (is it connected?).")
+            return
+        self._print(_indent(_render("", view.blocks, self._names), "  ⌂ "))
+        for button in view.buttons():
+            self._print(f"  ⌂   [{button.text}] {button.url or ''}".rstrip())
 
     def _list_buttons(self) -> None:
         if not self._buttons:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
+import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TypeVar
 
 from github import Github
-from github.PullRequest import PullRequest
 from github.Repository import Repository
+from github.Requester import Requester
 
 from bot.config import GitHubConfig, MergeMethod
 from bot.integrations.github_ci import (
@@ -26,6 +28,7 @@ from bot.integrations.github_ci import (
     judge_ci,
     latest_check_runs,
 )
+from bot.integrations.github_conditional import ConditionalReads
 from bot.integrations.github_connection import GitHubTuning, connect_github
 from bot.integrations.github_errors import (
     LIBRARY_ERRORS,
@@ -45,7 +48,16 @@ from bot.integrations.github_models import (
     RepoAccess,
     ReviewResult,
 )
-from bot.outside_text import Outside, outside_or_none
+from bot.integrations.github_snapshots import (
+    CHECK_RUNS_ACCEPT,
+    check_run_states,
+    combined_status,
+    details_of,
+    file_names,
+    file_text,
+    pull_summaries,
+    summary_of,
+)
 
 __all__ = [
     "CheckRunState",
@@ -68,6 +80,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 class GitHubClient:
@@ -94,6 +107,7 @@ class GitHubClient:
         self._executor: ThreadPoolExecutor | None = None
         self._github: Github | None = None
         self._repo: Repository | None = None
+        self._reads = ConditionalReads()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -116,6 +130,7 @@ class GitHubClient:
         """Close the connection and wait for the pool's threads to finish."""
         executor, self._executor = self._executor, None
         github, self._github, self._repo = self._github, None, None
+        self._reads.clear()
         if executor is None:
             return
         if github is not None:
@@ -148,66 +163,92 @@ class GitHubClient:
     async def open_pulls(
         self, wanted: Callable[[PullSummary], bool], action: str = "list open pull requests"
     ) -> list[PullSummary]:
-        """The open PRs of the repository that `wanted` picks, oldest first."""
+        """The open PRs of the repository that `wanted` picks, oldest first.
+
+        Read newest first with each page's ETag (a new PR changes the first page, so an
+        unchanged first page cannot hide a new last one), then put oldest first.
+        """
 
         def call() -> list[PullSummary]:
-            pulls = self._repository().get_pulls(state="open", sort="created", direction="asc")
-            return [summary for summary in map(_summary, pulls) if wanted(summary)]
+            requester = self._requester()
+            pulls = self._reads.listing(
+                requester,
+                f"{self._repository().url}/pulls",
+                pull_summaries,
+                dict(state="open", sort="created", direction="desc", per_page=self.tuning.per_page),
+            )
+            return [summary for summary in reversed(pulls) if wanted(summary)]
 
         return await self._run(action, call)
 
     async def pull(self, number: int) -> PullDetails:
-        """PR `number` in full; while GitHub still computes `mergeable` (null), asks again."""
+        """PR `number` in full; while GitHub still computes `mergeable` (null), asks again.
+
+        The PR is refreshed with PyGithub's conditional `update()` and its files with their
+        ETag: an unchanged PR costs no rate limit.
+        """
         attempts = max(1, self.tuning.mergeable_attempts)
         for attempt in range(1, attempts + 1):
             details = await self._run(
-                f"read PR #{number}", lambda: _details(self._repository().get_pull(number))
+                f"read PR #{number}",
+                lambda: self._reads.tracked(
+                    ("pull", number), lambda: self._repository().get_pull(number), details_of
+                ),
             )
             if details.mergeable is not None or details.state != "open" or attempt == attempts:
                 break
             await asyncio.sleep(self.tuning.mergeable_retry_delay)
-        files = await self._run(
-            f"list the files of PR #{number}",
-            lambda: tuple(f.filename for f in self._repository().get_pull(number).get_files()),
-        )
-        return dataclasses.replace(details, changed_files=files)
+
+        def files() -> tuple[str, ...]:
+            url = f"{self._repository().url}/pulls/{number}/files"
+            per_page = {"per_page": self.tuning.per_page}
+            return tuple(self._reads.listing(self._requester(), url, file_names, per_page))
+
+        changed = await self._run(f"list the files of PR #{number}", files)
+        return dataclasses.replace(details, changed_files=changed)
 
     async def ci(self, sha: str) -> CiState:
-        """Commit statuses and check runs of `sha`, judged against `required_checks`."""
+        """Commit statuses and check runs of `sha`, judged against `required_checks`.
+
+        Both are asked for with their ETags; only what changed is parsed again.
+        """
         required = list(self.config.required_checks)
 
         def call() -> CiState:
-            commit = self._repository().get_commit(sha)
-            combined = commit.get_combined_status()
-            statuses = [
-                StatusContext(
-                    Outside(s.context), s.state, outside_or_none(s.description), s.target_url
-                )
-                for s in combined.statuses
-            ]
-            runs = latest_check_runs(
-                (
-                    run.id,
-                    CheckRunState(Outside(run.name), run.status, run.conclusion, run.details_url),
-                )
-                for run in commit.get_check_runs()
+            requester = self._requester()
+            commit_url = f"{self._repository().url}/commits/{sha}"
+            status_url = f"{commit_url}/status"
+            state, statuses = self._reads.document(requester, status_url, combined_status)
+            runs = self._reads.listing(
+                requester,
+                f"{commit_url}/check-runs",
+                check_run_states,
+                {"per_page": self.tuning.per_page},
+                CHECK_RUNS_ACCEPT,
             )
-            return judge_ci(sha, combined.state, statuses, runs, required)
+            return judge_ci(sha, state, statuses, latest_check_runs(runs), required)
 
         return await self._run(f"read CI of {sha[:12]}", call)
 
     async def file_at(self, path: str, ref: str) -> str | None:
-        """The text of `path` at `ref` (branch, tag or sha); None if the file or ref is missing."""
+        """The text of `path` at `ref` (branch, tag or sha); None if the file or ref is missing.
 
-        def call() -> str | None:
-            content = self._repository().get_contents(path, ref=ref)
-            if isinstance(content, list):
-                raise GitHubError(f"GitHub {self.config.repo}: {path} at {ref} is a directory.")
-            if content.encoding != "base64":
-                raise GitHubError(
-                    f"GitHub {self.config.repo}: {path} at {ref} is too large for the contents API."
-                )
-            return content.decoded_content.decode("utf-8", errors="replace")
+        At a full commit sha the file cannot change: it is read once and remembered. At a
+        branch or tag it is asked for with its ETag.
+        """
+
+        def read() -> str:
+            return self._reads.document(
+                self._requester(),
+                f"{self._repository().url}/contents/{urllib.parse.quote(path)}",
+                file_text(f"GitHub {self.config.repo}: {path} at {ref}"),
+                {"ref": ref},
+            )
+
+        def call() -> str:
+            if _FULL_SHA.match(ref):
+                return self._reads.remembered(("file", path, ref), read)
+            return read()
 
         try:
             return await self._run(f"read {path} at {ref[:12]}", call)
@@ -253,7 +294,7 @@ class GitHubClient:
         if refusal.status == 405:
             try:
                 state = await self._run(
-                    f"read PR #{number}", lambda: _details(self._repository().get_pull(number))
+                    f"read PR #{number}", lambda: details_of(self._repository().get_pull(number))
                 )
                 merged, closed = state.merged, state.closed
             except GitHubError:
@@ -275,7 +316,7 @@ class GitHubClient:
             pr = self._repository().create_pull(
                 base=base, head=head, title=title, body=body, draft=draft
             )
-            return _summary(pr)
+            return summary_of(pr)
 
         return await self._run(f"open a PR from {head} into {base}", call)
 
@@ -289,7 +330,7 @@ class GitHubClient:
                 state="all", head=f"{owner}:{branch}", sort="created", direction="desc"
             )
             for pr in pulls:
-                return _summary(pr)
+                return summary_of(pr)
             return None
 
         return await self._run(f"look for a PR from {branch}", call)
@@ -317,6 +358,12 @@ class GitHubClient:
         return await self._run(f"comment on PR #{number}", call)
 
     # -- plumbing ------------------------------------------------------------------------------
+
+    def _requester(self) -> Requester:
+        """PyGithub's requester (throttling, retries, auth) for conditional page reads."""
+        if self._github is None:
+            raise RuntimeError("GitHubClient is not open")
+        return self._github.requester
 
     def _repository(self) -> Repository:
         """The repository object (lazy: building it makes no request). Pool threads only."""
@@ -350,36 +397,3 @@ class GitHubClient:
     def _report(self, error: GitHubError) -> None:
         if self._on_error is not None:
             self._on_error(error)
-
-
-def _summary(pr: PullRequest) -> PullSummary:
-    return PullSummary(
-        number=pr.number,
-        title=Outside(pr.title),
-        url=pr.url,
-        html_url=pr.html_url,
-        author=Outside(pr.user.login),
-        head_ref=Outside(pr.head.ref),
-        head_sha=pr.head.sha,
-        base_ref=Outside(pr.base.ref),
-        draft=bool(pr.draft),
-        created_at=pr.created_at,
-        updated_at=pr.updated_at or pr.created_at,
-    )
-
-
-def _details(pr: PullRequest) -> PullDetails:
-    """Every field but the changed files (one GET of the PR)."""
-    summary = _summary(pr)
-    return PullDetails(
-        **{f.name: getattr(summary, f.name) for f in dataclasses.fields(PullSummary)},
-        base_sha=pr.base.sha,
-        mergeable=pr.mergeable,
-        mergeable_state=pr.mergeable_state or "unknown",
-        state=pr.state,
-        merged=bool(pr.merged),
-        closed_at=pr.closed_at,
-        merge_commit_sha=pr.merge_commit_sha,
-        body=Outside(pr.body or ""),
-        changed_files=(),
-    )

@@ -8,7 +8,10 @@ by an `echo` of a section marker, so one round trip answers everything:
 `nixos-version --json`, `nixos-rebuild list-generations --json` (the current generation and
 its date), `/proc/sys/kernel/random/boot_id`, `/proc/uptime`, `/proc/loadavg`,
 `systemctl is-system-running`, `systemctl list-units --failed --no-legend --plain`,
-`df -P -B1` of `/` and of the Longhorn path, and on k3s servers `sudo -n kubectl get nodes -o json`.
+`df -P -B1` of `/` and of the Longhorn path, `readlink` of the booted and the current system's
+kernel, initrd and kernel modules (a reboot is pending when they differ: the three links nixpkgs'
+nixos/modules/tasks/auto-upgrade.nix compares), and on k3s servers `sudo -n kubectl get nodes -o
+json` and the cluster's health (`bot/integrations/k3s_cluster.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.integrations import k3s_cluster
+from bot.integrations.k3s_cluster import ClusterHealth
 from bot.outside_text import Outside
 
 MARKER = "@@labbot@@"
@@ -52,6 +57,7 @@ class NodeReport:
     configuration_revision: str | None = None
     generation: int | None = None
     generation_date: datetime | None = None
+    current_system: str | None = None
     boot_id: str | None = None
     uptime_seconds: float | None = None
     load: tuple[float, float, float] | None = None
@@ -59,6 +65,8 @@ class NodeReport:
     failed_units: tuple[str, ...] = ()
     disks: tuple[DiskUse, ...] = ()
     k3s_ready: Mapping[str, bool] | None = None  # k3s node name → Ready, from a server
+    reboot_pending: tuple[str, ...] | None = None  # what a reboot would change; None: unknown
+    cluster: ClusterHealth | None = None  # from a k3s server
     missing: tuple[str, ...] = field(default=())  # sections that could not be read
 
 
@@ -67,6 +75,7 @@ def node_script(disk_paths: Sequence[str], *, k3s_server: bool) -> str:
     the validated config, quoted (the one place labbot hands a node a script, to save round trips)."""
     parts = [
         ("version", "nixos-version --json"),
+        ("system", "readlink /run/current-system"),
         ("generations", "nixos-rebuild list-generations --json"),
         ("boot_id", "cat /proc/sys/kernel/random/boot_id"),
         ("uptime", "cat /proc/uptime"),
@@ -75,14 +84,43 @@ def node_script(disk_paths: Sequence[str], *, k3s_server: bool) -> str:
         ("failed", "systemctl list-units --failed --no-legend --plain"),
     ]
     parts += [(f"df {path}", f"df -P -B1 {shlex.quote(path)}") for path in disk_paths]
+    parts += _boot_link_parts("/run/current-system")
     if k3s_server:
-        parts.append(("k3s", "sudo -n kubectl get nodes -o json"))
+        parts += _k3s_parts()
+    return _script(parts)
+
+
+def _boot_link_parts(target: str) -> list[tuple[str, str]]:
+    """`readlink` of the booted system's kernel, initrd and modules and of `target`'s."""
+    return [
+        (f"{name} {link}", f"readlink {shlex.quote(system)}/{link}")
+        for name, system in (("booted", "/run/booted-system"), ("current", target))
+        for link in BOOT_LINKS
+    ]
+
+
+def reboot_script(target: str = "/run/current-system") -> str:
+    """Only the sections `reboot_pending` reads, against `target` (the running system, or the
+    boot default `/nix/var/nix/profiles/system`)."""
+    return _script(_boot_link_parts(target))
+
+
+def _k3s_parts() -> list[tuple[str, str]]:
+    return [
+        ("k3s", "sudo -n kubectl get nodes -o json"),
+        ("pods", "sudo -n " + shlex.join(k3s_cluster.PODS)),
+        ("volumes", "sudo -n " + shlex.join(k3s_cluster.VOLUMES)),
+        ("certificates", "sudo -n " + shlex.join(k3s_cluster.CERTIFICATES)),
+    ]
+
+
+def _script(parts: Sequence[tuple[str, str]]) -> str:
     return "; ".join(f"echo {MARKER}{name.replace(' ', ':')}; {command}" for name, command in parts)
 
 
 def k3s_script() -> str:
-    """Only the k3s readiness section (for a server outside the nodes being looked at)."""
-    return f"echo {MARKER}k3s; sudo -n kubectl get nodes -o json"
+    """Only the k3s sections (for a server outside the nodes being looked at)."""
+    return _script(_k3s_parts())
 
 
 def split_sections(stdout: str) -> dict[str, str]:
@@ -97,7 +135,7 @@ def split_sections(stdout: str) -> dict[str, str]:
     return {name: "\n".join(lines).strip() for name, lines in sections.items()}
 
 
-def parse_report(stdout: str, disk_paths: Sequence[str]) -> NodeReport:
+def parse_report(stdout: str, disk_paths: Sequence[str], now: datetime | None = None) -> NodeReport:
     """Read the script's output; never raises."""
     sections = split_sections(stdout)
     missing: list[str] = []
@@ -119,11 +157,13 @@ def parse_report(stdout: str, disk_paths: Sequence[str]) -> NodeReport:
     )
     k3s = parse_k3s_ready(sections["k3s"]) if "k3s" in sections else None
     boot_id = sections.get("boot_id", "").strip() or None
+    cluster = parse_cluster(sections, now or datetime.now(UTC)) if "pods" in sections else None
     return NodeReport(
         nixos_version=version,
         configuration_revision=revision,
         generation=generation,
         generation_date=date,
+        current_system=_store_path(sections.get("system", "")),
         boot_id=boot_id[:64] if boot_id else None,
         uptime_seconds=uptime,
         load=load,
@@ -131,7 +171,56 @@ def parse_report(stdout: str, disk_paths: Sequence[str]) -> NodeReport:
         failed_units=parse_failed_units(failed_text),
         disks=disks,
         k3s_ready=k3s,
+        reboot_pending=reboot_pending(sections),
+        cluster=cluster,
         missing=tuple(missing),
+    )
+
+
+_STORE_PATH = re.compile(r"^/nix/store/[0-9a-z]{32}-[A-Za-z0-9+._?=-]+$")
+
+
+def _store_path(text: str) -> str | None:
+    """A store path as `readlink` printed it, or None."""
+    line = text.strip()
+    return line if _STORE_PATH.match(line) else None
+
+
+BOOT_LINKS = ("kernel", "initrd", "kernel-modules")
+
+
+def reboot_pending(sections: Mapping[str, str]) -> tuple[str, ...] | None:
+    """Which of kernel, initrd and kernel modules differ between the booted and the current
+    system (empty: none, no reboot needed); None when the links could not be read."""
+    differ = []
+    for link in BOOT_LINKS:
+        booted = sections.get(f"booted:{link}", "").strip()
+        current = sections.get(f"current:{link}", "").strip()
+        if not booted or not current:
+            return None
+        if booted != current:
+            differ.append(link)
+    return tuple(differ)
+
+
+def parse_cluster(sections: Mapping[str, str], now: datetime) -> ClusterHealth:
+    """The cluster's health from a server's `pods`, `volumes` and `certificates` sections."""
+    problems = []
+    pods = k3s_cluster.parse_pods(sections.get("pods", ""))
+    if pods is None:
+        problems.append("pods could not be read")
+    volumes = k3s_cluster.parse_volumes(sections.get("volumes", ""))
+    if volumes is None:
+        problems.append("Longhorn volumes could not be read")
+    certificates = k3s_cluster.parse_certificates(sections.get("certificates", ""), now)
+    if certificates is None:
+        problems.append("k3s certificates could not be read")
+    return ClusterHealth(
+        pods_not_running=pods[0] if pods else None,
+        worst_pods=pods[1] if pods else (),
+        volumes=volumes,
+        certificates=certificates,
+        problems=tuple(problems),
     )
 
 
@@ -253,3 +342,18 @@ def parse_k3s_ready(document: str) -> dict[str, bool] | None:
             for c in conditions
         )
     return ready
+
+
+def unschedulable_nodes(document: str) -> set[str]:
+    """The cordoned nodes (`spec.unschedulable`) in `kubectl get nodes -o json`."""
+    data = _json(document)
+    items = data.get("items") if isinstance(data, dict) else None
+    names = set()
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        spec, metadata = item.get("spec"), item.get("metadata")
+        if isinstance(spec, dict) and spec.get("unschedulable") is True:
+            if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+                names.add(metadata["name"])
+    return names

@@ -5,10 +5,17 @@ This package's one export is `CAPABILITY`, listed in `bot/capabilities.py`.
 
 from __future__ import annotations
 
-from bot.capability import Capability
+from bot.capability import Capability, CapabilityContext
 from bot.command_spec import Approval, Arg, ArgKind, CommandSpec, Flag, RoleRule
 from bot.config import Role
-from handlers.bmc import flash, flash_offer, power, uart
+from handlers.bmc import flash, flash_offer, power, reset_offer, uart
+
+
+def start(context: CapabilityContext) -> None:
+    """At start: the buttons offered after a flash and after a reboot that did not come back."""
+    flash_offer.start(context)
+    reset_offer.start(context)
+
 
 CAPABILITY = Capability(
     name="bmc",
@@ -77,5 +84,5 @@ CAPABILITY = Capability(
         ),
     ),
     job_kinds=(power.POWER_KIND, flash.FLASH_KIND, uart.UART_SEND_KIND),
-    start=flash_offer.start,
+    start=start,
 )

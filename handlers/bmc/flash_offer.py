@@ -11,19 +11,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from bot import blocks
 from bot import messages as engine_messages
 from bot.actions import PREFIX
 from bot.approvals import ClickOrigin
 from bot.capability import CapabilityContext
 from bot.chat import Block
-from bot.config import Role
+from bot.job_offers import offered_from, start_once
 from bot.job_run import Finished
 from bot.job_state import Job, JobState
 from bot.jobs import JobEngine
-from bot.locks import node_target
 from bot.policy import Actor
 from handlers.bmc import messages
 from handlers.bmc.flash import FLASH_KIND, POWER_ON_OFFER
@@ -72,64 +69,37 @@ class FlashOffers:
 
     async def on_click(self, actor: Actor, value: str, origin: ClickOrigin) -> str:
         """Start the deploy the offer names, once."""
-        flash = await self._flash(value, origin, JobState.succeeded)
-        if isinstance(flash, str):
-            return flash
-        return await self._start_once(
-            actor, flash, DEPLOY, messages.deploy_offer_taken, messages.deploy_offer_started
+        flash = await offered_from(self._engine, value, origin, FLASH, JobState.succeeded)
+        if flash is None:
+            return engine_messages.button_not_valid()
+        node = _node_of(flash)
+        return await start_once(
+            self._engine,
+            actor,
+            flash,
+            kind=DEPLOY,
+            text=f"{DEPLOY} {node}",
+            node=node,
+            taken=messages.deploy_offer_taken,
+            started=messages.deploy_offer_started,
         )
 
     async def on_power_on_click(self, actor: Actor, value: str, origin: ClickOrigin) -> str:
         """Power the node of an interrupted flash on, once."""
-        flash = await self._flash(value, origin, JobState.interrupted)
-        if isinstance(flash, str):
-            return flash
-        return await self._start_once(
-            actor, flash, POWER, messages.power_on_offer_taken, messages.power_on_offer_started
-        )
-
-    async def _flash(self, token: str, origin: ClickOrigin, state: JobState) -> Job | str:
-        """The flash job whose offer was clicked, or the answer when the button is not valid."""
-        flash = await self._engine.jobs.by_cancel_token(token)
-        if (
-            flash is None
-            or flash.kind != FLASH
-            or flash.state is not state
-            or origin.channel_id != flash.channel_id  # the offer is in the flash's thread
-        ):
+        flash = await offered_from(self._engine, value, origin, FLASH, JobState.interrupted)
+        if flash is None:
             return engine_messages.button_not_valid()
-        return flash
-
-    async def _start_once(
-        self,
-        actor: Actor,
-        flash: Job,
-        kind: str,
-        taken: Callable[[str, int], str],
-        started: Callable[[str, int], str],
-    ) -> str:
-        """Start `deploy NODE` or `power NODE on` for the flash's node, unless a job doing so
-        was started since the flash ended."""
-        if not actor.may(Role.operator):
-            have = actor.role.name if actor.role else "no role"
-            return engine_messages.role_too_low(kind, Role.operator.name, have)
         node = _node_of(flash)
-        text = f"{DEPLOY} {node}" if kind == DEPLOY else f"{POWER} {node} on"
-        for job in await self._engine.jobs.recent(limit=50):
-            if (
-                job.kind == kind
-                and job.text == text
-                and job.created_at >= (flash.finished_at or flash.created_at)
-            ):
-                return taken(node, job.id)
-        job = await self._engine.submit(
-            kind,
-            text=text,
-            requester=actor.user_id,
-            channel_id=flash.channel_id,
-            targets=[node_target(node)],
+        return await start_once(
+            self._engine,
+            actor,
+            flash,
+            kind=POWER,
+            text=f"{POWER} {node} on",
+            node=node,
+            taken=messages.power_on_offer_taken,
+            started=messages.power_on_offer_started,
         )
-        return started(node, job.id)
 
 
 def deploy_offer_blocks(text: str, node: str, token: str) -> list[Block]:

@@ -505,3 +505,15 @@ def flash_interrupted_power_unknown(job_id: int, node: str, bmc: str, error: str
         f"Checked after the interruption of job {job_id}: BMC `{bmc}` did not say whether "
         f"`{node}` has power ({escape_mrkdwn(error)}). `/lab power status` asks again."
     )
+
+
+def reset_offer_started(node: str, job_id: int) -> str:
+    """The clicker started a BMC reset of a node that did not come back from a reboot."""
+    return (
+        f"Started job {job_id}: power `{node}` reset. Its approval and result follow in its thread."
+    )
+
+
+def reset_offer_taken(node: str, job_id: int) -> str:
+    """A reset was already started after this reboot."""
+    return f"Job {job_id} already resets `{node}` after this reboot. Nothing more was started."

@@ -8,7 +8,14 @@ from __future__ import annotations
 from bot.capability import Capability
 from bot.command_spec import Approval, Arg, ArgKind, CommandSpec, Flag
 from bot.config import Role
-from handlers.deploy import deploy, generations_command, rollback, unit_restart
+from handlers.deploy import (
+    deploy,
+    generations_command,
+    reboot,
+    reboot_offer,
+    rollback,
+    unit_restart,
+)
 
 CAPABILITY = Capability(
     name="deploy",
@@ -67,6 +74,22 @@ CAPABILITY = Capability(
             example="restart tp-node3 k3s.service",
         ),
         CommandSpec(
+            name="reboot",
+            summary=(
+                "Reboot a node cleanly: drain it from k3s (refused when Longhorn would lose its "
+                "last healthy replica), reboot, wait for it, health gate, uncordon."
+            ),
+            role=Role.operator,
+            handler=reboot.reboot_command,
+            args=(Arg("node", ArgKind.node, "the node"),),
+            flags=(
+                Flag("drain", "cordon and drain the k3s node first (the default for k3s nodes)"),
+                Flag("no-drain", "reboot without draining"),
+            ),
+            approval=Approval.approval,
+            example="reboot tp-node1",
+        ),
+        CommandSpec(
             name="generations",
             summary="A node's generations: dates, NixOS versions, which is current and booted.",
             role=Role.viewer,
@@ -75,5 +98,11 @@ CAPABILITY = Capability(
             example="generations tp-node3",
         ),
     ),
-    job_kinds=(deploy.DEPLOY_KIND, rollback.ROLLBACK_KIND, unit_restart.RESTART_KIND),
+    job_kinds=(
+        deploy.DEPLOY_KIND,
+        rollback.ROLLBACK_KIND,
+        unit_restart.RESTART_KIND,
+        reboot.REBOOT_KIND,
+    ),
+    start=reboot_offer.start,
 )

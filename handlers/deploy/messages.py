@@ -544,6 +544,11 @@ def restart_bad_unit(unit: str) -> str:
     )
 
 
+def restart_no_such_unit(node: str, unit: str) -> str:
+    """The node's systemd has no unit of that name."""
+    return f"{node} has no unit `{outside(unit)}` (systemd: not-found). Nothing was restarted."
+
+
 def restart_title(node: str, unit: str) -> str:
     """The job's title."""
     return f"Restart {unit} on {node}"
@@ -566,3 +571,166 @@ def restart_done(node: str, unit: str, state: str, exit_status: int) -> str:
     return (
         f"{unit} on {node} is {outside(state)} after the restart. Its last journal lines are above."
     )
+
+
+# --- /lab reboot ----------------------------------------------------------------------------
+
+
+def reboot_title(node: str, drain: bool) -> str:
+    """The job's title."""
+    return f"Reboot {node}" + (" (drained first)" if drain else "")
+
+
+def reboot_drain_both() -> str:
+    """`--drain` and `--no-drain` together."""
+    return "`--drain` and `--no-drain` contradict each other: give one. Nothing was started."
+
+
+def reboot_drain_not_k3s(node: str) -> str:
+    """`--drain` on a node outside k3s."""
+    return f"{node} is not a k3s node, so there is nothing to drain. Nothing was started."
+
+
+def reboot_not_configured() -> str:
+    """Rebooting needs the ssh section."""
+    return "Rebooting needs the `ssh` section in labbot's config. Nothing was started."
+
+
+def reboot_unreachable(node: str, detail: str) -> str:
+    """SSH or kubectl failed before the reboot was asked for."""
+    return f"Could not reboot {node}: {outside(detail)}"
+
+
+def reboot_longhorn_unreadable(server: str, detail: str) -> str:
+    """Longhorn's replica list could not be read."""
+    return (
+        f"could not read Longhorn's replicas on {server} ({outside(detail)}), so labbot cannot "
+        "tell whether draining would leave a volume without a healthy replica"
+    )
+
+
+def reboot_refused_longhorn(node: str, volumes: Sequence[str]) -> str:
+    """The node holds the last healthy replica of these volumes."""
+    names = ", ".join(f"`{outside(v)}`" for v in volumes)
+    return (
+        f"Refused: {node} holds the last healthy Longhorn replica of {names}. Draining would "
+        "block and rebooting would leave "
+        + ("it" if len(volumes) == 1 else "them")
+        + " without a healthy replica. Let Longhorn rebuild a replica on another node first "
+        "(or add one), then try again. Nothing was changed."
+    )
+
+
+def reboot_plan(node: str, drain: bool, server: str | None, pending: Sequence[str]) -> str:
+    """What the approval is for."""
+    steps = []
+    if drain:
+        steps.append(f"cordon and drain {node} (kubectl on {server})")
+    steps.append(f"`systemctl reboot` on {node}")
+    steps.append("wait for it to come back with a new boot id, then the health gate")
+    if drain:
+        steps.append(f"uncordon {node}")
+    why = ""
+    if pending:
+        what = ", ".join("kernel modules" if p == "kernel-modules" else p for p in pending)
+        why = f" It boots the running system's {what}, which {node} has not booted yet."
+    longhorn = " Every Longhorn volume keeps a healthy replica on another node." if drain else ""
+    return "*Plan*: " + "; ".join(steps) + "." + why + longhorn
+
+
+def reboot_went_down(node: str) -> str:
+    """The log line when the node stops answering."""
+    return f"{node} went down"
+
+
+def reboot_came_back(node: str, boot_id: str) -> str:
+    """The log line when the node answers with a new boot id."""
+    return f"{node} is back (boot id {outside(boot_id[:8])}…)"
+
+
+def reboot_drain_failed(node: str, detail: str, uncordoned: bool) -> str:
+    """kubectl drain failed: no reboot."""
+    after = (
+        f"{node} was uncordoned again."
+        if uncordoned
+        else f"{node} is still cordoned: `k3s kubectl uncordon {node}` on a server."
+    )
+    return f"The drain of {node} failed, so it was not rebooted: {outside(detail)}. {after}"
+
+
+def reboot_not_back(node: str, seconds: float, drained: bool) -> str:
+    """The node did not answer with a new boot id in time."""
+    cordoned = (
+        f" It stays cordoned until it is back: then `k3s kubectl uncordon {node}` on a server."
+        if drained
+        else ""
+    )
+    return (
+        f"{node} did not come back within {seconds:g} s of `systemctl reboot`. A BMC power reset "
+        f"usually brings a hung node back: the button below starts one (with its own approval)."
+        + cordoned
+    )
+
+
+def reboot_reset_offer(node: str) -> str:
+    """The sentence above the reset button."""
+    return f"{node} has not come back. Reset it through the BMC?"
+
+
+def reboot_unhealthy(node: str, reasons: Sequence[str], drained: bool) -> str:
+    """The node came back but failed the health gate."""
+    stays = (
+        f" It stays cordoned so nothing is scheduled onto it: `k3s kubectl uncordon {node}` when fixed."
+        if drained
+        else ""
+    )
+    return f"{node} rebooted but is not healthy: {'; '.join(outside(r) for r in reasons)}." + stays
+
+
+def reboot_done(node: str, generation: int, drained: bool, uncordoned: bool) -> str:
+    """The verdict after a reboot."""
+    text = f"{node} rebooted into generation {generation} and is healthy."
+    if drained and uncordoned:
+        text += " It was uncordoned."
+    elif drained:
+        text += f" Uncordoning failed: `k3s kubectl uncordon {node}` on a server."
+    return text
+
+
+def reboot_interrupted(job_id: int, node: str, rebooted: bool | None, cordoned: bool | None) -> str:
+    """What an interrupted reboot left: checked, not assumed."""
+    if rebooted is None:
+        state = f"{node} does not answer over SSH: it may still be booting, or hung (`/lab power {node} reset`)."
+    elif rebooted:
+        state = (
+            f"{node} rebooted (its boot id changed) and answers; `/lab status {node}` checks it."
+        )
+    else:
+        state = f"{node} was not rebooted (same boot id)."
+    if cordoned:
+        state += f" It is still cordoned: `k3s kubectl uncordon {node}` on a server, or `/lab reboot {node}` again."
+    return f"Checked after job {job_id} was interrupted: {state}"
+
+
+def reboot_offer(node: str, parts: Sequence[str], boot_goal: bool) -> str:
+    """A deployed node waits for a reboot to run its new kernel, initrd or modules."""
+    what = ", ".join("kernel modules" if p == "kernel-modules" else p for p in parts)
+    when = "boots the deployed system" if boot_goal else "runs the deployed system's"
+    if boot_goal:
+        return f"{node} {when} only after a reboot (its {what} changed). Reboot it now?"
+    return f"{node} {when} {what} only after a reboot. Reboot it now (drained first on k3s)?"
+
+
+def reboot_offer_more(nodes: Sequence[str]) -> str:
+    """More nodes wait for a reboot than get a button."""
+    return f"Also waiting for a reboot: {', '.join(nodes)} (`/lab reboot NODE` for each)."
+
+
+def reboot_offer_started(node: str, job_id: int) -> str:
+    """The clicker started the reboot."""
+    return f"Started job {job_id}: reboot `{node}`. Its plan and approval follow in its thread."
+
+
+def reboot_offer_taken(node: str, job_id: int) -> str:
+    """A reboot of the node was already started after this deploy."""
+    return f"Job {job_id} already reboots `{node}` after this deploy. Nothing more was started."

@@ -3,7 +3,8 @@
 Must not talk to Slack or build Block Kit; it speaks through the job's thread (`JobRun`).
 
 1. The command checks the unit name and submits a job that locks the node.
-2. Plan: the unit's state now (`systemctl is-active`); approval per `approvals.restart`.
+2. Plan: refused when the node has no such unit (`systemctl show` says LoadState=not-found);
+   else the unit's state now (`systemctl is-active`) and the approval per `approvals.restart`.
 3. Apply: `systemctl restart UNIT` (sudo), then its state and its last journal lines; the job
    succeeds when the unit is active again.
 """
@@ -69,9 +70,15 @@ class RestartKind:
         assert config.ssh is not None  # checked by the command
         try:
             async with node_pool(config.ssh, config, [node]) as pool:
+                loaded = await pool.run(
+                    node, ["systemctl", "show", "--property=LoadState", "--value", unit]
+                )
                 state = await pool.run(node, ["systemctl", "is-active", unit])
         except IntegrationError as exc:
             return Finished(JobState.failed, messages.restart_unreachable(node, str(exc)))
+        if loaded.stdout.strip() == "not-found":
+            # systemd has no such unit on this node: refuse before anyone approves it.
+            return Finished(JobState.failed, messages.restart_no_such_unit(node, unit))
         return NeedsApproval(
             summary=messages.restart_plan(node, unit, state.stdout.strip() or "unknown"),
             payload={"node": node, "unit": unit},

@@ -1,14 +1,20 @@
-"""The lab at a glance: `/lab status` now and the nightly digest.
+"""The lab at a glance: `/lab status` now, the nightly digest and the bot's Home tab.
 
 This package's one export is `CAPABILITY`, listed in `bot/capabilities.py`.
 """
 
 from __future__ import annotations
 
-from bot.capability import Capability
+from bot.capability import Capability, CapabilityContext
 from bot.command_spec import Arg, ArgKind, CommandSpec, Flag
 from bot.config import Role
-from handlers.status import command, digest, logs
+from handlers.status import command, digest, home, logs
+
+
+def _start(context: CapabilityContext) -> None:
+    digest.register(context)
+    home.register(context)
+
 
 CAPABILITY = Capability(
     name="status",
@@ -63,5 +69,5 @@ CAPABILITY = Capability(
             example="digest",
         ),
     ),
-    start=digest.register,
+    start=_start,
 )

@@ -37,7 +37,8 @@ async def status_command(ctx: HandlerContext, command: Command) -> Outcome:
     previous = await DigestStore(ctx.store.sessions).latest()
     collector = LabSnapshotCollector(config, ctx.services, ctx.store)
     only = [node] if isinstance(node, str) else None
-    snapshot = carry_forward(previous, await collector.collect(only))
+    last_build = previous.drift if previous is not None else None
+    snapshot = carry_forward(previous, await collector.collect(only, last_build=last_build))
     report = build_report(previous, snapshot, config)
     if isinstance(node, str):
         message = node_message(

@@ -86,7 +86,7 @@ class DigestRunner:
         """Gather, compare, post and store one digest (`run` tells whether it is late)."""
         zone = ZoneInfo(self._config.schedules.timezone)
         previous = await self._snapshots.latest()
-        snapshot = carry_forward(previous, await self._collector.collect())
+        snapshot = carry_forward(previous, await self._collector.collect(build=True))
         report = build_report(previous, snapshot, self._config)
         late = None
         if run is not None and run.late:

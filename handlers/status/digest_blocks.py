@@ -28,6 +28,7 @@ from handlers.status.digest_report import (
 from handlers.status.lab_facts import LabSnapshot, NodeFacts
 
 MAX_NODE_LINES = 40
+MAX_DRIFT_LINES = 5
 MAX_PROBLEM_LINES = 12
 MAX_CHANGE_LINES = 25
 MAX_DETAIL_LINES = 30
@@ -167,7 +168,8 @@ def _reachable_lines(facts: NodeFacts, zone: tzinfo) -> list[str]:
 
 
 def lab_lines(snapshot: LabSnapshot) -> list[str]:
-    """Renovate, deploys of the last 24 h, the nixpkgs lock's age, the last sops rotation."""
+    """Renovate, deploys of the last 24 h, the nixpkgs lock's age, the last sops rotation,
+    drift."""
     now = snapshot.taken_at
     lines = []
     renovate = snapshot.renovate
@@ -190,7 +192,27 @@ def lab_lines(snapshot: LabSnapshot) -> list[str]:
         rotated = sops.rotated_at
         since = messages.digest_age((now - rotated).total_seconds()) if rotated else None
         lines.append(messages.digest_sops(since, sops.job_id))
+    lines += drift_lines(snapshot)
     return lines
+
+
+def drift_lines(snapshot: LabSnapshot) -> list[str]:
+    """Which nodes run something other than what the infra checkout builds (or that none do)."""
+    drift = snapshot.drift
+    if drift is None:
+        return []
+    if drift.problem:
+        return [messages.drift_unknown(drift.problem)]
+    if drift.revision is None:
+        return []
+    if not drift.nodes:
+        return [messages.drift_none(drift.revision)]
+    shown = [
+        messages.drift_node(n.name, n.running_revision, n.behind, n.commits, drift.revision)
+        for n in drift.nodes[:MAX_DRIFT_LINES]
+    ]
+    more = len(drift.nodes) - len(shown)
+    return shown + ([messages.drift_more(more)] if more > 0 else [])
 
 
 def thread_messages(report: DigestReport, zone: tzinfo) -> list[ChatMessage]:

@@ -19,6 +19,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from bot.config import Config, DigestConfig
+from bot.integrations.k3s_cluster import ClusterHealth
 from bot.job_state import JobState
 from handlers.status import messages
 from handlers.status.lab_facts import JobFacts, LabSnapshot, NodeFacts
@@ -95,7 +96,11 @@ def local_time(when: datetime, zone: tzinfo) -> str:
 
 
 def judge_node(
-    node: NodeFacts, config: DigestConfig, taken_at: datetime, zone: tzinfo
+    node: NodeFacts,
+    config: DigestConfig,
+    taken_at: datetime,
+    zone: tzinfo,
+    prefix: str = "/lab",
 ) -> NodeVerdict:
     """The node's status and the reasons behind it."""
     if not node.reachable:
@@ -115,6 +120,10 @@ def judge_node(
         warning.append(messages.digest_reason_system_state(node.system_state or ""))
     if node.k3s_ready is False:
         warning.append(messages.digest_reason_k3s_not_ready())
+    if node.reboot_pending:
+        warning.append(
+            messages.digest_reason_reboot_pending(node.name, node.reboot_pending, prefix)
+        )
     for disk in node.disks:
         if disk.used_percent >= config.disk_critical_percent:
             critical.append(messages.digest_reason_disk(disk.path, disk.used_percent))
@@ -133,7 +142,8 @@ def build_report(
     """Judge every node, collect lab-wide problems, and compare with the previous digest."""
     zone = ZoneInfo(config.schedules.timezone)
     digest = config.digest
-    verdicts = [judge_node(n, digest, current.taken_at, zone) for n in current.nodes]
+    prefix = config.slack.command
+    verdicts = [judge_node(n, digest, current.taken_at, zone, prefix) for n in current.nodes]
     verdicts.sort(key=lambda v: (v.status.rank, v.facts.name))
     return DigestReport(
         snapshot=current,
@@ -162,6 +172,20 @@ def lab_problems(snapshot: LabSnapshot) -> Iterator[str]:
         yield messages.digest_problem_nixpkgs(snapshot.nixpkgs.problem)
     if snapshot.sops is not None and snapshot.sops.problem:
         yield messages.digest_problem_sops(snapshot.sops.problem)
+    if snapshot.cluster is not None:
+        yield from cluster_problems(snapshot.cluster)
+
+
+def cluster_problems(cluster: ClusterHealth) -> Iterator[str]:
+    """The k3s cluster's items needing attention: pods, Longhorn volumes, certificates."""
+    if cluster.pods_not_running:
+        yield messages.digest_problem_pods(cluster.pods_not_running, cluster.worst_pods)
+    for volume in cluster.volumes or ():
+        yield messages.digest_problem_volume(volume.name, volume.robustness, volume.claim)
+    if cluster.certificates:
+        yield messages.digest_problem_certificates(cluster.server, cluster.certificates)
+    for problem in cluster.problems:
+        yield messages.digest_problem_cluster(cluster.server, problem)
 
 
 def failed_jobs(jobs: tuple[JobFacts, ...]) -> list[JobFacts]:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.integrations.k3s_cluster import ClusterHealth
 from bot.integrations.node_facts import DiskUse
 
 
@@ -39,6 +40,7 @@ class NodeFacts(Fact):
     configuration_revision: str | None = None
     generation: int | None = None
     generation_date: datetime | None = None
+    current_system: str | None = None  # /run/current-system's store path
     boot_id: str | None = None
     uptime_seconds: float | None = None
     load: tuple[float, float, float] | None = None
@@ -46,6 +48,9 @@ class NodeFacts(Fact):
     failed_units: tuple[str, ...] = ()
     disks: tuple[DiskUse, ...] = ()
     k3s_ready: bool | None = None  # None: not a k3s node, or no server answered
+    # What differs between the booted and the running system (kernel, initrd, kernel-modules):
+    # non-empty means a reboot is pending; None: not read.
+    reboot_pending: tuple[str, ...] | None = None
     unreachable_since: datetime | None = None  # first digest that found it unreachable
 
     def disk(self, path: str) -> DiskUse | None:
@@ -109,6 +114,25 @@ class SopsFacts(Fact):
     problem: str = ""
 
 
+class DriftNode(Fact):
+    """A node whose running system is not what the infra repo's checkout builds for it."""
+
+    name: str
+    running_revision: str | None = None  # configurationRevision, `-dirty` kept
+    behind: int | None = None  # commits from its revision to the built one; None: unknown
+    commits: tuple[str, ...] = ()  # `abc1234 subject`, newest first, a few at most
+
+
+class DriftFacts(Fact):
+    """What the infra checkout builds for every node (the last build), and who runs otherwise."""
+
+    revision: str | None = None  # the commit built
+    built: dict[str, str] = {}  # node → toplevel store path built from `revision`
+    built_at: datetime | None = None
+    nodes: tuple[DriftNode, ...] = ()
+    problem: str = ""
+
+
 class LabSnapshot(Fact):
     """Everything one digest or `/lab status` gathered; lab-wide parts are None when not asked."""
 
@@ -121,6 +145,8 @@ class LabSnapshot(Fact):
     jobs: tuple[JobFacts, ...] | None = None  # finished in the 24 h before taken_at
     nixpkgs: NixpkgsFacts | None = None
     sops: SopsFacts | None = None
+    cluster: ClusterHealth | None = None  # pods, Longhorn, certificates, from a k3s server
+    drift: DriftFacts | None = None
 
     def node(self, name: str) -> NodeFacts | None:
         """The facts of node `name`, if it was looked at."""

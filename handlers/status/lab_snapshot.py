@@ -35,10 +35,11 @@ from bot.integrations.ssh import NodeUnreachable, SshError, SshPool, SshTarget
 from bot.job_records import now_utc
 from bot.services import Services
 from bot.store import Store
-from handlers.status import messages
+from handlers.status import drift, messages
 from handlers.status.digest_store import SOPS_ROTATING_KINDS, DigestStore
 from handlers.status.lab_facts import (
     BoardFacts,
+    DriftFacts,
     JobFacts,
     LabSnapshot,
     NixpkgsFacts,
@@ -91,8 +92,17 @@ class LabSnapshotCollector:
         longhorn = self._config.digest.longhorn_path
         return (ROOT,) if longhorn == ROOT else (ROOT, longhorn)
 
-    async def collect(self, only: Sequence[str] | None = None) -> LabSnapshot:
-        """The lab now; with `only`, just those nodes and their boards (no lab-wide sources)."""
+    async def collect(
+        self,
+        only: Sequence[str] | None = None,
+        *,
+        build: bool = False,
+        last_build: DriftFacts | None = None,
+    ) -> LabSnapshot:
+        """The lab now; with `only`, just those nodes and their boards (no lab-wide sources).
+
+        Drift (`handlers/status/drift.py`): with `build`, every node is built from the infra
+        checkout (the digest); otherwise the nodes are compared with `last_build`, if given."""
         config = self._config
         loop = asyncio.get_running_loop()
         started, taken_at = loop.time(), self._clock()
@@ -129,25 +139,48 @@ class LabSnapshotCollector:
             )
             board_work = asyncio.gather(*(self._board(b) for b in boards))
             lab_work = self._lab_wide(taken_at) if only is None else _nothing()
-            reports, k3s_extra, board_results, lab = await asyncio.gather(
-                node_work, k3s_work, board_work, lab_work
+            buildable = [n.name for n in nodes if not n.deferred]
+            build_work = self._build(buildable, taken_at) if build else _nothing()
+            reports, k3s_extra, board_results, lab, built = await asyncio.gather(
+                node_work, k3s_work, board_work, lab_work, build_work
             )
         power = {b.name: record for b, (_, record) in zip(boards, board_results, strict=True)}
         readiness = _readiness([*reports, *k3s_extra])
+        answered = [*zip(nodes, reports, strict=True), *zip(extra_k3s, k3s_extra, strict=False)]
+        cluster = next(
+            (
+                report.cluster.model_copy(update={"server": node.name})
+                for node, report in answered
+                if isinstance(report, NodeReport) and report.cluster is not None
+            ),
+            None,
+        )
+        node_facts = tuple(
+            _node_facts(node, report, power[node.board], readiness)
+            for node, report in zip(nodes, reports, strict=True)
+        )
+        against = built if built is not None else last_build
         return LabSnapshot(
             taken_at=taken_at,
             seconds=round(loop.time() - started, 3),
             partial=only is not None,
-            nodes=tuple(
-                _node_facts(node, report, power[node.board], readiness)
-                for node, report in zip(nodes, reports, strict=True)
-            ),
+            nodes=node_facts,
             boards=tuple(facts for facts, _ in board_results),
             renovate=lab.renovate if lab else None,
             jobs=lab.jobs if lab else None,
             sops=lab.sops if lab else None,
             nixpkgs=lab.nixpkgs if lab else None,
+            cluster=cluster,
+            drift=await drift.compare(config, against, node_facts) if against else None,
         )
+
+    async def _build(self, nodes: Sequence[str], now: datetime) -> DriftFacts:
+        """Every node built from the infra checkout, within the digest's build time limit."""
+        seconds = self._config.digest.build_timeout_seconds
+        try:
+            return await asyncio.wait_for(drift.build_checkout(self._config, nodes, now), seconds)
+        except TimeoutError:
+            return DriftFacts(problem=messages.drift_build_timed_out(seconds), built_at=now)
 
     async def _lab_wide(self, now: datetime) -> _LabWide:
         renovate, jobs, sops, nixpkgs = await asyncio.gather(
@@ -193,7 +226,9 @@ class LabSnapshotCollector:
             return _Failed(messages.digest_ssh_not_configured())
         async with gate:  # the node's timeout starts when its turn comes
             outcome = await self._ssh(pool, node.name, script)
-        return outcome if isinstance(outcome, _Failed) else parse_report(outcome, disk_paths)
+        if isinstance(outcome, _Failed):
+            return outcome
+        return parse_report(outcome, disk_paths, self._clock())
 
     async def _ssh(self, pool: SshPool, node: str, script: str) -> str | _Failed:
         seconds = self._config.digest.ssh_timeout_seconds
@@ -302,12 +337,14 @@ def _node_facts(
             "configuration_revision": report.configuration_revision,
             "generation": report.generation,
             "generation_date": report.generation_date,
+            "current_system": report.current_system,
             "boot_id": report.boot_id,
             "uptime_seconds": report.uptime_seconds,
             "load": report.load,
             "system_state": report.system_state,
             "failed_units": report.failed_units,
             "disks": report.disks,
+            "reboot_pending": report.reboot_pending,
         }
     )
 

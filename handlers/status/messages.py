@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from bot.integrations.k3s_cluster import CertificateExpiry, PodProblem
 from bot.messages.core import _names, outside, state_emoji, state_word
 from handlers.status.lab_facts import NodeFacts
 
@@ -109,6 +110,12 @@ def digest_reason_k3s_not_ready() -> str:
     return "k3s node not Ready"
 
 
+def digest_reason_reboot_pending(node: str, parts: Sequence[str], prefix: str = "/lab") -> str:
+    """The node runs a system whose kernel, initrd or modules it has not booted yet."""
+    what = ", ".join("kernel modules" if p == "kernel-modules" else p for p in parts)
+    return f"reboot pending ({what} changed): `{prefix} reboot {node}`"
+
+
 def digest_reason_disk(path: str, percent: int) -> str:
     """A filesystem is past a threshold."""
     return f"`{path}` {percent} % full"
@@ -137,6 +144,40 @@ def digest_problem_job(job_id: int, text: str, state: str) -> str:
 def digest_problem_nixpkgs(problem: str) -> str:
     """The nixpkgs lock could not be read."""
     return f"nixpkgs lock unknown: {problem}"
+
+
+def digest_problem_pods(counts: Mapping[str, int], worst: Sequence[PodProblem]) -> str:
+    """Pods of the k3s cluster that are neither running nor completed."""
+    total = sum(counts.values())
+    per_namespace = ", ".join(f"{outside(ns)} {n}" for ns, n in counts.items())
+    named = "; ".join(
+        f"{outside(p.namespace)}/{outside(p.name)} {outside(p.reason)}"
+        + (f" ({p.restarts} restarts)" if p.restarts else "")
+        + (f" on {outside(p.node)}" if p.node else "")
+        for p in worst
+    )
+    return f"{total} pod{'s' if total != 1 else ''} not running ({per_namespace}): {named}"
+
+
+def digest_problem_volume(name: str, robustness: str, claim: str) -> str:
+    """A Longhorn volume is degraded or faulted."""
+    of = f" ({outside(claim)})" if claim else ""
+    return f"Longhorn volume {outside(name)}{of} is {outside(robustness)}"
+
+
+def digest_problem_certificates(server: str, certificates: Sequence[CertificateExpiry]) -> str:
+    """k3s certificates expire within 30 days."""
+    names = ", ".join(f"{outside(c.filename)} ({c.expires_at:%Y-%m-%d})" for c in certificates[:5])
+    more = f" and {len(certificates) - 5} more" if len(certificates) > 5 else ""
+    return (
+        f"k3s certificates on {server} expire within 30 days: {names}{more}. k3s renews them "
+        "when it restarts within 120 days of expiry: restart k3s on each server"
+    )
+
+
+def digest_problem_cluster(server: str, problem: str) -> str:
+    """A part of the cluster's health could not be read."""
+    return f"k3s on {server or 'the servers'}: {problem}"
 
 
 def digest_problem_sops(problem: str) -> str:
@@ -342,6 +383,55 @@ def digest_sops(age: str | None, job_id: int | None) -> str:
     return f":key: sops data keys rotated {age} ago (job {job_id})"
 
 
+def drift_unknown(problem: str) -> str:
+    """The build for the drift check failed."""
+    return f":twisted_rightwards_arrows: Drift unknown: the infra checkout did not build: {outside(problem)}"
+
+
+def drift_none(revision: str) -> str:
+    """Every node runs what the infra checkout builds."""
+    return f":twisted_rightwards_arrows: No drift: every node runs what `{revision[:7]}` builds"
+
+
+def drift_node(
+    node: str,
+    running: str | None,
+    behind: int | None,
+    commits: Sequence[str],
+    revision: str,
+    prefix: str = "/lab",
+) -> str:
+    """One node that runs something other than what the infra checkout builds."""
+    dirty = running is not None and running.endswith("-dirty")
+    if running is None:
+        runs = "a system without a configurationRevision"
+    else:
+        runs = f"`{outside(running.removesuffix('-dirty'))[:7]}`" + (
+            " (deployed from uncommitted changes)" if dirty else ""
+        )
+    if behind is None or (behind == 0 and dirty):
+        where = f"not what `{revision[:7]}` builds"
+    elif behind == 0:
+        where = f"not what `{revision[:7]}` builds (same commit: changed outside git?)"
+    else:
+        where = f"{behind} commit{'s' if behind != 1 else ''} behind `{revision[:7]}`"
+    listed = f": {'; '.join(outside(c) for c in commits)}" if commits else ""
+    return (
+        f":twisted_rightwards_arrows: Drift: *{node}* runs {runs}, {where}{listed} · "
+        f"`{prefix} deploy {node}`"
+    )
+
+
+def drift_more(count: int) -> str:
+    """More drifting nodes than the summary lists."""
+    return f":twisted_rightwards_arrows: and {count} more node{'s' if count != 1 else ''} drifting"
+
+
+def drift_build_timed_out(seconds: float) -> str:
+    """The digest's build of every node took too long."""
+    return f"the build took longer than {seconds:g} s (`digest.build_timeout_seconds`)"
+
+
 def digest_thread_hint() -> str:
     """The summary's last line."""
     return "Details per node, PR and job are in the thread."
@@ -501,6 +591,8 @@ def node_line(
                 parts.append(f"generation {facts.generation}")
             if facts.k3s_ready is not None:
                 parts.append("k3s Ready" if facts.k3s_ready else "k3s NotReady")
+            if facts.reboot_pending:
+                parts.append("reboot pending")
         elif not deferred:
             parts.append(f"SSH: {outside(facts.problem) or 'no answer'}")
     return f"• *{name}* — " + " · ".join(parts)

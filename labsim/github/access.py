@@ -165,6 +165,13 @@ class RateLimit:
         self.used += 1
         return True
 
+    def refund(self) -> None:
+        """Give back one charged request: a `304 Not Modified` does not count (GitHub, "Best
+        practices for using the REST API", https://docs.github.com/en/rest/using-the-rest-api/
+        best-practices-for-using-the-rest-api#use-conditional-requests-if-appropriate)."""
+        self._roll()
+        self.used = max(self.used - 1, 0)
+
     def exhaust(self, reset_in: float) -> None:
         """Use up the bucket until `reset_in` seconds from now."""
         self.used, self.reset = self.limit, int(time.time() + reset_in)

@@ -18,7 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from labsim.github.access import AccessControl, AuthFailure, RateLimit
+from labsim.github import conditional
+from labsim.github.access import AccessControl, AuthFailure, Credential, RateLimit
 from labsim.github.faults import SECONDARY_RATE_LIMIT_DOCS, SECONDARY_RATE_LIMIT_MESSAGE, FaultPlan
 from labsim.github.gitstore import GitError
 from labsim.github.knobs import GitHubKnobs
@@ -212,7 +213,7 @@ class GitHubEmulator(GitHubKnobs):
         path = (
             request.path.removeprefix(API_PREFIX) if request.path.startswith(API_PREFIX) else None
         )
-        response = await self._dispatch(request, handler, path)
+        response, counted = await self._dispatch(request, handler, path)
         response.headers.update(self._rate.headers())
         response.headers.setdefault("X-GitHub-Request-Id", uuid.uuid4().hex[:20].upper())
         response.headers.setdefault("Server", "GitHub.com")
@@ -224,23 +225,39 @@ class GitHubEmulator(GitHubKnobs):
                     status=response.status,
                     query=request.query_string,
                     body=_decode_body(raw),
+                    conditional=conditional.is_conditional(request),
+                    counted=counted,
                 )
             )
         return response
 
     async def _dispatch(
         self, request: web.Request, handler: Handler, path: str | None
-    ) -> web.StreamResponse:
+    ) -> tuple[web.StreamResponse, bool]:
+        """The response, and whether it counted against the primary rate limit."""
         if path is None:
-            return error_reply(404, "Not Found")
+            return error_reply(404, "Not Found"), False
         fault = self._faults.take(request.method, path or "/")
         if fault is not None:
-            return json_reply(fault.body, fault.status, headers=dict(fault.headers))
+            return json_reply(fault.body, fault.status, headers=dict(fault.headers)), False
         credential = self._access.authenticate(request.headers.get("Authorization"), path)
         if isinstance(credential, AuthFailure):
-            return error_reply(credential.status, credential.message)
-        if path != "/rate_limit" and not self._rate.charge():
-            return error_reply(403, f"API rate limit exceeded for user ID {credential.actor.id}.")
+            return error_reply(credential.status, credential.message), False
+        counted = path != "/rate_limit"
+        # Believed, not verified: with the limit used up, a conditional request is refused too
+        # (GitHub only promises that a 304 is free, not that it is answered past the limit).
+        if counted and not self._rate.charge():
+            message = f"API rate limit exceeded for user ID {credential.actor.id}."
+            return error_reply(403, message), False
+        response = conditional.answer(request, await self._handle(request, handler, credential))
+        if counted and response.status == 304:
+            self._rate.refund()  # a 304 does not count (see labsim/github/conditional.py)
+            counted = False
+        return response, counted
+
+    async def _handle(
+        self, request: web.Request, handler: Handler, credential: Credential
+    ) -> web.StreamResponse:
         token = CURRENT_CREDENTIAL.set(credential)
         try:
             return await handler(request)
@@ -249,7 +266,7 @@ class GitHubEmulator(GitHubKnobs):
         except web.HTTPException as exc:
             return error_reply(exc.status, exc.reason)
         except GitError:
-            _log.exception("git failed while serving %s %s", request.method, path)
+            _log.exception("git failed while serving %s %s", request.method, request.path)
             return error_reply(500, "Server Error")
         finally:
             CURRENT_CREDENTIAL.reset(token)

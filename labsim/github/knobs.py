@@ -115,8 +115,13 @@ class GitHubKnobs:
         automerge: bool = False,
         base: str | None = None,
         repo: str | None = None,
+        branch: str | None = None,
     ) -> RenovatePr:
-        """Commit a flake.lock bump as renovate[bot] on `renovate/...`; open (or update) its PR."""
+        """Commit a flake.lock bump as renovate[bot] on `renovate/...`; open (or update) its PR.
+
+        `branch` overrides Renovate's branch name (e.g. to open many PRs on one input, as
+        Renovate's `branchTopic` or grouping settings can).
+        """
         target = self._repo(repo)
         base_ref = base or target.default_branch
         base_sha = await target.git.resolve(f"refs/heads/{base_ref}")
@@ -145,15 +150,16 @@ class GitHubKnobs:
             update.title + "\n",
             Identity(RENOVATE_LOGIN, RENOVATE_EMAIL),
         )
-        await target.git.update_ref(f"refs/heads/{update.branch}", head)  # force, as Renovate does
+        head_ref = branch or update.branch
+        await target.git.update_ref(f"refs/heads/{head_ref}", head)  # force, as Renovate does
         await sync_pulls(target)
         body = render_pr_body(
             update, repository=target.full_name, base_branch=base_ref, automerge=automerge
         )
         for pr in target.pulls.values():
-            if pr.state == "open" and pr.head_ref == update.branch:
+            if pr.state == "open" and pr.head_ref == head_ref:
                 pr.title, pr.body = update.title, body
-                return RenovatePr(pr.number, update.branch, head, old_rev, rev, update.title)
+                return RenovatePr(pr.number, head_ref, head, old_rev, rev, update.title)
         now = utcnow()
         pr = PullRequest(
             number=target.take_number(),
@@ -161,7 +167,7 @@ class GitHubKnobs:
             title=update.title,
             body=body,
             user=bot,
-            head_ref=update.branch,
+            head_ref=head_ref,
             base_ref=base_ref,
             head_sha=head,
             base_sha=base_sha,
@@ -169,7 +175,7 @@ class GitHubKnobs:
             updated_at=now,
         )
         target.pulls[pr.number] = pr
-        return RenovatePr(pr.number, update.branch, head, old_rev, rev, update.title)
+        return RenovatePr(pr.number, head_ref, head, old_rev, rev, update.title)
 
     async def push_commit_to_pr(
         self,

@@ -40,13 +40,19 @@ class Actor:
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One HTTP request the emulator answered: path is relative to the API root."""
+    """One HTTP request the emulator answered: path is relative to the API root.
+
+    `conditional`: it carried `If-None-Match` or `If-Modified-Since`; `counted`: it was charged
+    against the primary rate limit (a 304 is not, nor is `GET /rate_limit`).
+    """
 
     method: str
     path: str
     status: int
     query: str = ""
     body: JsonValue = None
+    conditional: bool = False
+    counted: bool = False
 
 
 @dataclass(frozen=True)

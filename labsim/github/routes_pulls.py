@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from labsim.github.conditional import last_modified_header
 from labsim.github.merging import MergeRefusal, merge_pull, pull_detail, sync_pulls
 from labsim.github.model import (
     MERGE_METHODS,
@@ -117,7 +118,11 @@ class PullRoutes:
             return not_found()
         repo, pr = found
         detail = await pull_detail(repo, pr, self.state.mergeable_null_gets)
-        return json_reply(self._render(repo, pr, detail))
+        # A single PR carries Last-Modified (its updated_at; believed from GitHub's answers). It
+        # does not move when only mergeability or CI changes, so clients should send the ETag.
+        return json_reply(
+            self._render(repo, pr, detail), headers=last_modified_header(pr.updated_at)
+        )
 
     async def create_pull(self, request: web.Request) -> web.Response:
         """`POST /pulls` from a branch of this repository."""

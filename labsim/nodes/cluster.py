@@ -21,7 +21,9 @@ from types import TracebackType
 import asyncssh
 
 from labsim.colmena.install import install_colmena_double, install_nix_double
+from labsim.nodes import k3s_workloads, power_requests
 from labsim.nodes.hostkeys import write_ed25519_keypair
+from labsim.nodes.k3s_workloads import WorkloadsFile
 from labsim.nodes.login_user import ensure_login_user
 from labsim.nodes.node import NodeSpec, SimNode
 from labsim.nodes.shell_server import ShellServer
@@ -65,6 +67,8 @@ class SimCluster:
         self._directory = directory
         self.nodes: list[SimNode] = []
         self._shells: ShellServer | None = None
+        self._power_address: str | None = None
+        self._power_transport: asyncio.DatagramTransport | None = None
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -169,6 +173,13 @@ class SimCluster:
             if s.k3s_role
         ]
         self.k3s_members_path.write_text(json.dumps(members, indent=2))
+        self.workloads.save(
+            k3s_workloads.seed([(s.name, s.k3s_role or "") for s in self.specs if s.k3s_role])
+        )
+        self._power_address = power_requests.new_address()
+        self._power_transport = await power_requests.listen(
+            self._power_address, self._power_request
+        )
         self._shells = ShellServer(self.directory / "shell-server.log")
         await self._shells.start()
         self.nodes = [
@@ -179,6 +190,7 @@ class SimCluster:
                 client_public_key=client.public_line,
                 user=self.user,
                 k3s_members_file=self.k3s_members_path,
+                power_requests=self._power_address,
                 seed_generations=self._seed_generations,
                 boot_delay=self._boot_delay,
             )
@@ -218,8 +230,21 @@ class SimCluster:
             )
         )
 
+    @property
+    def workloads(self) -> WorkloadsFile:
+        """What runs on the k3s cluster (pods, Longhorn volumes, cordons, certificates): knobs."""
+        return WorkloadsFile.beside(self.k3s_members_path)
+
+    def _power_request(self, action: str, state_dir: str) -> None:
+        node = next((n for n in self.nodes if str(n.state_dir) == state_dir), None)
+        if node is not None and action == "reboot":
+            node.reboot_from_os()
+
     async def stop(self) -> None:
         """Stop every node and remove the lab directory if the cluster created it."""
+        if self._power_transport is not None:
+            self._power_transport.close()
+            self._power_transport = None
         nodes, self.nodes = self.nodes, []
         results = await asyncio.gather(*(node.stop() for node in nodes), return_exceptions=True)
         shells, self._shells = self._shells, None

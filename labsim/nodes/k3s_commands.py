@@ -1,7 +1,8 @@
 """`kubectl get nodes [-o json]` (and `k3s kubectl ...`) on a simulated k3s server.
 
 The cluster's members are the lab's nodes with a k3s role; a member is Ready while it is powered
-on, its k3s.service has not failed and its readiness knob is set. No other kubectl verbs.
+on, its k3s.service has not failed and its readiness knob is set. Pods, Longhorn, cordon/drain
+and `k3s certificate check` are in `labsim/nodes/k3s_workload_commands.py`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from labsim.nodes import k3s_workload_commands
 from labsim.nodes.invocation import Invocation
+from labsim.nodes.k3s_workloads import Workloads, WorkloadsFile
 from labsim.nodes.nodestate import NodeFiles, NodeState
 from labsim.nodes.rootfs import NodeRoot
 from labsim.nodes.storepaths import code_name
@@ -41,6 +44,8 @@ def kubectl(inv: Invocation) -> int:
     """`kubectl get nodes [-o json|wide]` as k3s's embedded kubectl answers it."""
     args = inv.argv[1:]
     if inv.argv[0].endswith("k3s"):
+        if args[:2] == ["certificate", "check"]:
+            return k3s_workload_commands.certificate_check(inv, args[2:])
         if args[:1] != ["kubectl"]:
             inv.warn(f"labsim: k3s {' '.join(args)} is not simulated")
             return 1
@@ -59,13 +64,13 @@ def kubectl(inv: Invocation) -> int:
         )
         return 1
     words = [a for a in args if not a.startswith("-")]
-    if words[:2] not in (["get", "nodes"], ["get", "node"], ["get", "no"]):
-        inv.warn(f"labsim: kubectl {' '.join(args)} is not simulated")
-        return 1
-    output = _output_format(args)
     members = read_members(identity.k3s_members_file) if identity.k3s_members_file else []
+    if words[:2] not in (["get", "nodes"], ["get", "node"], ["get", "no"]):
+        return k3s_workload_commands.kubectl_workloads(inv, args, words, members)
+    output = _output_format(args)
+    cordoned = set(_workloads(identity.k3s_members_file).cordoned)
     if output == "json":
-        nodes = [_node_object(m, inv.now) for m in members]
+        nodes = [_node_object(m, inv.now, m.name in cordoned) for m in members]
         document = {
             "apiVersion": "v1",
             "items": nodes,
@@ -123,7 +128,11 @@ def _view(member: K3sMember, now: float) -> _MemberView:
     )
 
 
-def _node_object(member: K3sMember, now: float) -> dict[str, object]:
+def _workloads(members_file: str | None) -> Workloads:
+    return WorkloadsFile.beside(members_file).load() if members_file else Workloads()
+
+
+def _node_object(member: K3sMember, now: float, cordoned: bool = False) -> dict[str, object]:
     view = _view(member, now)
     state, k3s_version, created = view.state, view.k3s_version, view.created
     address = f"10.0.0.{10 + member.slot}"
@@ -147,11 +156,19 @@ def _node_object(member: K3sMember, now: float) -> dict[str, object]:
         "podCIDRs": [f"10.42.{member.slot}.0/24"],
         "providerID": f"k3s://{member.name}",
     }
+    taints: list[dict[str, object]] = []
+    if cordoned:
+        # `kubectl cordon` sets spec.unschedulable; the node controller adds this taint
+        # (kubernetes/kubernetes pkg/controller/nodelifecycle, TaintNodeUnschedulable).
+        spec["unschedulable"] = True
+        taints.append({"effect": "NoSchedule", "key": "node.kubernetes.io/unschedulable"})
     if not alive:
-        spec["taints"] = [
+        taints += [
             {"effect": "NoSchedule", "key": "node.kubernetes.io/unreachable"},
             {"effect": "NoExecute", "key": "node.kubernetes.io/unreachable"},
         ]
+    if taints:
+        spec["taints"] = taints
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -245,10 +262,13 @@ def _condition(
 
 def _print_table(inv: Invocation, members: list[K3sMember]) -> None:
     rows = [("NAME", "STATUS", "ROLES", "AGE", "VERSION")]
+    cordoned = set(_workloads(inv.identity.k3s_members_file).cordoned)
     for member in members:
         view = _view(member, inv.now)
         roles = "control-plane,master" if member.role == "server" else "<none>"
         status = "Ready" if view.alive and view.ready else "NotReady"
+        if member.name in cordoned:
+            status += ",SchedulingDisabled"
         age_days = max(int((inv.now - view.created) // 86400), 0)
         rows.append((member.name, status, roles, f"{age_days}d", f"v{view.k3s_version}"))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]

@@ -93,6 +93,7 @@ class SimNode:
         user: str = "root",
         host: str = "127.0.0.1",
         k3s_members_file: Path | None = None,
+        power_requests: str | None = None,
         seed_generations: int = 3,
         boot_delay: float = 0.0,
     ) -> None:
@@ -104,6 +105,11 @@ class SimNode:
         self.host_key_public = ""
         self._client_public_key = client_public_key
         self._k3s_members_file = k3s_members_file
+        self._power_requests = power_requests
+        self._reboot_hangs = False
+        # Set when the node's OS asked for a reboot (`systemctl reboot`): a test clears it,
+        # runs the command, awaits it, then `settle()`s the reboot it started.
+        self.os_reboot_asked = asyncio.Event()
         self._seed_count = seed_generations
         self.root = NodeRoot(state_dir)
         self.files = NodeFiles(state_dir)
@@ -188,6 +194,7 @@ class SimNode:
             trusted_users=tuple(sorted({"root", self.user})),
             mounts=default_mounts(self.spec.module),
             k3s_members_file=str(self._k3s_members_file) if self._k3s_members_file else None,
+            power_requests=self._power_requests,
         )
         self.files.write_identity(identity)
         (self.state_dir / "etc/hostname").write_text(self.name + "\n")
@@ -299,6 +306,15 @@ class SimNode:
         task.add_done_callback(self._power_tasks.discard)
         return task
 
+    def reboot_from_os(self) -> asyncio.Task[None]:
+        """`systemctl reboot` on the node: halt and boot again (a new boot id, the boot default
+        booted); with `hang_on_reboot` armed it halts and stays down until the BMC resets it."""
+        self.os_reboot_asked.set()
+        if self._reboot_hangs:
+            self._reboot_hangs = False
+            return self.on_power_change(False)
+        return self.on_power_change(True, "reboot")
+
     async def settle(self) -> None:
         """Wait for every pending power transition started by `on_power_change`."""
         while self._power_tasks:
@@ -337,6 +353,18 @@ class SimNode:
         async with self._power_lock:
             if self.files.load_state().power and not self._sshd.running:
                 await self._sshd.start(self._sshd.port)
+
+    def booted_generation(self, number: int) -> None:
+        """The node booted generation `number` and was switched to its current one since, so
+        it runs the current system on the booted kernel and initrd (a reboot is pending when
+        they differ, as between two nixpkgs revisions)."""
+        target = next(g.path for g in self.root.generations() if g.number == number)
+        self.root.set_booted_system(target)
+
+    def hang_on_reboot(self) -> None:
+        """The next `systemctl reboot` never comes back (a hung shutdown or boot): the node stays
+        down, while the BMC still records it as on, until a BMC reset or power cycle."""
+        self._reboot_hangs = True
 
     def slow_boot(self, seconds: float) -> None:
         """Future boots take this long before sshd listens."""

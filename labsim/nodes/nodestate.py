@@ -45,6 +45,8 @@ class NodeIdentity:
     trusted_users: tuple[str, ...]
     mounts: tuple[Mount, ...]
     k3s_members_file: str | None = None
+    # Where `systemctl reboot` asks the lab process to reboot this node (labsim/nodes/power_requests.py).
+    power_requests: str | None = None
 
     def to_json(self) -> str:
         """Serialise for `etc/labsim/identity.json`."""
@@ -64,6 +66,7 @@ class NodeIdentity:
             trusted_users=tuple(raw["trusted_users"]),
             mounts=tuple(Mount(**m) for m in raw["mounts"]),
             k3s_members_file=raw.get("k3s_members_file"),
+            power_requests=raw.get("power_requests"),
         )
 
 

@@ -108,6 +108,12 @@ class NodeRoot:
             target.write_text(content)
             if rel.startswith("bin/"):
                 target.chmod(0o755)
+        if SYSTEM_INFO_FILE in files:
+            closure = SystemClosure.from_json(files[SYSTEM_INFO_FILE])
+            for rel, target_path in closure.toplevel_links().items():
+                link = top / rel
+                if not link.is_symlink():
+                    link.symlink_to(target_path)
 
     def install_closure(self, closure: SystemClosure) -> None:
         """Put a whole system closure into the node's store."""

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from labsim.nodes import k3s_commands, nixos_commands, system_commands
+from labsim.nodes import k3s_commands, nixos_commands, system_commands, systemctl
 from labsim.nodes.activation import switch_to_configuration
 from labsim.nodes.invocation import Handler, Invocation
 from labsim.nodes.nodestate import NodeFiles
@@ -34,7 +34,7 @@ COMMANDS: dict[str, Handler] = {
     "nix-store": nixos_commands.nix_store,
     "readlink": nixos_commands.readlink,
     "realpath": nixos_commands.readlink,
-    "systemctl": system_commands.systemctl,
+    "systemctl": systemctl.systemctl,
     "uptime": system_commands.uptime,
     "cat": system_commands.cat,
     "df": system_commands.df,

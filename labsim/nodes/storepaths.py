@@ -144,6 +144,26 @@ class SystemClosure:
             SYSTEM_INFO_FILE: self.to_json(),
         }
 
+    def toplevel_links(self) -> dict[str, str]:
+        """Symlinks of the toplevel directory, relative path → target, as nixpkgs'
+        nixos/modules/system/activation/top-level.nix makes them: the kernel image, its modules
+        and the initrd. A node whose booted system links other targets needs a reboot to run
+        them (nixpkgs nixos/modules/tasks/auto-upgrade.nix compares exactly these three).
+        The initrd is rebuilt with every nixpkgs revision, the kernel only when its version moves."""
+        kernel = store_path(f"linux-{self.kernel_version}", f"linux-{self.kernel_version}")
+        modules = store_path(
+            f"linux-{self.kernel_version}-modules", f"linux-{self.kernel_version}-modules"
+        )
+        initrd = store_path(
+            f"initrd-linux-{self.kernel_version}:{self.nixpkgs_revision}",
+            f"initrd-linux-{self.kernel_version}",
+        )
+        return {
+            "kernel": f"{kernel}/Image",
+            "kernel-modules": modules,
+            "initrd": f"{initrd}/initrd",
+        }
+
     def materialize(self, store_dir: Path) -> Path:
         """Write the toplevel and empty dependency dirs into a host dir standing for a store."""
         for dep in self.dependency_paths():
@@ -154,6 +174,10 @@ class SystemClosure:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content)
         (top / "bin/switch-to-configuration").chmod(0o755)
+        for rel, link_target in self.toplevel_links().items():
+            link = top / rel
+            if not link.is_symlink():
+                link.symlink_to(link_target)
         return top
 
 

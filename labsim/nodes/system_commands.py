@@ -1,4 +1,5 @@
-"""Generic system commands of the simulated node: systemctl, uptime, df, cat, hostname, sleep, ...
+"""Generic system commands of the simulated node: uptime, df, cat, hostname, sleep, ...
+(`systemctl` has its own module).
 
 Formats follow systemd 256 and GNU coreutils/procps as found on NixOS; NixOS-specific tools are in
 `nixos_commands` and `activation`.
@@ -6,114 +7,15 @@ Formats follow systemd 256 and GNU coreutils/procps as found on NixOS; NixOS-spe
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
 
 from labsim.nodes import journal
-from labsim.nodes.activation import unit_status
 from labsim.nodes.invocation import Handler, Invocation
 from labsim.nodes.nodestate import Mount, NodeState
-from labsim.nodes.units import describe_unit
 
 _DEFAULT_DISK_USE = {"/": 0.23, "/var/lib/longhorn": 0.08}
-
-
-def systemctl(inv: Invocation) -> int:
-    """`systemctl is-system-running|--failed|list-units --failed|is-active|status|restart|...`."""
-    args = [a for a in inv.argv[1:] if a not in ("--no-pager", "-q", "--quiet", "--wait")]
-    flags = {a for a in args if a.startswith("-")}
-    words = [a for a in args if not a.startswith("-")]
-    state = inv.files.load_state()
-    failed = sorted(state.failed_units)
-    verb = words[0] if words else ("list-units" if "--failed" in flags else "")
-    if verb == "is-system-running":
-        inv.say("degraded" if failed else "running")
-        return 1 if failed else 0
-    if verb in ("list-units", "") and ("--failed" in flags or "--state=failed" in flags):
-        return _list_failed(inv, failed, flags)
-    if verb in ("is-active", "is-failed", "status") and len(words) > 1:
-        return _unit_query(inv, verb, words[1:], failed, state)
-    if verb in ("start", "restart", "reset-failed", "reload", "stop"):
-        return _unit_change(inv, verb, words[1:])
-    inv.warn(f"labsim: systemctl {' '.join(inv.argv[1:])} is not simulated")
-    return 1
-
-
-def _list_failed(inv: Invocation, failed: list[str], flags: set[str]) -> int:
-    rows = [(u, "loaded", "failed", "failed", describe_unit(u)) for u in failed]
-    if "--output=json" in flags or "-ojson" in flags:
-        keys = ("unit", "load", "active", "sub", "description")
-        inv.say(json.dumps([dict(zip(keys, row, strict=True)) for row in rows]))
-        return 0
-    legend = "--no-legend" not in flags
-    plain = "--plain" in flags
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(_HEADERS)]
-    prefix = "" if plain else "  "
-    if legend:
-        inv.say(prefix + _pad_row(_HEADERS, widths))
-    for row in rows:
-        bullet = "" if plain else "● "
-        inv.say(bullet + _pad_row(row, widths))
-    if legend and not rows:
-        inv.say("0 loaded units listed.")
-    elif legend:
-        inv.say("")
-        inv.say("LOAD   = Reflects whether the unit definition was properly loaded.")
-        inv.say("ACTIVE = The high-level unit activation state, i.e. generalization of SUB.")
-        inv.say("SUB    = The low-level unit activation state, values depend on unit type.")
-        inv.say(f"{len(rows)} loaded units listed.")
-    return 0
-
-
-_HEADERS = ("UNIT", "LOAD", "ACTIVE", "SUB", "DESCRIPTION")
-
-
-def _pad_row(row: tuple[str, ...], widths: list[int]) -> str:
-    cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
-    return " ".join([*cells, row[-1]])
-
-
-def _unit_query(
-    inv: Invocation, verb: str, units: list[str], failed: list[str], state: NodeState
-) -> int:
-    status = 0
-    for unit in units:
-        is_failed = unit in failed
-        if verb == "is-active":
-            inv.say("failed" if is_failed else "active")
-            status = status or (3 if is_failed else 0)
-        elif verb == "is-failed":
-            inv.say("failed" if is_failed else "active")
-            status = status or (0 if is_failed else 1)
-        else:
-            since = inv.now - 1 if is_failed else state.boot_time
-            for line in unit_status(unit, failed=is_failed, since=since, now=inv.now):
-                inv.say(line)
-            status = status or (3 if is_failed else 0)
-    return status
-
-
-def _unit_change(inv: Invocation, verb: str, units: list[str]) -> int:
-    if not inv.privileged:
-        inv.warn(f"Failed to {verb} {' '.join(units)}: Access denied")
-        return 4
-    current = inv.root.current_system() or ""
-    with inv.files.editing() as state:
-        broken = state.broken_systems.get(current)
-        for unit in units:
-            if verb in ("start", "restart") and broken and unit in broken.units:
-                inv.warn(
-                    f"Job for {unit} failed because the control process exited with error code."
-                )
-                inv.warn(f'See "systemctl status {unit}" and "journalctl -xeu {unit}" for details.')
-                return 1
-            if unit in state.failed_units and verb in ("start", "restart", "reset-failed"):
-                state.failed_units.remove(unit)
-        if verb == "reset-failed" and not units:
-            state.failed_units = []
-    return 0
 
 
 def uptime(inv: Invocation) -> int:

@@ -11,6 +11,7 @@ Usage from a test::
         msg = await slack.wait_for(lambda: next(iter(slack.messages("C0LAB")), None))
         await handler.close_async()   # before leaving the emulator's context
 
+The Home tab: ``slack.user(U).open_home()`` sends app_home_opened; ``slack.home_view(U)``.
 Faults: inject_rate_limit(), drop_socket(), lose_acks() + redeliver_unacked().
 """
 
@@ -22,6 +23,7 @@ from labsim.slack.records import (
     Button,
     Channel,
     Ephemeral,
+    HomeView,
     Message,
     MessageVersion,
     UploadedFile,
@@ -38,6 +40,7 @@ __all__ = [
     "ClickResult",
     "EnvelopeResult",
     "Ephemeral",
+    "HomeView",
     "Message",
     "MessageVersion",
     "SlackActor",

@@ -9,8 +9,15 @@ import copy
 import time
 from dataclasses import dataclass, field
 
-from labsim.slack.payloads import block_actions_payload, slash_command_payload
-from labsim.slack.records import Ack, Ephemeral, Message, User
+from labsim.slack.payloads import (
+    app_home_opened_event,
+    block_actions_payload,
+    events_api_payload,
+    home_view_json,
+    slash_command_payload,
+    view_block_actions_payload,
+)
+from labsim.slack.records import Ack, Ephemeral, HomeView, Message, User
 from labsim.slack.response_url import ResponseUrls
 from labsim.slack.socket_mode import Envelope, SocketModeHub
 from labsim.slack.workspace import Workspace
@@ -165,3 +172,49 @@ class SlackActor:
             response_url=response_url,
             value=sent_value,
         )
+
+    async def open_home(self, tab: str = "home") -> EnvelopeResult:
+        """Open the app's Home tab (or its Messages tab, ``tab="messages"``), as clicking the
+        app in Slack's sidebar does: an app_home_opened event over Socket Mode, carrying the
+        current view once one was published."""
+        if tab not in ("home", "messages"):
+            raise ValueError(f"an App Home tab is 'home' or 'messages', not {tab!r}")
+        current = self._ws.home_view(self.user.id) if tab == "home" else None
+        event = app_home_opened_event(
+            user=self.user,
+            channel=self._ws.dm_channel(self.user.id),
+            tab=tab,
+            event_ts=self._ws.next_ts(),
+            view=home_view_json(current, self._ws.identity) if current is not None else None,
+        )
+        payload = events_api_payload(
+            identity=self._ws.identity, event=event, event_id=self._ws.new_id("Ev")
+        )
+        envelope = await self._hub.send("events_api", payload, accepts_response_payload=False)
+        return EnvelopeResult(
+            envelope.envelope_id,
+            envelope.first_sent_at or time.monotonic(),
+            envelope,
+            self._ws,
+        )
+
+    async def click_home(self, action_id: str) -> EnvelopeResult:
+        """Click the button ``action_id`` on this member's Home tab (KeyError when it has none,
+        LookupError when no view was published for them)."""
+        view = self._ws.home_view(self.user.id)
+        if view is None:
+            raise LookupError(f"no Home tab was published for {self.user.id}")
+        payload = view_block_actions_payload(
+            identity=self._ws.identity, user=self.user, view=view, button=view.button(action_id)
+        )
+        envelope = await self._hub.send("interactive", payload, accepts_response_payload=False)
+        return EnvelopeResult(
+            envelope.envelope_id,
+            envelope.first_sent_at or time.monotonic(),
+            envelope,
+            self._ws,
+        )
+
+    def home(self) -> HomeView | None:
+        """What this member sees on the app's Home tab now; None until a view is published."""
+        return self._ws.home_view(self.user.id)

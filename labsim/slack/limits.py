@@ -12,6 +12,12 @@ from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
 MAX_BLOCKS = 50
+# "up to 50 blocks in each message, and 100 blocks in modals or Home tabs"
+# (docs.slack.dev/reference/block-kit/blocks).
+MAX_VIEW_BLOCKS = 100
+# views.publish: `view_too_large` "if the provided view is greater than 250kb"
+# (docs.slack.dev/reference/methods/views.publish, Errors).
+MAX_VIEW_BYTES = 250 * 1024
 MAX_SECTION_TEXT = 3000
 MAX_SECTION_FIELDS = 10
 MAX_FIELD_TEXT = 2000
@@ -169,24 +175,34 @@ def _block_text_total(node: Any) -> int:
     return 0
 
 
-def find_block_problem(blocks: Any) -> BlockProblem | None:
-    """The first reason Slack would refuse ``blocks``, or None when they are acceptable."""
+def find_block_problem(
+    blocks: Any,
+    *,
+    max_blocks: int = MAX_BLOCKS,
+    root: str = "/blocks",
+    text_limit: int | None = MAX_TOTAL_BLOCK_TEXT,
+) -> BlockProblem | None:
+    """The first reason Slack would refuse ``blocks``, or None when they are acceptable.
+
+    A message's blocks by default; a view's with ``max_blocks=MAX_VIEW_BLOCKS``,
+    ``root="/view/blocks"`` and no ``text_limit`` (a view is limited by its size instead).
+    """
     if not isinstance(blocks, list):
-        return BlockProblem("invalid_blocks", "must be an array [json-pointer:/blocks]")
-    if len(blocks) > MAX_BLOCKS:
+        return BlockProblem("invalid_blocks", f"must be an array [json-pointer:{root}]")
+    if len(blocks) > max_blocks:
         return BlockProblem(
-            "invalid_blocks", f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]"
+            "invalid_blocks", f"no more than {max_blocks} items allowed [json-pointer:{root}]"
         )
     markdown_total = [0]
     block_ids: set[str] = set()
     try:
         for i, block in enumerate(blocks):
-            _check_block(block, f"/blocks/{i}", markdown_total)
+            _check_block(block, f"{root}/{i}", markdown_total)
             block_id = block.get("block_id")
             # Slack asks for unique block_ids per message; rejection believed, not re-verified.
             if isinstance(block_id, str):
                 if block_id in block_ids:
-                    raise _fail(f"duplicate block_id {block_id!r}", f"/blocks/{i}/block_id")
+                    raise _fail(f"duplicate block_id {block_id!r}", f"{root}/{i}/block_id")
                 block_ids.add(block_id)
     except _Invalid as problem:
         return BlockProblem("invalid_blocks", str(problem))
@@ -195,16 +211,16 @@ def find_block_problem(blocks: Any) -> BlockProblem | None:
         # parses and validates with slack_sdk.models.blocks (Block.parse, validate_json).
         parsed = Block.parse(block)
         if parsed is None:
-            return BlockProblem("invalid_blocks", f"unknown block [json-pointer:/blocks/{i}]")
+            return BlockProblem("invalid_blocks", f"unknown block [json-pointer:{root}/{i}]")
         try:
             parsed.validate_json()
         except SlackObjectFormationError as error:
-            return BlockProblem("invalid_blocks", f"{error} [json-pointer:/blocks/{i}]")
+            return BlockProblem("invalid_blocks", f"{error} [json-pointer:{root}/{i}]")
     total = _block_text_total(blocks)
-    if total > MAX_TOTAL_BLOCK_TEXT:
+    if text_limit is not None and total > text_limit:
         return BlockProblem(
             "msg_blocks_too_long",
-            f"blocks hold {total} characters of text (emulator limit {MAX_TOTAL_BLOCK_TEXT})",
+            f"blocks hold {total} characters of text (emulator limit {text_limit})",
         )
     return None
 

@@ -2,6 +2,10 @@
 
 Each takes the parsed parameters and returns the JSON body or raises ApiError; HTTP, tokens and
 rate limits are handled by web_api.
+
+Long because: every emulated method is one short handler over the same workspace, and `METHODS`,
+the one table of them, sits beside them; block checks and payload shapes are already apart
+(limits.py, payloads.py).
 """
 
 from __future__ import annotations
@@ -12,8 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from labsim.slack.limits import BlockProblem, Content, check_content
-from labsim.slack.payloads import message_json
+from labsim.slack.limits import (
+    MAX_VIEW_BLOCKS,
+    MAX_VIEW_BYTES,
+    BlockProblem,
+    Content,
+    check_content,
+    find_block_problem,
+)
+from labsim.slack.payloads import home_view_json, message_json
 from labsim.slack.records import Block, Channel, Message
 from labsim.slack.socket_mode import SocketModeHub
 from labsim.slack.workspace import Workspace, WorkspaceIdentity
@@ -42,6 +53,13 @@ def block_error(problem: BlockProblem) -> ApiError:
         errors=[problem.detail],
         response_metadata={"messages": [f"[ERROR] {problem.detail}"]},
     )
+
+
+def invalid_arguments(detail: str) -> ApiError:
+    """``invalid_arguments`` with Slack's ``[ERROR] …`` explanation, as the views methods answer
+    a view they refuse (e.g. ``[ERROR] no more than 100 items allowed
+    [json-pointer:/view/blocks]``, quoted in grafana/oncall pull request #210)."""
+    return ApiError("invalid_arguments", response_metadata={"messages": [f"[ERROR] {detail}"]})
 
 
 def truncation_warning() -> Body:
@@ -240,6 +258,54 @@ class SlackMethods:
             link += f"?thread_ts={msg.thread_ts}&cid={channel.id}"
         return {"ok": True, "channel": channel.id, "permalink": link}
 
+    # -- views ----------------------------------------------------------------------------------
+
+    def views_publish(self, params: Params) -> Body:
+        """views.publish: set one user's Home tab (docs.slack.dev/reference/methods/views.publish).
+
+        `user_id` and `view` are required; the view must be of type `home` and hold at most
+        100 blocks (docs.slack.dev/reference/block-kit/blocks), each valid Block Kit; a view
+        over 250 kB is `view_too_large`; a Home tab the app has not enabled is `not_enabled`;
+        a `hash` that is not the current view's is `hash_conflict` (all from the method's
+        Errors). Which refusals come as `invalid_arguments`, and their `[ERROR]` wording, is
+        inferred from answers quoted in public issues; an unknown user's `user_not_found` is
+        inferred too.
+        """
+        user = _string(params, "user_id")
+        if user is None:
+            raise invalid_arguments("missing required field: user_id")
+        raw = params.get("view")
+        if raw is None or raw == "":
+            raise invalid_arguments("missing required field: view")
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raise invalid_arguments("invalid json [json-pointer:/view]") from None
+        if not isinstance(raw, dict):
+            raise invalid_arguments("must be an object [json-pointer:/view]")
+        if raw.get("type") != "home":
+            raise invalid_arguments(
+                f"must be 'home' to publish, got {raw.get('type')!r} [json-pointer:/view/type]"
+            )
+        if len(json.dumps(raw).encode()) > MAX_VIEW_BYTES:
+            raise ApiError("view_too_large")
+        problem = find_block_problem(
+            raw.get("blocks", []), max_blocks=MAX_VIEW_BLOCKS, root="/view/blocks", text_limit=None
+        )
+        if problem is not None:
+            raise invalid_arguments(problem.detail)
+        if not self._ws.home_tab_enabled:
+            raise ApiError("not_enabled")
+        if user not in self._ws.users:
+            raise ApiError("user_not_found")
+        current = self._ws.home_view(user)
+        given_hash = _string(params, "hash")
+        if given_hash is not None and (current is None or current.hash != given_hash):
+            raise ApiError("hash_conflict")
+        view = self._ws.publish_home(user, list(raw.get("blocks", [])))
+        return {"ok": True, "view": home_view_json(view, self._identity)}
+
     # -- directory ------------------------------------------------------------------------------
 
     def conversations_info(self, params: Params) -> Body:
@@ -369,5 +435,6 @@ METHODS: dict[str, MethodSpec] = {
     "usergroups.users.list": MethodSpec("bot", SlackMethods.usergroups_users_list),
     "files.getUploadURLExternal": MethodSpec("bot", SlackMethods.files_get_upload_url_external),
     "files.completeUploadExternal": MethodSpec("bot", SlackMethods.files_complete_upload_external),
+    "views.publish": MethodSpec("bot", SlackMethods.views_publish),
 }
 """Every Web API method the emulator answers; any other name gets ``unknown_method``."""

@@ -9,7 +9,7 @@ import time
 import uuid
 from typing import Any
 
-from labsim.slack.records import Button, Channel, Ephemeral, Message, User
+from labsim.slack.records import Button, Channel, Ephemeral, HomeView, Message, User
 from labsim.slack.workspace import WorkspaceIdentity
 
 # Deprecated verification token Slack still includes in payloads; Socket Mode does not check it.
@@ -42,6 +42,47 @@ def message_json(msg: Message, identity: WorkspaceIdentity) -> dict[str, Any]:
     if msg.files:
         body["files"] = [{"id": file_id} for file_id in msg.files]
     return body
+
+
+def home_view_json(view: HomeView, identity: WorkspaceIdentity) -> dict[str, Any]:
+    """A `home` view object, as views.publish returns it and app_home_opened carries it
+    (fields from docs.slack.dev/reference/events/app_home_opened)."""
+    return {
+        "id": view.id,
+        "team_id": identity.team_id,
+        "type": "home",
+        "blocks": view.blocks,
+        "private_metadata": "",
+        "callback_id": "",
+        "state": {"values": {}},
+        "hash": view.hash,
+        "clear_on_close": False,
+        "notify_on_close": False,
+        "root_view_id": view.id,
+        "previous_view_id": None,
+        "app_id": identity.app_id,
+        "external_id": "",
+        "app_installed_team_id": identity.team_id,
+        "bot_id": identity.bot_id,
+    }
+
+
+def app_home_opened_event(
+    *, user: User, channel: str, tab: str, event_ts: str, view: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The app_home_opened event: `tab` is "home" or "messages", and `view` (the Home tab's
+    current view) is there only once a view was published for the user
+    (docs.slack.dev/reference/events/app_home_opened)."""
+    event: dict[str, Any] = {
+        "type": "app_home_opened",
+        "user": user.id,
+        "channel": channel,
+        "tab": tab,
+        "event_ts": event_ts,
+    }
+    if view is not None:
+        event["view"] = view
+    return event
 
 
 def slash_command_payload(
@@ -126,6 +167,43 @@ def block_actions_payload(
         # The full original message; absent for ephemeral messages (reference §3).
         payload["message"] = message_json(target, identity)
     return payload
+
+
+def view_block_actions_payload(
+    *, identity: WorkspaceIdentity, user: User, view: HomeView, button: Button
+) -> dict[str, Any]:
+    """The block_actions payload of a click on a Home tab's button: the container is the view
+    (`{"type": "view", "view_id": …}`) and the payload carries the whole view, with no channel,
+    message or response_url (docs.slack.dev/reference/interaction-payloads/block_actions-payload;
+    which fields a view click leaves out is inferred from the payload's field list)."""
+    action: dict[str, Any] = {
+        "type": "button",
+        "action_id": button.action_id,
+        "block_id": button.block_id,
+        "text": {"type": "plain_text", "text": button.text, "emoji": True},
+        "action_ts": f"{time.time():.6f}",
+    }
+    if button.value is not None:
+        action["value"] = button.value
+    return {
+        "type": "block_actions",
+        "user": {
+            "id": user.id,
+            "username": user.name,
+            "name": user.name,
+            "team_id": identity.team_id,
+        },
+        "api_app_id": identity.app_id,
+        "token": VERIFICATION_TOKEN,
+        "container": {"type": "view", "view_id": view.id},
+        "trigger_id": new_trigger_id(identity),
+        "team": {"id": identity.team_id, "domain": identity.team_domain},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "view": home_view_json(view, identity),
+        "state": {"values": {}},
+        "actions": [action],
+    }
 
 
 def events_api_payload(

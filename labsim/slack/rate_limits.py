@@ -51,6 +51,7 @@ APP_LIMITS: dict[str, Limit] = {
     "users.info": TIER_4,
     "files.getUploadURLExternal": TIER_4,
     "files.completeUploadExternal": TIER_4,
+    "views.publish": TIER_4,  # "Tier 4: 100+ per minute" on its reference page
 }
 
 #: Methods limited per channel as well as (or instead of) per app.

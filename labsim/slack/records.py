@@ -138,6 +138,29 @@ class Ephemeral(BlockContent):
     history: list[MessageVersion] = field(default_factory=list)
 
 
+@dataclass
+class HomeView(BlockContent):
+    """What one user sees on the app's Home tab: the last view views.publish set for them.
+
+    Slack keeps one `home` view per user and app; each publish replaces it, with a new `hash`
+    (docs.slack.dev/reference/methods/views.publish, docs.slack.dev/surfaces/app-home).
+    """
+
+    user: str
+    id: str
+    hash: str
+    blocks: list[Block]
+    published_at: float
+    """time.monotonic() of the latest publish."""
+    text: str = ""  # a view has no top-level text; kept so `all_text()` reads like a message's
+    history: list[MessageVersion] = field(default_factory=list)
+
+    @property
+    def publishes(self) -> int:
+        """How many times the view was published (the first time included)."""
+        return len(self.history) + 1
+
+
 @dataclass(frozen=True)
 class UploadedFile:
     """A completed files_upload_v2 upload with its bytes."""

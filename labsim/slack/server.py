@@ -22,6 +22,7 @@ from labsim.slack.records import (
     ApiCall,
     Channel,
     Ephemeral,
+    HomeView,
     Message,
     UploadedFile,
     User,
@@ -168,6 +169,10 @@ class SlackEmulator:
     def ephemerals(self, user_id: str) -> list[Ephemeral]:
         """What only this user saw: postEphemeral, ephemeral response_url posts, slash acks."""
         return self.workspace.ephemerals(user_id)
+
+    def home_view(self, user_id: str) -> HomeView | None:
+        """What a member sees on the app's Home tab (the last view published for them)."""
+        return self.workspace.home_view(user_id)
 
     def files(self) -> list[UploadedFile]:
         """Completed uploads with their bytes."""

@@ -19,6 +19,7 @@ from labsim.slack.records import (
     Block,
     Channel,
     Ephemeral,
+    HomeView,
     Message,
     MessageVersion,
     UploadedFile,
@@ -74,6 +75,10 @@ class Workspace:
         self._files: list[UploadedFile] = []
         self._calls: list[ApiCall] = []
         self._acks: dict[str, Ack] = {}
+        self._home_views: dict[str, HomeView] = {}
+        self.home_tab_enabled = True
+        """labbot's manifest enables the Home tab (`features.app_home.home_tab_enabled`);
+        without it views.publish of a `home` view answers `not_enabled`."""
         self._ack_log: list[Ack] = []
         self._changed = asyncio.Event()
         self._last_ts_us = 0
@@ -315,6 +320,39 @@ class Workspace:
     def files(self) -> list[UploadedFile]:
         """Every completed upload, in completion order."""
         return list(self._files)
+
+    # -- the app's Home tab ---------------------------------------------------------------------
+
+    def dm_channel(self, user_id: str) -> str:
+        """The id of the app's direct-message channel with a user (`D…`), as app_home_opened
+        names it in `channel`; stable per user."""
+        return "D" + user_id.removeprefix("U")
+
+    def publish_home(self, user: str, blocks: list[Block]) -> HomeView:
+        """Set a user's Home tab view, keeping the previous one in ``history``."""
+        view_hash = f"{time.time():.6f}.{next(self._ids):08x}"
+        current = self._home_views.get(user)
+        if current is None:
+            current = HomeView(
+                user=user,
+                id=self.new_id("V"),
+                hash=view_hash,
+                blocks=copy.deepcopy(blocks),
+                published_at=time.monotonic(),
+            )
+            self._home_views[user] = current
+        else:
+            current.history.append(MessageVersion("", current.blocks, current.published_at))
+            current.blocks = copy.deepcopy(blocks)
+            current.hash = view_hash
+            current.published_at = time.monotonic()
+        self.notify()
+        return current
+
+    def home_view(self, user: str) -> HomeView | None:
+        """A snapshot of the user's Home tab view; None until one is published."""
+        view = self._home_views.get(user)
+        return copy.deepcopy(view) if view is not None else None
 
     # -- calls and acks -------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ METHOD_SCOPES: dict[str, str | None] = {
     "auth_test": None,
     "apps_connections_open": None,  # the app-level token's connections:write, not a bot scope
     "conversations_info": "channels:read",  # labbot doctor: is the bot in each channel
+    "views_publish": None,  # the Home tab (docs.slack.dev/reference/methods/views.publish)
 }
 ALWAYS = {"commands"}  # the slash command itself
 
@@ -45,3 +46,13 @@ def test_manifest_scopes_match_the_code() -> None:
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/lab"]
+
+
+def test_manifest_enables_the_home_tab_and_its_event() -> None:
+    manifest = yaml.safe_load((ROOT / "slack-app-manifest.yaml").read_text())
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    events = manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert events == ["app_home_opened"]
+    # The edge listens for exactly the events the manifest subscribes to.
+    edge = (ROOT / "bot" / "slack_app.py").read_text()
+    assert set(re.findall(r'app\.event\("([a-z_]+)"\)', edge)) == set(events)

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.blocks import clip, fit_blocks, section
+from bot.blocks import MAX_VIEW_BLOCKS, clip, fit_blocks, section
 from bot.outbound import OutboundChat
 from bot.redact import Redactor, escape_mrkdwn
 from bot.store import AuditKind, Store
-from labsim.slack.limits import validate_blocks
+from labsim.slack.limits import find_block_problem, validate_blocks
 
 
 @given(st.text(alphabet="ab`<>&;| \n*", max_size=400), st.integers(min_value=8, max_value=120))
@@ -75,6 +75,9 @@ class RecordingChat:
 
     async def permalink(self, channel: str, ts: str) -> str | None:
         return None
+
+    async def publish_home(self, user: str, blocks: list[dict[str, Any]]) -> None:
+        self.sent.append(("", blocks))
 
 
 async def test_outbound_redacts_then_fits_every_message() -> None:
@@ -141,3 +144,16 @@ def test_outside_text_in_message_functions_is_escaped() -> None:
     for text in texts:
         assert "<!here>" not in text and "<@U0HOSTILE1>" not in text, text
         assert "&lt;!here&gt;" in text, text
+
+
+async def test_a_home_tab_is_redacted_and_fitted_to_a_views_100_blocks() -> None:
+    inner = RecordingChat()
+    chat = OutboundChat(inner, Redactor(["turing"]))
+    await chat.publish_home("U1", [section(f"turing {i}") for i in range(130)])
+    [(_, blocks)] = inner.sent
+    assert blocks is not None and len(blocks) == MAX_VIEW_BLOCKS  # a message would keep 50
+    assert "turing" not in str(blocks) and "[redacted:secret] 99" in str(blocks)
+    problem = find_block_problem(
+        blocks, max_blocks=MAX_VIEW_BLOCKS, root="/view/blocks", text_limit=None
+    )
+    assert problem is None

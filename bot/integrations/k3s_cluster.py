@@ -1,0 +1,223 @@
+"""What the k3s cluster says about itself: the kubectl / k3s commands labbot runs on a server, and
+parsers for their JSON.
+
+Must not decide what to do about it (status and digest judge, the reboot refuses); never raises
+on odd output: the cluster's answer is outside input, so what cannot be read becomes a problem
+sentence or an empty value.
+
+- Pods: `kubectl get pods -A -o json` (Kubernetes core/v1 Pod). A pod is a problem when its
+  phase is neither Running nor Succeeded, or a container waits with a reason (CrashLoopBackOff,
+  ImagePullBackOff: the kubelet keeps such a pod's phase Running).
+- Longhorn: `kubectl get volumes.longhorn.io` and `replicas.longhorn.io` in `longhorn-system`
+  (longhorn/longhorn-manager k8s/pkg/apis/longhorn/v1beta2/volume.go, replica.go). A volume is a
+  problem when its `status.robustness` is degraded or faulted; a replica is healthy while
+  `spec.healthyAt` is set and `spec.failedAt` is empty (Longhorn's own test for it).
+- Certificates: `k3s certificate check --output json` (k3s-io/k3s pkg/cli/cert/cert.go):
+  `Certificates[]` with `Filename`, `Subject` and `ExpiryTime` (RFC 3339).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+LONGHORN_NAMESPACE = "longhorn-system"
+PODS = ["kubectl", "get", "pods", "--all-namespaces", "-o", "json"]
+VOLUMES = ["kubectl", "get", "volumes.longhorn.io", "-n", LONGHORN_NAMESPACE, "-o", "json"]
+REPLICAS = ["kubectl", "get", "replicas.longhorn.io", "-n", LONGHORN_NAMESPACE, "-o", "json"]
+CERTIFICATES = ["k3s", "certificate", "check", "--output", "json"]
+WORST_PODS = 5
+CERTIFICATE_WARNING = timedelta(days=30)
+
+
+class _Fact(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class PodProblem(_Fact):
+    """A pod that is neither running nor completed, and why."""
+
+    namespace: str
+    name: str
+    node: str = ""
+    reason: str  # CrashLoopBackOff, Pending, Failed, ...
+    restarts: int = 0
+
+
+class VolumeProblem(_Fact):
+    """A Longhorn volume that is degraded or faulted."""
+
+    name: str
+    robustness: str
+    claim: str = ""  # namespace/pvc, when bound
+
+
+class CertificateExpiry(_Fact):
+    """A k3s certificate that expires soon (or has)."""
+
+    filename: str
+    subject: str = ""
+    expires_at: datetime
+
+
+class ClusterHealth(_Fact):
+    """The cluster beyond node readiness: pods, Longhorn volumes, k3s certificates.
+
+    Each part is None when it could not be read (the reason is in `problems`)."""
+
+    pods_not_running: dict[str, int] | None = None  # namespace → count
+    worst_pods: tuple[PodProblem, ...] = ()
+    volumes: tuple[VolumeProblem, ...] | None = None
+    certificates: tuple[CertificateExpiry, ...] | None = None
+    problems: tuple[str, ...] = ()
+    server: str = ""  # the k3s server that answered
+
+    @property
+    def healthy(self) -> bool:
+        """Nothing wrong found (and everything read)."""
+        return (
+            not self.problems
+            and not self.pods_not_running
+            and not self.volumes
+            and not self.certificates
+        )
+
+
+class Replica(_Fact):
+    """One Longhorn replica: its volume, node and whether Longhorn counts it healthy."""
+
+    volume: str
+    node: str
+    healthy: bool
+
+
+def _items(document: str) -> list[dict[str, Any]] | None:
+    try:
+        parsed = json.loads(document)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("items"), list):
+        return None
+    return [i for i in parsed["items"] if isinstance(i, dict)]
+
+
+def _get(obj: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def parse_pods(document: str) -> tuple[dict[str, int], tuple[PodProblem, ...]] | None:
+    """Pods not Running or Completed: count per namespace and the worst few (most restarts
+    first); None if it is not a pod list."""
+    items = _items(document)
+    if items is None:
+        return None
+    problems = []
+    for pod in items:
+        phase = str(_get(pod, "status", "phase") or "Unknown")
+        statuses = _get(pod, "status", "containerStatuses") or []
+        waiting = [
+            str(_get(s, "state", "waiting", "reason") or "")
+            for s in statuses
+            if isinstance(s, dict)
+        ]
+        reason = next((w for w in waiting if w and w != "ContainerCreating"), "")
+        if phase in ("Running", "Succeeded") and not reason:
+            continue
+        restarts = sum(int(s.get("restartCount") or 0) for s in statuses if isinstance(s, dict))
+        problems.append(
+            PodProblem(
+                namespace=str(_get(pod, "metadata", "namespace") or ""),
+                name=str(_get(pod, "metadata", "name") or "?"),
+                node=str(_get(pod, "spec", "nodeName") or ""),
+                reason=reason or phase,
+                restarts=restarts,
+            )
+        )
+    counts = Counter(p.namespace for p in problems)
+    worst = sorted(problems, key=lambda p: (-p.restarts, p.namespace, p.name))[:WORST_PODS]
+    return dict(sorted(counts.items())), tuple(worst)
+
+
+def parse_volumes(document: str) -> tuple[VolumeProblem, ...] | None:
+    """Longhorn volumes that are degraded or faulted; None if it is not a volume list."""
+    items = _items(document)
+    if items is None:
+        return None
+    found = []
+    for volume in items:
+        robustness = str(_get(volume, "status", "robustness") or "unknown")
+        if robustness not in ("degraded", "faulted"):
+            continue
+        namespace = _get(volume, "status", "kubernetesStatus", "namespace") or ""
+        claim = _get(volume, "status", "kubernetesStatus", "pvcName") or ""
+        found.append(
+            VolumeProblem(
+                name=str(_get(volume, "metadata", "name") or "?"),
+                robustness=robustness,
+                claim=f"{namespace}/{claim}" if claim else "",
+            )
+        )
+    return tuple(sorted(found, key=lambda v: (v.robustness != "faulted", v.name)))
+
+
+def parse_replicas(document: str) -> tuple[Replica, ...] | None:
+    """Every Longhorn replica with its node and health; None if it is not a replica list."""
+    items = _items(document)
+    if items is None:
+        return None
+    return tuple(
+        Replica(
+            volume=str(_get(r, "spec", "volumeName") or ""),
+            node=str(_get(r, "spec", "nodeID") or ""),
+            healthy=bool(_get(r, "spec", "healthyAt")) and not _get(r, "spec", "failedAt"),
+        )
+        for r in items
+    )
+
+
+def last_healthy_replicas(replicas: Sequence[Replica], node: str) -> list[str]:
+    """Volumes whose healthy replicas are all on `node`: taking it down leaves them none."""
+    by_volume: dict[str, list[Replica]] = {}
+    for replica in replicas:
+        if replica.healthy:
+            by_volume.setdefault(replica.volume, []).append(replica)
+    return sorted(
+        volume
+        for volume, healthy in by_volume.items()
+        if volume and all(r.node == node for r in healthy)
+    )
+
+
+def parse_certificates(document: str, now: datetime) -> tuple[CertificateExpiry, ...] | None:
+    """Certificates expiring within 30 days of `now` (or expired); None if unreadable."""
+    try:
+        parsed = json.loads(document)
+    except ValueError:
+        return None
+    certificates = parsed.get("Certificates") if isinstance(parsed, dict) else None
+    if not isinstance(certificates, list):
+        return None
+    soon = []
+    for cert in certificates:
+        try:
+            expires = datetime.fromisoformat(str(cert.get("ExpiryTime")).replace("Z", "+00:00"))
+        except (AttributeError, ValueError):
+            continue
+        if expires - now <= CERTIFICATE_WARNING:
+            soon.append(
+                CertificateExpiry(
+                    filename=str(cert.get("Filename") or "?"),
+                    subject=str(cert.get("Subject") or ""),
+                    expires_at=expires,
+                )
+            )
+    return tuple(sorted(soon, key=lambda c: c.expires_at))
