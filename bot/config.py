@@ -282,7 +282,10 @@ class ColmenaConfig(Model):
     flake_dir: Path
     binary: str = "colmena"
     extra_args: list[str] = []
-    parallel: int = Field(default=2, ge=0, le=64)
+    # colmena's `-p`: how many nodes build+push, and then activate, at once (0: no limit).
+    # colmena's own default is 10 (zhaofengli/colmena src/nix/deployment/limits.rs). A deploy of
+    # `all` activates that many k3s nodes together: lower it for a rolling deploy of servers.
+    parallel: int = Field(default=10, ge=0, le=64)
     eval_timeout_seconds: float = Field(default=300, gt=0)
     build_timeout_seconds: float = Field(default=3600, gt=0)
     apply_timeout_seconds: float = Field(default=1800, gt=0)

@@ -50,7 +50,7 @@ in
 
   colmena = {
     flake_dir = "/var/lib/labbot/infra";
-    parallel = 2;
+    parallel = 10; # colmena's -p: nodes deployed at once (0: no limit)
   };
 
   ssh = {
