@@ -8,7 +8,8 @@ labbot's config wants a BMC per board, so N nodes sit on ceil(N/4) boards: the l
 emulator drives the first, and this script starts one more `BmcEmulator` per further board
 and writes the config for them (inventory inline: board, slot, host, port per node).
 
-Figures per lab, each the median of `--runs` runs after one warm-up run:
+Figures per lab, each the median of `--runs` runs after one warm-up run, 5 s apart (a nightly
+digest finds the channel's posting allowance full; back to back, Slack's pacing would count):
 - digest: `scheduler.run("digest")` end to end (gather every source, judge, post the summary
   and its thread to the Slack emulator, store the snapshot) — the figure the target is about;
 - nodes: `LabSnapshotCollector.collect(all nodes)`, i.e. the BMCs and one SSH command per
@@ -43,6 +44,7 @@ from labsim.lab import BMC_PASSWORD, BMC_PASSWORD_ENV, LAB_CHANNEL, Lab
 from labsim.nodes import NodeSpec
 
 SLOTS = 4
+PAUSE_SECONDS = 5.0  # between runs: the channel's posting allowance refills (see measure)
 SHELL_SERVER = "labsim.nodes.shell_server"
 
 
@@ -132,6 +134,11 @@ async def measure(count: int, runs: int, latency: float) -> Figures:
         own_cpu: list[float] = []
         node_cpu: list[float] = []
         for run in range(runs + 1):
+            if run > 0:
+                # A nightly digest finds the channel's chat.postMessage allowance full (labbot's
+                # budget: a burst of 4, refilled at 55 a minute, bot/slack_budget.py); digests
+                # back to back would measure that pacing instead, more with every run.
+                await asyncio.sleep(PAUSE_SECONDS)
             posted = len(lab.slack.messages(LAB_CHANNEL))
             cpu_before, sim_before = time.process_time(), simulator_cpu()
             started = time.perf_counter()

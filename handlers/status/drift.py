@@ -28,6 +28,7 @@ from bot.redact import Redactor
 from handlers.status.lab_facts import DriftFacts, DriftNode, NodeFacts
 
 SHOWN_COMMITS = 5
+MAX_COUNTED = 500  # commits counted behind at most (git's output is capped below that)
 _REVISION = re.compile(r"[0-9a-f]{7,64}")
 _GIT_TIMEOUT = 30.0
 
@@ -67,6 +68,7 @@ async def compare(config: Config, build: DriftFacts, nodes: Sequence[NodeFacts])
     """`build` with the nodes that run something else, and the commits they are behind."""
     if build.problem or build.revision is None:
         return build.model_copy(update={"nodes": ()})
+    revision = build.revision
     drifting = [
         n
         for n in nodes
@@ -75,18 +77,30 @@ async def compare(config: Config, build: DriftFacts, nodes: Sequence[NodeFacts])
         and n.name in build.built
         and build.built[n.name] != n.current_system
     ]
-    found = await asyncio.gather(*(_drift_node(config, n, build.revision) for n in drifting))
-    return build.model_copy(update={"nodes": tuple(found)})
+    # Nodes deployed together run the same revision: ask git once per revision.
+    bases = sorted({base for n in drifting if (base := _base(n.configuration_revision))})
+    found = await asyncio.gather(*(_commits_between(config, base, revision) for base in bases))
+    behind = dict(zip(bases, found, strict=True))
+    return build.model_copy(
+        update={
+            "nodes": tuple(
+                DriftNode(
+                    name=n.name,
+                    running_revision=n.configuration_revision,
+                    behind=behind.get(_base(n.configuration_revision), (None, ()))[0],
+                    commits=behind.get(_base(n.configuration_revision), (None, ()))[1],
+                )
+                for n in drifting
+            )
+        }
+    )
 
 
-async def _drift_node(config: Config, node: NodeFacts, revision: str) -> DriftNode:
-    running = node.configuration_revision
-    behind: int | None = None
-    commits: tuple[str, ...] = ()
-    if running and config.colmena is not None:
-        base = running.removesuffix("-dirty")
-        behind, commits = await _commits_between(config, base, revision)
-    return DriftNode(name=node.name, running_revision=running, behind=behind, commits=commits)
+def _base(running: str | None) -> str:
+    """The commit a configurationRevision names ("" when none, or not a commit id: the node
+    said it, so it never reaches git as an option)."""
+    base = (running or "").removesuffix("-dirty")
+    return base if _REVISION.fullmatch(base) else ""
 
 
 async def _commits_between(
@@ -95,29 +109,15 @@ async def _commits_between(
     """How many commits `head` has that `base` lacks, and the newest few; (None, ()) when
     `base` is not a commit of the checkout (a system from elsewhere)."""
     assert config.colmena is not None
-    if not _REVISION.fullmatch(base):  # the node said it: never let it reach git as an option
-        return None, ()
-    where = config.colmena.flake_dir
-    redactor = Redactor()
     try:
-        count = await run_git(
-            ["rev-list", "--count", f"{base}..{head}"],
-            operation="count commits",
-            cwd=where,
-            timeout=_GIT_TIMEOUT,
-            redactor=redactor,
-        )
         log = await run_git(
-            ["log", f"-{SHOWN_COMMITS}", "--format=%h %s", f"{base}..{head}"],
+            ["log", f"--max-count={MAX_COUNTED}", "--format=%h %s", f"{base}..{head}"],
             operation="list commits",
-            cwd=where,
+            cwd=config.colmena.flake_dir,
             timeout=_GIT_TIMEOUT,
-            redactor=redactor,
+            redactor=Redactor(),
         )
     except GitError:
         return None, ()
-    try:
-        behind = int(count.stdout[0].strip())
-    except (IndexError, ValueError):
-        return None, ()
-    return behind, tuple(line.strip() for line in log.stdout if line.strip())
+    lines = [line.strip() for line in log.stdout if line.strip()]
+    return len(lines), tuple(lines[:SHOWN_COMMITS])
