@@ -5,9 +5,10 @@ Must not decide what to do about it (status and digest judge, the reboot refuses
 on odd output: the cluster's answer is outside input, so what cannot be read becomes a problem
 sentence or an empty value.
 
-- Pods: `kubectl get pods -A -o json` (Kubernetes core/v1 Pod). A pod is a problem when its
-  phase is neither Running nor Succeeded, or a container waits with a reason (CrashLoopBackOff,
-  ImagePullBackOff: the kubelet keeps such a pod's phase Running).
+- Pods: `kubectl get pods -A -o custom-columns=…` (Kubernetes core/v1 Pod fields; the printer is
+  kubernetes/kubectl pkg/cmd/get/customcolumn.go: lists joined by `,`, `<none>` for nothing).
+  A pod is a problem when its phase is neither Running nor Succeeded, or a container waits with
+  a reason (CrashLoopBackOff, ImagePullBackOff: the kubelet keeps such a pod's phase Running).
 - Longhorn: `kubectl get volumes.longhorn.io` and `replicas.longhorn.io` in `longhorn-system`
   (longhorn/longhorn-manager k8s/pkg/apis/longhorn/v1beta2/volume.go, replica.go). A volume is a
   problem when its `status.robustness` is degraded or faulted; a replica is healthy while
@@ -27,7 +28,26 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 LONGHORN_NAMESPACE = "longhorn-system"
-PODS = ["kubectl", "get", "pods", "--all-namespaces", "-o", "json"]
+# Only the columns labbot reads, one line per pod: a real cluster's `-o json` pod list runs to
+# megabytes (managedFields and all) and would cross SSH every digest and `/lab status`.
+POD_COLUMNS = (
+    "NAMESPACE:.metadata.namespace",
+    "NAME:.metadata.name",
+    "PHASE:.status.phase",
+    "NODE:.spec.nodeName",
+    "WAITING:.status.containerStatuses[*].state.waiting.reason",
+    "RESTARTS:.status.containerStatuses[*].restartCount",
+)
+PODS = [
+    "kubectl",
+    "get",
+    "pods",
+    "--all-namespaces",
+    "--no-headers",
+    "-o",
+    "custom-columns=" + ",".join(POD_COLUMNS),
+]
+NONE = "<none>"  # what custom-columns prints where a path finds nothing
 VOLUMES = ["kubectl", "get", "volumes.longhorn.io", "-n", LONGHORN_NAMESPACE, "-o", "json"]
 REPLICAS = ["kubectl", "get", "replicas.longhorn.io", "-n", LONGHORN_NAMESPACE, "-o", "json"]
 CERTIFICATES = ["k3s", "certificate", "check", "--output", "json"]
@@ -114,34 +134,32 @@ def _get(obj: Any, *keys: str) -> Any:
     return obj
 
 
-def parse_pods(document: str) -> tuple[dict[str, int], tuple[PodProblem, ...]] | None:
-    """Pods not Running or Completed: count per namespace and the worst few (most restarts
-    first); None if it is not a pod list."""
-    items = _items(document)
-    if items is None:
-        return None
+def parse_pods(text: str) -> tuple[dict[str, int], tuple[PodProblem, ...]] | None:
+    """Pods not Running or Completed, from the `POD_COLUMNS` rows: count per namespace and the
+    worst few (most restarts first). None when nothing could be read: a k3s cluster always runs
+    pods (CoreDNS at least), so an empty answer means kubectl failed."""
     problems = []
-    for pod in items:
-        phase = str(_get(pod, "status", "phase") or "Unknown")
-        statuses = _get(pod, "status", "containerStatuses") or []
-        waiting = [
-            str(_get(s, "state", "waiting", "reason") or "")
-            for s in statuses
-            if isinstance(s, dict)
-        ]
-        reason = next((w for w in waiting if w and w != "ContainerCreating"), "")
-        if phase in ("Running", "Succeeded") and not reason:
+    rows = 0
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) != len(POD_COLUMNS):
             continue
-        restarts = sum(int(s.get("restartCount") or 0) for s in statuses if isinstance(s, dict))
+        rows += 1
+        namespace, name, phase, node, waiting, restarts = words
+        reasons = [r for r in waiting.split(",") if r not in (NONE, "ContainerCreating")]
+        if phase in ("Running", "Succeeded") and not reasons:
+            continue
         problems.append(
             PodProblem(
-                namespace=str(_get(pod, "metadata", "namespace") or ""),
-                name=str(_get(pod, "metadata", "name") or "?"),
-                node=str(_get(pod, "spec", "nodeName") or ""),
-                reason=reason or phase,
-                restarts=restarts,
+                namespace=namespace,
+                name=name,
+                node="" if node == NONE else node,
+                reason=reasons[0] if reasons else phase,
+                restarts=sum(int(r) for r in restarts.split(",") if r.isdigit()),
             )
         )
+    if rows == 0:
+        return None
     counts = Counter(p.namespace for p in problems)
     worst = sorted(problems, key=lambda p: (-p.restarts, p.namespace, p.name))[:WORST_PODS]
     return dict(sorted(counts.items())), tuple(worst)

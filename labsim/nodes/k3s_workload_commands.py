@@ -1,6 +1,6 @@
 """kubectl's workload verbs and `k3s certificate check` on a simulated k3s server.
 
-- `kubectl get pods -A -o json`: Kubernetes core/v1 Pod objects in a List; a container waiting in
+- `kubectl get pods -A -o json` (or `-o custom-columns=…`, as labbot asks): Kubernetes core/v1 Pod objects in a List; a container waiting in
   `CrashLoopBackOff` keeps the pod's phase `Running` with the reason in
   `status.containerStatuses[].state.waiting` (kubernetes/kubernetes pkg/kubelet/kuberuntime).
 - `kubectl get volumes.longhorn.io|replicas.longhorn.io -n longhorn-system -o json`: Longhorn's
@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from labsim.nodes.invocation import Invocation
 from labsim.nodes.k3s_workloads import Pod, Replica, Volume, Workloads, WorkloadsFile
@@ -76,8 +76,9 @@ def kubectl_workloads(
 def _get(
     inv: Invocation, args: list[str], kind: str, workloads: Workloads, members: list[K3sMember]
 ) -> int:
-    if "json" not in args and "-ojson" not in args and "--output=json" not in args:
-        inv.warn(f"labsim: kubectl get {kind} is simulated only with -o json")
+    output = _output(args)
+    if output != "json" and not output.startswith("custom-columns="):
+        inv.warn(f"labsim: kubectl get {kind} is simulated only with -o json or custom-columns")
         return 1
     alive = {m.name: _alive(m) for m in members}
     if kind in _POD_WORDS:
@@ -94,6 +95,8 @@ def _get(
     else:
         inv.warn(f'error: the server doesn\'t have a resource type "{kind}"')
         return 1
+    if output.startswith("custom-columns="):
+        return _custom_columns(inv, output.split("=", 1)[1], items, "--no-headers" in args)
     document = {
         "apiVersion": "v1",
         "items": items,
@@ -102,6 +105,66 @@ def _get(
     }
     inv.say(json.dumps(document, indent=4))
     return 0
+
+
+def _output(args: list[str]) -> str:
+    for i, arg in enumerate(args):
+        if arg in ("-o", "--output") and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--output="):
+            return arg.split("=", 1)[1]
+        if arg.startswith("-o") and len(arg) > 2:
+            return arg[2:].lstrip("=")
+    return "table"
+
+
+def _custom_columns(inv: Invocation, spec: str, items: list[Any], no_headers: bool) -> int:
+    """`-o custom-columns=HEADER:.json.path,...` as kubectl prints it
+    (kubernetes/kubectl pkg/cmd/get/customcolumn.go): one row per object, a value list joined
+    with `,`, `<none>` where the path finds nothing, columns aligned by a tabwriter (at least
+    three spaces apart). Paths: `.a.b`, `.a[*].b`, `.a[0].b` (a subset of kubectl's JSONPath)."""
+    columns = []
+    for part in spec.split(","):
+        header, sep, path = part.partition(":")
+        if not sep or not path:
+            inv.warn(
+                f"error: unexpected custom-columns spec: {part}, expected <header>:<json-path-expr>"
+            )
+            return 1
+        columns.append((header, path))
+    rows = [] if no_headers else [[header for header, _ in columns]]
+    for item in items:
+        row = []
+        for _, path in columns:
+            values = _json_path(item, path)
+            row.append(",".join(_text(v) for v in values) if values else "<none>")
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))] if rows else []
+    for row in rows:
+        inv.say("   ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    return 0
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _json_path(item: Any, path: str) -> list[Any]:
+    """The values `path` finds in `item` (missing keys find nothing)."""
+    found = [item]
+    for step in path.lstrip("{").rstrip("}").lstrip(".").split("."):
+        key, _, index = step.partition("[")
+        found = [f.get(key) for f in found if isinstance(f, dict) and key in f]
+        if index:
+            index = index.rstrip("]")
+            lists = [f for f in found if isinstance(f, list)]
+            if index == "*":
+                found = [v for f in lists for v in f]
+            else:
+                found = [f[int(index)] for f in lists if int(index) < len(f)]
+    return [f for f in found if f is not None and not isinstance(f, dict | list)]
 
 
 def _namespace(args: list[str]) -> str | None:

@@ -147,3 +147,19 @@ async def test_systemctl_reboot_boots_the_node_again_with_a_new_boot_id(lab: Sim
     await asyncio.wait_for(node.os_reboot_asked.wait(), 10)
     await asyncio.wait_for(node.settle(), 10)
     assert not node.powered  # hung: down until the BMC resets it
+
+
+async def test_custom_columns_print_one_row_per_pod_as_kubectl_does(lab: SimCluster) -> None:
+    server = lab["tp-node3"]
+    lab.workloads.crash_loop("media", "jellyfin-7d9f", "tp-node1", restarts=4)
+    columns = "NS:.metadata.namespace,NAME:.metadata.name,WAIT:.status.containerStatuses[*].state.waiting.reason,GONE:.spec.nothing"
+    table = await run(lab, server, f"sudo kubectl get pods -n media -o custom-columns={columns}")
+    lines = str(table.stdout).splitlines()
+    assert lines[0].split() == ["NS", "NAME", "WAIT", "GONE"]
+    assert lines[1].split() == ["media", "jellyfin-7d9f", "CrashLoopBackOff", "<none>"]
+    bare = await run(
+        lab, server, f"sudo kubectl get pods -n media --no-headers -o custom-columns={columns}"
+    )
+    assert len(str(bare.stdout).splitlines()) == 1
+    wrong = await run(lab, server, "sudo kubectl get pods -A -o custom-columns=NAME")
+    assert wrong.exit_status == 1 and "expected <header>:<json-path-expr>" in str(wrong.stderr)
