@@ -20,6 +20,7 @@ sentence or an empty value.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -48,6 +49,25 @@ PODS = [
     "custom-columns=" + ",".join(POD_COLUMNS),
 ]
 NONE = "<none>"  # what custom-columns prints where a path finds nothing
+# Kubernetes object names (DNS-1123 subdomains) and pod phases (core/v1 PodPhase).
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+_PHASES = frozenset({"Pending", "Running", "Succeeded", "Failed", "Unknown"})
+# Each node's conditions as two parallel lists (types, statuses) and its cordon: a few bytes a
+# node where `-o json` sends kilobytes.
+NODE_COLUMNS = (
+    "NAME:.metadata.name",
+    "CONDITIONS:.status.conditions[*].type",
+    "STATUSES:.status.conditions[*].status",
+    "UNSCHEDULABLE:.spec.unschedulable",
+)
+NODES = [
+    "kubectl",
+    "get",
+    "nodes",
+    "--no-headers",
+    "-o",
+    "custom-columns=" + ",".join(NODE_COLUMNS),
+]
 VOLUMES = ["kubectl", "get", "volumes.longhorn.io", "-n", LONGHORN_NAMESPACE, "-o", "json"]
 REPLICAS = ["kubectl", "get", "replicas.longhorn.io", "-n", LONGHORN_NAMESPACE, "-o", "json"]
 CERTIFICATES = ["k3s", "certificate", "check", "--output", "json"]
@@ -134,6 +154,37 @@ def _get(obj: Any, *keys: str) -> Any:
     return obj
 
 
+class K3sNode(_Fact):
+    """A k3s node as the API server sees it: Ready, and cordoned (`spec.unschedulable`)."""
+
+    ready: bool
+    cordoned: bool = False
+
+
+def parse_nodes(text: str) -> dict[str, K3sNode] | None:
+    """k3s node name → its state, from the `NODE_COLUMNS` rows; None when no row could be read
+    (a cluster has a node at least, so nothing means kubectl failed)."""
+    nodes: dict[str, K3sNode] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) != len(NODE_COLUMNS):
+            continue
+        name, types, statuses, unschedulable = words
+        kinds, values = types.split(","), statuses.split(",")
+        if (
+            not _NAME.fullmatch(name)
+            or len(kinds) != len(values)
+            or not set(values) <= {"True", "False", "Unknown"}
+            or unschedulable not in ("true", "false", NONE)
+        ):
+            continue  # not a row of ours (an error message, another output format)
+        conditions = dict(zip(kinds, values, strict=True))
+        nodes[name] = K3sNode(
+            ready=conditions.get("Ready") == "True", cordoned=unschedulable == "true"
+        )
+    return nodes or None
+
+
 def parse_pods(text: str) -> tuple[dict[str, int], tuple[PodProblem, ...]] | None:
     """Pods not Running or Completed, from the `POD_COLUMNS` rows: count per namespace and the
     worst few (most restarts first). None when nothing could be read: a k3s cluster always runs
@@ -146,6 +197,8 @@ def parse_pods(text: str) -> tuple[dict[str, int], tuple[PodProblem, ...]] | Non
             continue
         rows += 1
         namespace, name, phase, node, waiting, restarts = words
+        if not (_NAME.fullmatch(namespace) and _NAME.fullmatch(name)) or phase not in _PHASES:
+            continue  # not a row of ours
         reasons = [r for r in waiting.split(",") if r not in (NONE, "ContainerCreating")]
         if phase in ("Running", "Succeeded") and not reasons:
             continue

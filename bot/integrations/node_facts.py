@@ -10,8 +10,7 @@ its date), `/proc/sys/kernel/random/boot_id`, `/proc/uptime`, `/proc/loadavg`,
 `systemctl is-system-running`, `systemctl list-units --failed --no-legend --plain`,
 `df -P -B1` of `/` and of the Longhorn path, `readlink` of the booted and the current system's
 kernel, initrd and kernel modules (a reboot is pending when they differ: the three links nixpkgs'
-nixos/modules/tasks/auto-upgrade.nix compares), and on k3s servers `sudo -n kubectl get nodes -o
-json` and the cluster's health (`bot/integrations/k3s_cluster.py`).
+nixos/modules/tasks/auto-upgrade.nix compares), and on k3s servers `sudo -n kubectl get nodes` (custom columns) and the cluster's health (`bot/integrations/k3s_cluster.py`).
 """
 
 from __future__ import annotations
@@ -107,7 +106,7 @@ def reboot_script(target: str = "/run/current-system") -> str:
 
 def _k3s_parts() -> list[tuple[str, str]]:
     return [
-        ("k3s", "sudo -n kubectl get nodes -o json"),
+        ("k3s", "sudo -n " + shlex.join(k3s_cluster.NODES)),
         ("pods", "sudo -n " + shlex.join(k3s_cluster.PODS)),
         ("volumes", "sudo -n " + shlex.join(k3s_cluster.VOLUMES)),
         ("certificates", "sudo -n " + shlex.join(k3s_cluster.CERTIFICATES)),
@@ -155,7 +154,7 @@ def parse_report(stdout: str, disk_paths: Sequence[str], now: datetime | None = 
     disks = tuple(
         disk for path in disk_paths if (disk := parse_df(path, section(f"df:{path}"))) is not None
     )
-    k3s = parse_k3s_ready(sections["k3s"]) if "k3s" in sections else None
+    k3s = k3s_ready(sections["k3s"]) if "k3s" in sections else None
     boot_id = sections.get("boot_id", "").strip() or None
     cluster = parse_cluster(sections, now or datetime.now(UTC)) if "pods" in sections else None
     return NodeReport(
@@ -321,39 +320,7 @@ def parse_df(path: str, text: str) -> DiskUse | None:
     return DiskUse(path=path, mount=mount, size_bytes=size, used_bytes=used, used_percent=percent)
 
 
-def parse_k3s_ready(document: str) -> dict[str, bool] | None:
-    """k3s node name → Ready from `kubectl get nodes -o json`; None if it is not that document."""
-    data = _json(document)
-    items = data.get("items") if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        return None
-    ready: dict[str, bool] = {}
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        metadata = item.get("metadata")
-        status = item.get("status")
-        name = metadata.get("name") if isinstance(metadata, dict) else None
-        conditions = status.get("conditions") if isinstance(status, dict) else None
-        if not isinstance(name, str) or not isinstance(conditions, list):
-            continue
-        ready[name] = any(
-            isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
-            for c in conditions
-        )
-    return ready
-
-
-def unschedulable_nodes(document: str) -> set[str]:
-    """The cordoned nodes (`spec.unschedulable`) in `kubectl get nodes -o json`."""
-    data = _json(document)
-    items = data.get("items") if isinstance(data, dict) else None
-    names = set()
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict):
-            continue
-        spec, metadata = item.get("spec"), item.get("metadata")
-        if isinstance(spec, dict) and spec.get("unschedulable") is True:
-            if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
-                names.add(metadata["name"])
-    return names
+def k3s_ready(text: str) -> dict[str, bool] | None:
+    """k3s node name → Ready, from `k3s_cluster.NODES`' rows; None if none could be read."""
+    nodes = k3s_cluster.parse_nodes(text)
+    return {name: node.ready for name, node in nodes.items()} if nodes is not None else None

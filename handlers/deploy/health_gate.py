@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.config import HealthGateConfig, K3sRole, Node
-from bot.integrations.node_facts import parse_failed_units, parse_k3s_ready, parse_nixos_version
+from bot.integrations import k3s_cluster
+from bot.integrations.node_facts import k3s_ready, parse_failed_units, parse_nixos_version
 from bot.integrations.ssh import NodeUnreachable, SshError, SshPool
 from bot.job_run import JobCancelled
 from handlers.deploy import messages
@@ -196,7 +197,7 @@ class HealthGate:
         return [Problem(messages.gate_units_failed(name, bad), False)]
 
     async def _k3s(self, name: str) -> list[Problem]:
-        result = await self._pool.run(name, ["kubectl", "get", "nodes", "-o", "json"], sudo=True)
+        result = await self._pool.run(name, k3s_cluster.NODES, sudo=True)
         if not result.ok:
             return [Problem(messages.gate_k3s_unavailable(name, result.failure_line), True)]
         ready = k3s_node_ready(result.stdout, name)
@@ -208,8 +209,8 @@ class HealthGate:
 
 
 def k3s_node_ready(document: str, name: str) -> bool | None:
-    """Whether node `name` is Ready in `kubectl get nodes -o json` output; None if absent."""
-    return (parse_k3s_ready(document) or {}).get(name)
+    """Whether node `name` is Ready in `k3s_cluster.NODES`' output; None if absent."""
+    return (k3s_ready(document) or {}).get(name)
 
 
 @dataclass(frozen=True)

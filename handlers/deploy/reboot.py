@@ -35,7 +35,6 @@ from bot.integrations.node_facts import (
     reboot_pending,
     reboot_script,
     split_sections,
-    unschedulable_nodes,
 )
 from bot.integrations.ssh import SshPool
 from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
@@ -266,10 +265,9 @@ class RebootKind:
             cordoned = None
             if server is not None:
                 with contextlib.suppress(IntegrationError):
-                    nodes = await pool.run(
-                        server.name, ["kubectl", "get", "nodes", "-o", "json"], sudo=True
-                    )
-                    cordoned = name in unschedulable_nodes(nodes.stdout)
+                    nodes = await pool.run(server.name, k3s_cluster.NODES, sudo=True)
+                    found = k3s_cluster.parse_nodes(nodes.stdout) or {}
+                    cordoned = name in found and found[name].cordoned
         return messages.reboot_interrupted(job.id, name, rebooted, cordoned)
 
     async def _offer_reset(self, run: JobRun, node: str) -> None:

@@ -67,8 +67,12 @@ def kubectl(inv: Invocation) -> int:
     members = read_members(identity.k3s_members_file) if identity.k3s_members_file else []
     if words[:2] not in (["get", "nodes"], ["get", "node"], ["get", "no"]):
         return k3s_workload_commands.kubectl_workloads(inv, args, words, members)
-    output = _output_format(args)
+    output = k3s_workload_commands.output_format(args)
     cordoned = set(_workloads(identity.k3s_members_file).cordoned)
+    if output.startswith("custom-columns="):
+        objects = [_node_object(m, inv.now, m.name in cordoned) for m in members]
+        spec = output.split("=", 1)[1]
+        return k3s_workload_commands.custom_columns(inv, spec, objects, "--no-headers" in args)
     if output == "json":
         nodes = [_node_object(m, inv.now, m.name in cordoned) for m in members]
         document = {
@@ -81,17 +85,6 @@ def kubectl(inv: Invocation) -> int:
         return 0
     _print_table(inv, members)
     return 0
-
-
-def _output_format(args: list[str]) -> str:
-    for i, arg in enumerate(args):
-        if arg in ("-o", "--output") and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith("-o") and len(arg) > 2:
-            return arg[2:].lstrip("=")
-        if arg.startswith("--output="):
-            return arg.split("=", 1)[1]
-    return "table"
 
 
 def _stamp(when: float) -> str:

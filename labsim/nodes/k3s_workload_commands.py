@@ -76,7 +76,7 @@ def kubectl_workloads(
 def _get(
     inv: Invocation, args: list[str], kind: str, workloads: Workloads, members: list[K3sMember]
 ) -> int:
-    output = _output(args)
+    output = output_format(args)
     if output != "json" and not output.startswith("custom-columns="):
         inv.warn(f"labsim: kubectl get {kind} is simulated only with -o json or custom-columns")
         return 1
@@ -96,7 +96,7 @@ def _get(
         inv.warn(f'error: the server doesn\'t have a resource type "{kind}"')
         return 1
     if output.startswith("custom-columns="):
-        return _custom_columns(inv, output.split("=", 1)[1], items, "--no-headers" in args)
+        return custom_columns(inv, output.split("=", 1)[1], items, "--no-headers" in args)
     document = {
         "apiVersion": "v1",
         "items": items,
@@ -107,7 +107,8 @@ def _get(
     return 0
 
 
-def _output(args: list[str]) -> str:
+def output_format(args: list[str]) -> str:
+    """kubectl's `-o` / `--output` value (`table` when none)."""
     for i, arg in enumerate(args):
         if arg in ("-o", "--output") and i + 1 < len(args):
             return args[i + 1]
@@ -118,7 +119,7 @@ def _output(args: list[str]) -> str:
     return "table"
 
 
-def _custom_columns(inv: Invocation, spec: str, items: list[Any], no_headers: bool) -> int:
+def custom_columns(inv: Invocation, spec: str, items: list[Any], no_headers: bool) -> int:
     """`-o custom-columns=HEADER:.json.path,...` as kubectl prints it
     (kubernetes/kubectl pkg/cmd/get/customcolumn.go): one row per object, a value list joined
     with `,`, `<none>` where the path finds nothing, columns aligned by a tabwriter (at least

@@ -44,7 +44,9 @@ async def test_deploy_switches_the_node_and_passes_the_health_gate() -> None:
         assert node.current_generation() == 4
         assert node.current_system() == built
         received = node.commands_received()
-        assert "sudo -n -- kubectl get nodes -o json" in received  # k3s server: Ready checked
+        assert any(  # k3s server: Ready checked
+            c.startswith("sudo -n -- kubectl get nodes --no-headers -o") for c in received
+        )
         assert "systemctl is-system-running" in received
         job = await bot.jobs.jobs.get(job_id)
         assert job is not None and job.state is JobState.succeeded

@@ -123,11 +123,14 @@ async def test_failing_probe_and_not_ready_k3s_are_retried_until_the_timeout(
 
 
 def test_k3s_readiness_parsing() -> None:
-    ready = '{"items": [{"metadata": {"name": "a"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}]}'
+    # `kubectl get nodes --no-headers -o custom-columns=NAME,CONDITIONS,STATUSES,UNSCHEDULABLE`
+    ready = "a   MemoryPressure,DiskPressure,PIDPressure,Ready   False,False,False,True   <none>"
     assert k3s_node_ready(ready, "a") is True
-    assert k3s_node_ready(ready.replace('"True"', '"False"'), "a") is False
+    assert k3s_node_ready(ready.replace(",True", ",False"), "a") is False
+    assert k3s_node_ready(ready.replace(",True", ",Unknown"), "a") is False
     assert k3s_node_ready(ready, "b") is None
-    assert k3s_node_ready("not json", "a") is None
+    assert k3s_node_ready('{"items": []}', "a") is None
+    assert k3s_node_ready("The connection to the server was refused", "a") is None
 
 
 def test_generation_parsing_and_goals() -> None:

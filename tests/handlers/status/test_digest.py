@@ -68,10 +68,8 @@ Filesystem        1-blocks       Used   Available Capacity Mounted on
 Filesystem         1-blocks        Used    Available Capacity Mounted on
 /dev/sda1      480000000000 417600000000 62400000000      87% /var/lib/longhorn
 @@labbot@@k3s
-{"items": [{"metadata": {"name": "tp-node3"},
-            "status": {"conditions": [{"type": "Ready", "status": "True"}]}},
-           {"metadata": {"name": "tp-node1"},
-            "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}}]}
+tp-node3   MemoryPressure,DiskPressure,PIDPressure,Ready   False,False,False,True           <none>
+tp-node1   MemoryPressure,DiskPressure,PIDPressure,Ready   Unknown,Unknown,Unknown,Unknown   true
 """
 
 
@@ -126,7 +124,9 @@ def test_node_script_asks_everything_in_one_line() -> None:
         "nixos-version --json",
         "nixos-rebuild list-generations --json",
         "df -P -B1 /var/lib/longhorn",
-        "sudo -n kubectl get nodes -o json",
+        "sudo -n kubectl get nodes --no-headers -o 'custom-columns=NAME:.metadata.name,",
+        "sudo -n kubectl get pods --all-namespaces --no-headers -o 'custom-columns=",
+        "readlink /run/booted-system/initrd",
     ):
         assert command in script
     assert "kubectl" not in node_script(PATHS, k3s_server=False)
