@@ -37,11 +37,11 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from digest import SLOTS, bench_config, simulator_cpu, specs
+from digest import bench_config, simulator_cpu
 
 from bot.app import LabBot
-from labsim.bmc import BmcEmulator
-from labsim.lab import BMC_PASSWORD, LAB_CHANNEL, Lab
+from labsim.boards import board_specs, start_board_bmcs
+from labsim.lab import LAB_CHANNEL, Lab
 from labsim.slack import Message
 
 RUN_FILE = "bench-run.nix"  # a shared file: every node's system depends on it
@@ -118,23 +118,16 @@ async def deploy_once(lab: Lab, run: int) -> tuple[float, float, float]:
 async def measure(count: int, runs: int, latency: float, parallel: int, kex: str) -> Figures:
     """Start a lab of `count` nodes and time whole deploys."""
     async with AsyncExitStack() as stack:
-        lab = await stack.enter_async_context(Lab(full=True, node_specs=specs(count)))
+        lab = await stack.enter_async_context(Lab(full=True, node_specs=board_specs(count)))
         assert lab.cluster is not None
-        extra = []
-        for board in range(1, -(-count // SLOTS)):
-            bmc = BmcEmulator(password=BMC_PASSWORD)
-            await bmc.start()
-            stack.push_async_callback(bmc.stop)
-            for node in lab.cluster.nodes[board * SLOTS : (board + 1) * SLOTS]:
-                bmc.set_power(node.spec.slot - 1, True)
-            extra.append(bmc)
+        bmcs = await start_board_bmcs(lab, stack)
         for node in lab.cluster.nodes:
             node.hang_commands(latency)
         if kex:
             with lab.cluster.ssh_config_path.open("a") as config_file:
                 config_file.write(f"    KexAlgorithms {kex}\n")
         (lab.flake_dir / ".labsim-colmena.json").write_text(f'{{"build_delay": {latency}}}')
-        config = bench_config(lab, extra)
+        config = bench_config(lab, bmcs)
         config = config.model_copy(
             update={"colmena": config.colmena.model_copy(update={"parallel": parallel})}
             if config.colmena is not None

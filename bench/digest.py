@@ -5,7 +5,7 @@ Run: .venv/bin/python bench/digest.py [--nodes 1 24] [--runs 5] [--node-latency 
 Each lab is `Lab(full=True)` with N nodes over real sshd, the GitHub emulator with one open
 Renovate PR, and labbot connected to the Slack emulator. A Turing Pi board has four slots and
 labbot's config wants a BMC per board, so N nodes sit on ceil(N/4) boards: the lab's own BMC
-emulator drives the first, and this script starts one more `BmcEmulator` per further board
+emulator drives the first, and `labsim/boards.py` starts one more `BmcEmulator` per further board
 and writes the config for them (inventory inline: board, slot, host, port per node).
 
 Figures per lab, each the median of `--runs` runs after one warm-up run, 5 s apart (a nightly
@@ -31,7 +31,6 @@ import sys
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
 
 import psutil
 
@@ -40,10 +39,9 @@ from bot.config import Config
 from handlers.status.digest import SCHEDULE_NAME
 from handlers.status.lab_snapshot import LabSnapshotCollector
 from labsim.bmc import BmcEmulator
-from labsim.lab import BMC_PASSWORD, BMC_PASSWORD_ENV, LAB_CHANNEL, Lab
-from labsim.nodes import NodeSpec
+from labsim.boards import board_specs, boards_config, start_board_bmcs
+from labsim.lab import LAB_CHANNEL, Lab
 
-SLOTS = 4
 PAUSE_SECONDS = 5.0  # between runs: the channel's posting allowance refills (see measure)
 SHELL_SERVER = "labsim.nodes.shell_server"
 
@@ -61,70 +59,21 @@ class Figures:
     node_cpu: float  # sshd and the simulated nodes' shells per digest
 
 
-def specs(count: int) -> tuple[NodeSpec, ...]:
-    """N nodes; the first is the k3s server, the others agents; slots 1–4 per board."""
-    return tuple(
-        NodeSpec(
-            f"tp-node{i + 1}",
-            i % SLOTS + 1,
-            "cm4",
-            ("k3s-server",) if i == 0 else ("k3s-agent",),
-            "server" if i == 0 else "agent",
-        )
-        for i in range(count)
-    )
-
-
-def bench_config(lab: Lab, extra: list[BmcEmulator]) -> Config:
-    """The lab's config with one board (and BMC) per four nodes."""
-    assert lab.bmc is not None and lab.cluster is not None
-    data: dict[str, Any] = lab.config_data()
-    emulators = [lab.bmc, *extra]
-    data["bmc"] = {
-        f"bmc{b}": {
-            "url": bmc.url,
-            "password": {"env": BMC_PASSWORD_ENV},
-            "tls": {"verify": True, "fingerprint_sha256": bmc.cert_sha256_fingerprint},
-        }
-        for b, bmc in enumerate(emulators)
-    }
-    data["inventory"] = {
-        "boards": [{"name": f"board{b}", "bmc": f"bmc{b}"} for b in range(len(emulators))],
-        "nodes": [
-            {
-                "name": node.name,
-                "board": f"board{i // SLOTS}",
-                "slot": node.spec.slot,
-                "module": node.spec.module,
-                "host": node.host,
-                "ssh_port": node.port,
-                "ssh_user": node.user,
-                "tags": list(node.spec.tags),
-                "k3s_role": node.spec.k3s_role,
-            }
-            for i, node in enumerate(lab.cluster.nodes)
-        ],
-    }
-    return Config.model_validate(data)
+def bench_config(lab: Lab, bmcs: list[BmcEmulator]) -> Config:
+    """The lab's config with one board (and BMC) per four nodes (`labsim/boards.py`)."""
+    return Config.model_validate(boards_config(lab, bmcs))
 
 
 async def measure(count: int, runs: int, latency: float) -> Figures:
     """Start a lab of `count` nodes and time the digest and the node gathering."""
     async with AsyncExitStack() as stack:
-        lab = await stack.enter_async_context(Lab(full=True, node_specs=specs(count)))
+        lab = await stack.enter_async_context(Lab(full=True, node_specs=board_specs(count)))
         assert lab.bmc is not None and lab.cluster is not None and lab.github is not None
-        extra = []
-        for board in range(1, -(-count // SLOTS)):
-            bmc = BmcEmulator(password=BMC_PASSWORD)
-            await bmc.start()
-            stack.push_async_callback(bmc.stop)
-            for node in lab.cluster.nodes[board * SLOTS : (board + 1) * SLOTS]:
-                bmc.set_power(node.spec.slot - 1, True)
-            extra.append(bmc)
+        bmcs = await start_board_bmcs(lab, stack)
         await lab.github.open_renovate_pr()
         for node in lab.cluster.nodes:
             node.hang_commands(latency)
-        config = bench_config(lab, extra)
+        config = bench_config(lab, bmcs)
         bot = await stack.enter_async_context(LabBot(config))
         await lab.slack.wait_connected()
         collector = LabSnapshotCollector(config, bot.jobs.services, bot.store)
