@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from labsim.nodes import k3s_workload_commands
+from labsim.nodes import k3s_workload_commands, kubectl_output
 from labsim.nodes.invocation import Invocation
 from labsim.nodes.k3s_workloads import Workloads, WorkloadsFile
 from labsim.nodes.nodestate import NodeFiles, NodeState
@@ -67,12 +67,12 @@ def kubectl(inv: Invocation) -> int:
     members = read_members(identity.k3s_members_file) if identity.k3s_members_file else []
     if words[:2] not in (["get", "nodes"], ["get", "node"], ["get", "no"]):
         return k3s_workload_commands.kubectl_workloads(inv, args, words, members)
-    output = k3s_workload_commands.output_format(args)
+    output = kubectl_output.output_format(args)
     cordoned = set(_workloads(identity.k3s_members_file).cordoned)
     if output.startswith("custom-columns="):
         objects = [_node_object(m, inv.now, m.name in cordoned) for m in members]
         spec = output.split("=", 1)[1]
-        return k3s_workload_commands.custom_columns(inv, spec, objects, "--no-headers" in args)
+        return kubectl_output.custom_columns(inv, spec, objects, "--no-headers" in args)
     if output == "json":
         nodes = [_node_object(m, inv.now, m.name in cordoned) for m in members]
         document = {
