@@ -106,3 +106,8 @@ def cannot_build_for(needed: str, here: str, nodes: Sequence[str]) -> str:
         "(nix.buildMachines), or building on the nodes (colmena's deployment.buildOnTarget). "
         "`labbot doctor` says which works."
     )
+
+
+def boot_parts(parts: Sequence[str]) -> str:
+    """`kernel, initrd, kernel modules`: the boot links that differ (`node_facts.BOOT_LINKS`)."""
+    return ", ".join("kernel modules" if p == "kernel-modules" else p for p in parts)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from bot.messages.core import _names, outside
-from bot.messages.integrations import colmena_exit
+from bot.messages.integrations import boot_parts, colmena_exit
 
 # --- deploy and rollback (targets, colmena, SSH, health gate) ---------------------------------
 
@@ -632,7 +632,7 @@ def reboot_plan(node: str, drain: bool, server: str | None, pending: Sequence[st
         steps.append(f"uncordon {node}")
     why = ""
     if pending:
-        what = ", ".join("kernel modules" if p == "kernel-modules" else p for p in pending)
+        what = boot_parts(pending)
         why = f" It boots the running system's {what}, which {node} has not booted yet."
     longhorn = " Every Longhorn volume keeps a healthy replica on another node." if drain else ""
     return "*Plan*: " + "; ".join(steps) + "." + why + longhorn
@@ -714,7 +714,7 @@ def reboot_interrupted(job_id: int, node: str, rebooted: bool | None, cordoned: 
 
 def reboot_offer(node: str, parts: Sequence[str], boot_goal: bool) -> str:
     """A deployed node waits for a reboot to run its new kernel, initrd or modules."""
-    what = ", ".join("kernel modules" if p == "kernel-modules" else p for p in parts)
+    what = boot_parts(parts)
     when = "boots the deployed system" if boot_goal else "runs the deployed system's"
     if boot_goal:
         return f"{node} {when} only after a reboot (its {what} changed). Reboot it now?"

@@ -114,6 +114,11 @@ async def pending_reboot(
     return reboot_pending(split_sections(result.stdout)) or ()
 
 
+def _pool_names(node: str, server: Node | None) -> list[str]:
+    """The nodes a reboot talks to: the node, and the k3s server running kubectl if another."""
+    return [node] + ([server.name] if server is not None and server.name != node else [])
+
+
 class RebootKind:
     """The `reboot` job kind."""
 
@@ -135,7 +140,7 @@ class RebootKind:
         name, drain = _words(run.job)
         _, server = self._names(config, name, drain)
         assert config.ssh is not None  # checked by the command
-        names = [name] + ([server.name] if server and server.name != name else [])
+        names = _pool_names(name, server)
         try:
             async with node_pool(config.ssh, config, names) as pool:
                 boot = await pool.run(name, BOOT_ID)
@@ -175,7 +180,7 @@ class RebootKind:
         name, drain = str(payload["node"]), bool(payload["drain"])
         node, server = self._names(config, name, drain)
         assert config.ssh is not None
-        names = [name] + ([server.name] if server and server.name != name else [])
+        names = _pool_names(name, server)
         async with node_pool(config.ssh, config, names) as pool:
             try:
                 if server is not None:
@@ -255,7 +260,7 @@ class RebootKind:
         if not isinstance(name, str) or config.ssh is None:
             return ""  # interrupted before the approval: nothing was done
         _, server = self._names(config, name, bool(job.payload.get("drain")))
-        names = [name] + ([server.name] if server and server.name != name else [])
+        names = _pool_names(name, server)
         async with node_pool(config.ssh, config, names) as pool:
             try:
                 boot = await pool.run(name, BOOT_ID, timeout=10)

@@ -23,6 +23,7 @@ from bot.job_state import Job, JobState
 from bot.jobs import JobEngine
 from bot.policy import Actor
 from handlers.deploy import messages
+from handlers.deploy.fanout import for_each_node
 from handlers.deploy.generations import node_pool
 from handlers.deploy.plan import DeployPlan, job_nodes, requested_goal
 from handlers.deploy.reboot import pending_reboot, reboot_text
@@ -61,15 +62,12 @@ class RebootOffers:
             return
         names = [n.name for n in DeployPlan.model_validate(job.payload).nodes]
         target = "/nix/var/nix/profiles/system" if goal is Goal.boot else "/run/current-system"
-        waiting: list[tuple[str, tuple[str, ...]]] = []
         try:
             async with node_pool(config.ssh, config, names) as pool:
-                for name in names:
-                    parts = await pending_reboot(pool, name, target)
-                    if parts:
-                        waiting.append((name, parts))
+                found = await for_each_node(names, lambda name: pending_reboot(pool, name, target))
         except IntegrationError:
             return  # the deploy's own verdict stands; `/lab status` shows it later
+        waiting = [(name, parts) for name, parts in zip(names, found, strict=True) if parts]
         targets = job_nodes(job)
         for name, parts in waiting[:MAX_OFFERS]:
             text = messages.reboot_offer(name, parts, goal is Goal.boot)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from bot.integrations.k3s_cluster import CertificateExpiry, PodProblem
 from bot.messages.core import _names, outside, state_emoji, state_word
+from bot.messages.integrations import boot_parts
 from handlers.status.lab_facts import NodeFacts
 
 # --- the digest and /lab status -------------------------------------------------------------
@@ -112,7 +113,7 @@ def digest_reason_k3s_not_ready() -> str:
 
 def digest_reason_reboot_pending(node: str, parts: Sequence[str], prefix: str = "/lab") -> str:
     """The node runs a system whose kernel, initrd or modules it has not booted yet."""
-    what = ", ".join("kernel modules" if p == "kernel-modules" else p for p in parts)
+    what = boot_parts(parts)
     return f"reboot pending ({what} changed): `{prefix} reboot {node}`"
 
 

@@ -112,7 +112,7 @@ def _view(member: K3sMember, now: float) -> _MemberView:
     gens = root.generations()
     return _MemberView(
         state=state,
-        alive=state.power and "k3s.service" not in state.failed_units,
+        alive=state.kubelet_up,
         ready=state.k3s_ready,
         created=gens[0].created if gens else now,
         k3s_version=k3s_version,

@@ -50,8 +50,7 @@ def _stamp(when: float) -> str:
 
 
 def _alive(member: K3sMember) -> bool:
-    state = NodeFiles(Path(member.state_dir)).load_state()
-    return state.power and "k3s.service" not in state.failed_units
+    return NodeFiles(Path(member.state_dir)).load_state().kubelet_up
 
 
 def kubectl_workloads(

@@ -107,6 +107,11 @@ class NodeState:
     disk_used: dict[str, float] = field(default_factory=dict)
     k3s_ready: bool = True
 
+    @property
+    def kubelet_up(self) -> bool:
+        """Whether the node's k3s runs: powered on and k3s.service not failed."""
+        return self.power and "k3s.service" not in self.failed_units
+
     def to_json(self) -> str:
         """Serialise for `node.json`."""
         return json.dumps(asdict(self), indent=2, sort_keys=True)
