@@ -2,6 +2,10 @@
 
 Each client is created on first use from the config and closed when labbot stops; a handler
 asks `ctx.services.bmc("turingpi")` instead of building its own (so tokens and pools are reused).
+
+`ssh_readers()` keeps one SSH connection per node open between reads of the lab (the digest,
+`/lab status`): a login costs a key exchange on both ends, and 24 of them were most of what a
+24-node digest took beyond a one-node one. Jobs that change a node log in on their own pools.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from bot.metrics import Metrics
 if TYPE_CHECKING:
     from bot.integrations.bmc import BmcClient
     from bot.integrations.github import GitHubClient
+    from bot.integrations.ssh import SshPool
 
 
 class Services:
@@ -27,6 +32,7 @@ class Services:
         self._stack = AsyncExitStack()
         self._bmcs: dict[str, BmcClient] = {}
         self._github: GitHubClient | None = None
+        self._ssh_readers: SshPool | None = None
 
     async def bmc(self, board: str) -> BmcClient:
         """The client of the BMC that drives `board` (a board name from the inventory)."""
@@ -55,6 +61,21 @@ class Services:
             )
             self._github = await self._stack.enter_async_context(client)
         return self._github
+
+    def ssh_readers(self) -> SshPool:
+        """SSH connections to every inventory node, kept open between reads of the lab.
+
+        Idle connections are kept alive (asyncssh keepalives) and one found closed is replaced
+        before its command starts (`SshPool`), so a rebooted node costs one new login."""
+        from bot.integrations.ssh import SshPool, SshTarget
+
+        if self.config.ssh is None:
+            raise ConfigError("the config has no 'ssh' section")
+        if self._ssh_readers is None:
+            targets = [SshTarget.of(node) for node in self.config.inventory.nodes]
+            self._ssh_readers = SshPool(self.config.ssh, targets)
+            self._stack.push_async_callback(self._ssh_readers.close)
+        return self._ssh_readers
 
     async def close(self) -> None:
         """Close every client that was opened."""

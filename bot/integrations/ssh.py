@@ -169,15 +169,17 @@ class SshPool:
         """Run `argv` on the node; a non-zero exit is a result, not an error."""
         command = remote_command(argv, sudo=sudo)
         seconds = timeout if timeout is not None else self._config.command_timeout_seconds
-        connection = await self._connection(node, fresh=fresh)
-        target = self._targets[node]
+        process, connection = await self._start(node, command, fresh=fresh)
         try:
-            completed = await connection.run(command, check=False, timeout=seconds)
+            completed = await process.wait(check=False, timeout=seconds)
         except asyncssh.TimeoutError:
             raise CommandTimedOut(node, command, seconds) from None
         except (OSError, asyncssh.Error) as exc:
-            await self._forget(node)
-            raise NodeUnreachable(node, target.address, failure_reason(exc)) from None
+            await self._forget(node, connection)
+            raise NodeUnreachable(node, self._targets[node].address, failure_reason(exc)) from None
+        except asyncio.CancelledError:
+            process.close()  # the connection may be kept: leave no session open on it
+            raise
         status = completed.exit_status
         if status is None:  # the session ended by a signal or the connection closed
             status = 255
@@ -188,18 +190,50 @@ class SshPool:
         for name in list(self._connections):
             await self._forget(name)
 
-    async def _connection(self, node: str, *, fresh: bool) -> asyncssh.SSHClientConnection:
+    async def _start(
+        self, node: str, command: str, *, fresh: bool
+    ) -> tuple[asyncssh.SSHClientProcess[str], asyncssh.SSHClientConnection]:
+        """The command started on the node's connection. A kept connection found closed when
+        the command's session is opened (the node rebooted, sshd restarted, a NAT forgot it)
+        is replaced once: the command had not started, so logging in again cannot run it twice.
+        A live connection that refuses a session (sshd's MaxSessions) is left to the commands
+        still running on it."""
+        connection, kept = await self._connection(node, fresh=fresh)
+        try:
+            return await connection.create_process(command), connection
+        except (OSError, asyncssh.Error) as exc:
+            if not connection.is_closed():
+                raise NodeUnreachable(
+                    node, self._targets[node].address, failure_reason(exc)
+                ) from None
+            await self._forget(node, connection)
+            if not kept:
+                raise NodeUnreachable(
+                    node, self._targets[node].address, failure_reason(exc)
+                ) from None
+        connection, _ = await self._connection(node, fresh=False)
+        try:
+            return await connection.create_process(command), connection
+        except (OSError, asyncssh.Error) as exc:
+            await self._forget(node, connection)
+            raise NodeUnreachable(node, self._targets[node].address, failure_reason(exc)) from None
+
+    async def _connection(
+        self, node: str, *, fresh: bool
+    ) -> tuple[asyncssh.SSHClientConnection, bool]:
+        """The node's connection and whether it was kept from before (not opened just now)."""
         lock = self._locks.setdefault(node, asyncio.Lock())
         async with lock:
-            if fresh:
-                await self._forget(node)
             existing = self._connections.get(node)
+            if existing is not None and (fresh or existing.is_closed()):
+                await self._forget(node, existing)
+                existing = None
             if existing is not None:
-                return existing
+                return existing, True
             connection = await self._open(self._targets[node])
             self._connections[node] = connection
             self.connections_opened += 1
-            return connection
+            return connection, False
 
     async def _open(self, target: SshTarget) -> asyncssh.SSHClientConnection:
         config = self._config
@@ -216,16 +250,20 @@ class SshPool:
         except (OSError, asyncssh.Error, TimeoutError) as exc:
             raise NodeUnreachable(target.name, target.address, failure_reason(exc)) from None
 
-    async def _forget(self, node: str) -> None:
-        connection = self._connections.pop(node, None)
-        if connection is not None:
-            connection.close()
-            try:
-                await asyncio.wait_for(
-                    connection.wait_closed(), self._config.connect_timeout_seconds
-                )
-            except (TimeoutError, OSError, asyncssh.Error):
-                pass  # already gone; nothing more to release
+    async def _forget(
+        self, node: str, connection: asyncssh.SSHClientConnection | None = None
+    ) -> None:
+        """Close the node's connection (only if it is still `connection`, when one is given:
+        another command may have replaced it already)."""
+        current = self._connections.get(node)
+        if current is None or (connection is not None and current is not connection):
+            return
+        del self._connections[node]
+        current.close()
+        try:
+            await asyncio.wait_for(current.wait_closed(), self._config.connect_timeout_seconds)
+        except (TimeoutError, OSError, asyncssh.Error):
+            pass  # already gone; nothing more to release
 
 
 def _listed(known_hosts: Path, target: SshTarget) -> bool:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,7 +30,7 @@ from bot.config import Board, Config, K3sRole, Node
 from bot.errors import LabError
 from bot.integrations.flake_lock import FlakeLockError, locked_inputs
 from bot.integrations.node_facts import ROOT, NodeReport, k3s_script, node_script, parse_report
-from bot.integrations.ssh import NodeUnreachable, SshError, SshPool, SshTarget
+from bot.integrations.ssh import NodeUnreachable, SshError, SshPool
 from bot.job_records import now_utc
 from bot.services import Services
 from bot.store import Store
@@ -112,38 +111,31 @@ class LabSnapshotCollector:
         servers = [n for n in config.inventory.nodes if n.k3s_role is K3sRole.server]
         extra_k3s = [] if any(n in servers for n in nodes) else servers[:1]
         needs_k3s = any(n.k3s_role is not K3sRole.none for n in nodes)
-        async with AsyncExitStack() as stack:
-            pool = None
-            if config.ssh is not None:
-                targets = [SshTarget.of(n) for n in [*nodes, *extra_k3s]]
-                pool = await stack.enter_async_context(SshPool(config.ssh, targets))
-            gate = asyncio.Semaphore(config.digest.concurrency)
-            disks = self.disk_paths
-            node_work = asyncio.gather(
-                *(
-                    self._ask(
-                        pool,
-                        n,
-                        gate,
-                        node_script(disks, k3s_server=n.k3s_role is K3sRole.server),
-                        disks,
-                    )
-                    for n in nodes
+        pool = self._services.ssh_readers() if config.ssh is not None else None
+        gate = asyncio.Semaphore(config.digest.concurrency)
+        disks = self.disk_paths
+        node_work = asyncio.gather(
+            *(
+                self._ask(
+                    pool,
+                    n,
+                    gate,
+                    node_script(disks, k3s_server=n.k3s_role is K3sRole.server),
+                    disks,
                 )
+                for n in nodes
             )
-            k3s_work = asyncio.gather(
-                *(
-                    self._ask(pool, n, gate, k3s_script(), ())
-                    for n in (extra_k3s if needs_k3s else [])
-                )
-            )
-            board_work = asyncio.gather(*(self._board(b) for b in boards))
-            lab_work = self._lab_wide(taken_at) if only is None else _nothing()
-            buildable = [n.name for n in nodes if not n.deferred]
-            build_work = self._build(buildable, taken_at) if build else _nothing()
-            reports, k3s_extra, board_results, lab, built = await asyncio.gather(
-                node_work, k3s_work, board_work, lab_work, build_work
-            )
+        )
+        k3s_work = asyncio.gather(
+            *(self._ask(pool, n, gate, k3s_script(), ()) for n in (extra_k3s if needs_k3s else []))
+        )
+        board_work = asyncio.gather(*(self._board(b) for b in boards))
+        lab_work = self._lab_wide(taken_at) if only is None else _nothing()
+        buildable = [n.name for n in nodes if not n.deferred]
+        build_work = self._build(buildable, taken_at) if build else _nothing()
+        reports, k3s_extra, board_results, lab, built = await asyncio.gather(
+            node_work, k3s_work, board_work, lab_work, build_work
+        )
         power = {b.name: record for b, (_, record) in zip(boards, board_results, strict=True)}
         readiness = _readiness([*reports, *k3s_extra])
         answered = [*zip(nodes, reports, strict=True), *zip(extra_k3s, k3s_extra, strict=False)]

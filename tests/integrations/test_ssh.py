@@ -141,3 +141,31 @@ async def test_hanging_command_times_out(cluster: SimCluster) -> None:
     finally:
         node.hang_commands(0)
     assert "did not finish within 0.3 s" in str(caught.value)
+
+
+async def test_a_kept_connection_lost_to_a_reboot_is_replaced_and_the_command_runs_once(
+    cluster: SimCluster,
+) -> None:
+    node = cluster["tp-node3"]
+    async with SshPool(ssh_config(cluster), [target(node)]) as pool:
+        assert (await pool.run("tp-node3", ["hostname"])).ok
+        await node.reset()  # sshd and its sessions end; the pool's connection is now dead
+        result = await pool.run("tp-node3", ["echo", "after-reboot"])
+    assert result.ok and result.stdout == "after-reboot\n"
+    assert pool.connections_opened == 2
+    assert node.commands_received().count("echo after-reboot") == 1
+
+
+async def test_a_kept_connection_to_a_node_gone_down_is_unreachable_not_retried_forever(
+    cluster: SimCluster,
+) -> None:
+    node = cluster["tp-node3"]
+    async with SshPool(ssh_config(cluster), [target(node)]) as pool:
+        assert (await pool.run("tp-node3", ["true"])).ok
+        await node.power_off()
+        with pytest.raises(NodeUnreachable) as caught:
+            await pool.run("tp-node3", ["echo", "while-down"])
+        assert "connection refused" in str(caught.value)
+        await node.power_on()
+        assert (await pool.run("tp-node3", ["echo", "while-down"])).ok
+    assert node.commands_received().count("echo while-down") == 1

@@ -261,3 +261,15 @@ async def test_nodes_lists_every_node_with_what_the_lab_says_now(lab: Lab) -> No
     )
     assert lines[4].startswith("• *tp-node4* — `turingpi` slot 4 · cm4 · k3s agent")
     assert lines[4].endswith("· power on · SSH: connection refused")
+
+
+async def test_reading_the_lab_again_reuses_each_nodes_ssh_login(lab: Lab, bot: LabBot) -> None:
+    assert lab.cluster is not None
+    await digest(lab, bot)
+    await ask(lab, lab.users.viewer, "status")
+    readers = bot.jobs.services.ssh_readers()
+    assert readers.connections_opened == len(NODES)  # one login per node for both reads
+    await lab.cluster["tp-node3"].reset()  # its kept connection ends with the reboot
+    text = (await ask(lab, lab.users.viewer, "status")).all_text()
+    assert "unreachable" not in text
+    assert readers.connections_opened == len(NODES) + 1
