@@ -87,7 +87,9 @@ class Doctor:
                     )
                 )
             except (LabError, OSError) as exc:
-                findings.append(Finding(area, "check", False, str(exc), _FIXES.get(area, "")))
+                # "bmc turingpi", "node tp-node3": the fix is the area kind's.
+                fix = _FIXES.get(area) or _FIXES.get(area.split()[0], _FIXES["any"])
+                findings.append(Finding(area, "check", False, str(exc), fix))
         return findings
 
     # --- config ----------------------------------------------------------------------------
@@ -176,15 +178,22 @@ class Doctor:
         async def check() -> list[Finding]:
             config = self.config.bmc[name]
             area = f"bmc {name}"
-            out = [
-                await asyncio.to_thread(
+            try:
+                tls = await asyncio.to_thread(
                     _certificate_finding,
                     area,
                     config.url,
                     config.tls.fingerprint_sha256,
                     config.tls.verify,
                 )
-            ]
+            except OSError as exc:  # refused, no route, name not found, TLS handshake
+                reason = exc.strerror or str(exc) or type(exc).__name__
+                return [
+                    Finding(
+                        area, "reachable", False, f"{config.url}: {reason}", _FIXES["bmc reach"]
+                    )
+                ]
+            out = [tls]
             try:
                 async with BmcClient(config, name=name) as client:
                     info = await client.info(refresh=True)
@@ -388,6 +397,11 @@ _FIXES = {
     "authorized key, and its host key in ssh.known_hosts_file",
     "bmc": "check bmc.<name>.url, username and password (the BMC's web login) and the pinned "
     "certificate",
+    "bmc reach": "check bmc.<name>.url (the address of the BMC's web UI) and that the BMC is "
+    "powered and on this machine's network",
+    "colmena": "check colmena.binary and colmena.flake_dir",
+    "nix": "check colmena.nix_binary and that the Nix daemon runs",
+    "any": "run it again; if it goes on, check that part of the config",
     "sops": "add labbot's age recipient to .sops.yaml and run `sops updatekeys` on the file",
     "github": "check github.repo and the token (fine-grained, for this repository)",
     "nodes": "check ssh.key_file and ssh.known_hosts_file",

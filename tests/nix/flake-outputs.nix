@@ -1,11 +1,14 @@
 # nix/flake.nix's outputs, evaluated offline with stand-in inputs built from builtins (there is
 # no nixpkgs and no network in the tests). `nixosSystem`, `makeHive` and `nixosGenerate` just
 # return their arguments, so tests/nix/test_nix_flake.py can check which nodes are built, from
-# which modules, with which deployment targets and configurationRevision.
+# which modules, with which deployment targets and configurationRevision. The `labbot` input is
+# labbot's own flake at `labbotRoot` (./labbot-flake.nix), with this flake's colmena as its
+# `follows` says.
 {
   flakeDir,
   rev ? null,
   dirtyRev ? null,
+  labbotRoot ? ../..,
 }:
 let
   inherit (import ./stand-in-lib.nix) genAttrs;
@@ -24,16 +27,16 @@ let
   };
   colmena = {
     lib.makeHive = hive: { madeFrom = hive; };
-    packages = { };
+    packages = genAttrs [ "x86_64-linux" "aarch64-linux" ] (_: {
+      colmena = "colmena-of-the-infra-flake";
+    });
   };
   nixos-generators.nixosGenerate = args: { nixosGenerateArgs = args; };
-  # The labbot input: what its flake offers, as stand-ins that say where they came from.
-  labbot = {
-    packages = genAttrs [ "x86_64-linux" "aarch64-linux" ] (system: {
-      labbot = { stubInput = "labbot"; inherit system; };
-    });
-    nixosModules.labbot = { stubInput = "labbot"; };
+  labbotFlake = import ./labbot-flake.nix {
+    root = labbotRoot;
+    inherit colmena;
   };
+  labbot = labbotFlake.outputs;
 
   revision =
     (if rev != null then { inherit rev; } else { })
@@ -83,7 +86,7 @@ in
   };
   labbot = {
     package = outputs.packages.x86_64-linux.labbot;
-    module = outputs.nixosModules.labbot;
+    module = labbotFlake.describeModule outputs.nixosModules.labbot "aarch64-linux";
   };
   image =
     let

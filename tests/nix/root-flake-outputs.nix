@@ -1,28 +1,10 @@
-# The repository's own flake.nix outputs, evaluated offline with stand-in inputs: `callPackage`
-# returns what it was called with, so a test can see which file builds labbot and from which
-# `src`.
+# The repository's own flake.nix outputs, evaluated offline with stand-in inputs
+# (./labbot-flake.nix), so a test can see which file builds labbot and from which `src`, and
+# what its NixOS module sets.
 { root }:
 let
-  inherit (import ./stand-in-lib.nix) genAttrs;
-  pkgsFor = system: {
-    callPackage = file: args: {
-      file = toString file;
-      src = toString args.src;
-    };
-    inherit system;
-    stdenv.hostPlatform.system = system;
-  };
-  nixpkgs = {
-    lib = { inherit genAttrs; };
-    legacyPackages = genAttrs [ "x86_64-linux" "aarch64-linux" ] pkgsFor;
-  };
-  colmena.packages = genAttrs [ "x86_64-linux" "aarch64-linux" ] (_: {
-    colmena = "colmena-from-input";
-  });
-  self = outputs // {
-    outPath = root;
-  };
-  outputs = (import (root + "/flake.nix")).outputs { inherit self nixpkgs colmena; };
+  flake = import ./labbot-flake.nix { inherit root; };
+  inherit (flake) outputs;
 in
 {
   inputs = builtins.attrNames (import (root + "/flake.nix")).inputs;
@@ -30,4 +12,5 @@ in
   checks = builtins.attrNames outputs.checks.x86_64-linux;
   template = toString outputs.templates.infra.path;
   modules = builtins.attrNames outputs.nixosModules;
+  module = flake.describeModule outputs.nixosModules.labbot "aarch64-linux";
 }

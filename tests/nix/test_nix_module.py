@@ -114,6 +114,7 @@ def test_module_offers_the_secret_and_service_options(declared: dict[str, Any]) 
         "user",
         "group",
         "colmenaPackage",
+        "emulateAarch64",  # binfmt, to build the nodes' aarch64 systems on an x86_64 host
     } <= set(declared["optionNames"])
 
 

@@ -24,6 +24,13 @@ def test_the_root_flake_builds_labbot_from_this_repository(nix_eval: NixEval) ->
     assert out["checks"] == ["labbot"]
     assert out["template"] == str(ROOT / "nix")
     assert {"labbot", "default"} <= set(out["modules"])
+    # services.labbot runs this package and the colmena of the flake's own colmena input (the
+    # CLI that reads `colmenaHive`), not nixpkgs' colmena 0.4.0.
+    assert out["module"] == {
+        "imports": [str(ROOT / "packaging/modules/labbot.nix")],
+        "package": out["package"],
+        "colmenaPackage": "colmena-from-input",
+    }
 
 
 def test_the_template_in_a_repository_of_its_own_takes_labbot_as_an_input(
@@ -39,11 +46,19 @@ def test_the_template_in_a_repository_of_its_own_takes_labbot_as_an_input(
     ):
         subprocess.run(["git", *argv], cwd=infra, check=True, capture_output=True)
     assert not (infra / "pkgs").exists() and not (infra / "modules").exists()
-    out = nix_eval(f'import ./tests/nix/flake-outputs.nix {{ flakeDir = {infra}; rev = "x"; }}')
+    # The labbot input is labbot's own flake at this repository's path (nixpkgs stood in for).
+    out = nix_eval(
+        f'import ./tests/nix/flake-outputs.nix {{ flakeDir = {infra}; rev = "x"; labbotRoot = {ROOT}; }}'
+    )
     assert isinstance(out, dict)
     assert "labbot" in out["inputs"]
-    assert out["labbot"]["package"] == {"stubInput": "labbot", "system": "x86_64-linux"}
-    assert out["labbot"]["module"] == {"stubInput": "labbot"}
+    package = {"file": str(ROOT / "packaging/pkgs/labbot.nix"), "src": str(ROOT)}
+    assert out["labbot"]["package"] == package
+    assert out["labbot"]["module"] == {
+        "imports": [str(ROOT / "packaging/modules/labbot.nix")],
+        "package": package,
+        "colmenaPackage": "colmena-of-the-infra-flake",  # labbot's colmena follows the lab's
+    }
     assert sorted(out["nixosConfigurations"]) == ["tp-node3"]
     flake = (infra / "flake.nix").read_text()
     assert 'url = "github:OWNER/labbot";' in flake and "nixos-26.05" in flake

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -13,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from bot.doctor import Doctor, Finding
-from labsim.lab import BMC_PASSWORD_ENV, BOT_TOKEN_ENV, GITHUB_TOKEN_ENV, LAB_CHANNEL, Lab
+from labsim.lab import (
+    APP_TOKEN_ENV,
+    BMC_PASSWORD_ENV,
+    BOT_TOKEN_ENV,
+    GITHUB_TOKEN_ENV,
+    LAB_CHANNEL,
+    Lab,
+)
 
 
 @pytest.fixture
@@ -184,3 +192,39 @@ async def test_each_fault_is_named_with_its_fix(lab: Lab) -> None:
     del lab.config_overrides["sops"]
     assert list(found) == ["config: sops.age_key"]  # nothing else is asked without its secrets
     assert await failed(lab) == {}
+
+
+async def test_faults_in_the_config_alone_are_each_named_with_a_fix(lab: Lab) -> None:
+    # Four faults a new operator makes in the config, in one run: the app-level token of another
+    # app, a BMC at an address where nothing listens, an empty known_hosts file, a repository
+    # that does not exist.
+    with socket.socket() as closed:  # a port that was free a moment ago: the BMC is not there
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    bmc = lab.config().bmc["turingpi"].model_dump(mode="json")
+    lab.config_overrides["bmc"] = {"turingpi": {**bmc, "url": f"https://127.0.0.1:{port}"}}
+    assert lab.directory is not None
+    empty = Path(lab.directory) / "empty_known_hosts"
+    empty.write_text("")
+    ssh = lab.config().ssh.model_dump(mode="json")  # type: ignore[union-attr]
+    lab.config_overrides["ssh"] = {**ssh, "known_hosts_file": str(empty)}
+    github = lab.config().github.model_dump(mode="json")  # type: ignore[union-attr]
+    lab.config_overrides["github"] = {**github, "repo": "homelab/no-such-repo"}
+
+    with environment(APP_TOKEN_ENV, "xapp-1-A0NOTOURS-1-" + "0" * 20):
+        found = await failed(lab)
+
+    assert sorted(found) == [
+        "bmc turingpi: reachable",
+        "github: check",
+        "node tp-node3: ssh",
+        "slack: tokens",
+    ]
+    assert "slack.app_token was refused" in found["slack: tokens"].detail
+    assert found["bmc turingpi: reachable"].detail.startswith(f"https://127.0.0.1:{port}: ")
+    assert "bmc.<name>.url" in found["bmc turingpi: reachable"].fix
+    assert "has no host key for tp-node3" in found["node tp-node3: ssh"].detail
+    assert "known_hosts_file" in found["node tp-node3: ssh"].fix
+    assert "not found" in found["github: check"].detail
+    assert "github.repo" in found["github: check"].fix
+    assert all(f.fix for f in found.values())
