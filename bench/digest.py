@@ -12,6 +12,9 @@ Figures per lab, each the median of `--runs` runs after one warm-up run, 5 s apa
 digest finds the channel's posting allowance full; back to back, Slack's pacing would count):
 - digest: `scheduler.run("digest")` end to end (gather every source, judge, post the summary
   and its thread to the Slack emulator, store the snapshot) — the figure the target is about;
+  labbot keeps its SSH connections to the nodes between reads (`Services.ssh_readers`), so
+  these runs reuse the logins the warm-up made;
+- first: the warm-up run, the first digest after labbot started: one SSH login per node;
 - nodes: `LabSnapshotCollector.collect(all nodes)`, i.e. the BMCs and one SSH command per
   node, without GitHub, the store or Slack.
 `--node-latency S` makes every simulated node wait S seconds before it answers a command
@@ -53,6 +56,7 @@ class Figures:
     nodes: int
     latency: float
     digest: float
+    first: float
     gather: float
     digest_runs: tuple[float, ...]
     own_cpu: float  # this process (labbot and the in-process emulators) per digest
@@ -79,6 +83,7 @@ async def measure(count: int, runs: int, latency: float) -> Figures:
         collector = LabSnapshotCollector(config, bot.jobs.services, bot.store)
         names = [n.name for n in config.inventory.nodes]
         digest_times: list[float] = []
+        first = 0.0
         gather_times: list[float] = []
         own_cpu: list[float] = []
         node_cpu: list[float] = []
@@ -102,7 +107,9 @@ async def measure(count: int, runs: int, latency: float) -> Figures:
             unreachable = [n.name for n in snapshot.nodes if not n.reachable]
             if unreachable:
                 raise RuntimeError(f"nodes did not answer: {unreachable}")
-            if run > 0:  # the first run warms up logins and connections
+            if run == 0:  # the first run logs in to every node and warms up connections
+                first = took
+            else:
                 digest_times.append(took)
                 gather_times.append(gathered)
                 own_cpu.append(own)
@@ -111,6 +118,7 @@ async def measure(count: int, runs: int, latency: float) -> Figures:
             nodes=count,
             latency=latency,
             digest=statistics.median(digest_times),
+            first=first,
             gather=statistics.median(gather_times),
             digest_runs=tuple(digest_times),
             own_cpu=statistics.median(own_cpu),
@@ -141,7 +149,8 @@ async def main_async(counts: list[int], runs: int, latencies: list[float]) -> li
             figures = results[-1]
             print(
                 f"  {figures.nodes:3d} nodes, node latency {latency:g} s: digest "
-                f"{figures.digest:.3f} s, nodes {figures.gather:.3f} s, CPU: this process "
+                f"{figures.digest:.3f} s (first {figures.first:.3f} s), nodes "
+                f"{figures.gather:.3f} s, CPU: this process "
                 f"{figures.own_cpu:.2f} s, simulated nodes {figures.node_cpu:.2f} s "
                 f"(digest runs: {', '.join(f'{t:.2f}' for t in figures.digest_runs)})",
                 flush=True,
@@ -158,10 +167,10 @@ def main() -> int:
     print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
     results = asyncio.run(main_async(args.nodes, args.runs, args.node_latency))
     print(
-        "| node latency | nodes | digest (median) | nodes+BMC gather | digest ÷ 1-node "
-        "| CPU: this process | CPU: simulated nodes |"
+        "| node latency | nodes | digest (median) | digest ÷ 1-node | first digest (logins) "
+        "| first ÷ 1-node first | nodes+BMC gather | CPU: this process | CPU: simulated nodes |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for figures in results:
         base = next(
             (r for r in results if r.latency == figures.latency and r.nodes == min(args.nodes)),
@@ -169,7 +178,8 @@ def main() -> int:
         )
         print(
             f"| {figures.latency:g} s | {figures.nodes} | {figures.digest:.2f} s "
-            f"| {figures.gather:.2f} s | {figures.digest / base.digest:.2f} × "
+            f"| {figures.digest / base.digest:.2f} × | {figures.first:.2f} s "
+            f"| {figures.first / base.first:.2f} × | {figures.gather:.2f} s "
             f"| {figures.own_cpu:.2f} s | {figures.node_cpu:.2f} s |"
         )
     return 0
