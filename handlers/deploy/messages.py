@@ -10,6 +10,7 @@ is reviewed in one place.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from bot.messages.core import _names, outside
 from bot.messages.integrations import boot_parts, colmena_exit
@@ -466,6 +467,9 @@ def rollback_result(
 
 # --- after an interruption ----------------------------------------------------------------
 
+DEPLOY_PLANNED = "the deploy"
+ROLLBACK_PLANNED = "the rollback"
+
 
 def interrupted_node_state(
     name: str,
@@ -475,14 +479,15 @@ def interrupted_node_state(
     generation_now: int,
     healthy: bool,
     reasons: Sequence[str],
+    planned_by: str,
 ) -> str:
-    """One node of an interrupted deploy, as checked afterwards."""
+    """One node of an interrupted deploy or rollback (`planned_by`), as checked afterwards."""
     if approved_running:
         running = f"runs the approved system (generation {generation_now}, was {generation_before})"
     else:
         running = (
             f"does not run the approved system (generation {generation_now}; "
-            f"it was on {generation_before} when the deploy was planned)"
+            f"it was on {generation_before} when {planned_by} was planned)"
         )
     if healthy:
         return f"• *{name}* {running}: healthy."
@@ -697,16 +702,38 @@ def reboot_done(node: str, generation: int, drained: bool, uncordoned: bool) -> 
     return text
 
 
-def reboot_interrupted(job_id: int, node: str, rebooted: bool | None, cordoned: bool | None) -> str:
+@dataclass(frozen=True)
+class NodeRunning:
+    """What a node runs, as checked after an interruption: its generation and the gate's say."""
+
+    generation: int
+    healthy: bool
+    reasons: tuple[str, ...] = ()
+
+
+def _running(running: NodeRunning | None) -> str:
+    if running is None:
+        return ""
+    if running.healthy:
+        return f" It runs generation {running.generation} and is healthy."
+    problems = "; ".join(outside(r) for r in running.reasons)
+    return f" It runs generation {running.generation} and is *not healthy*: {problems}."
+
+
+def reboot_interrupted(
+    job_id: int,
+    node: str,
+    rebooted: bool | None,
+    cordoned: bool | None,
+    running: NodeRunning | None = None,
+) -> str:
     """What an interrupted reboot left: checked, not assumed."""
     if rebooted is None:
         state = f"{node} does not answer over SSH: it may still be booting, or hung (`/lab power {node} reset`)."
     elif rebooted:
-        state = (
-            f"{node} rebooted (its boot id changed) and answers; `/lab status {node}` checks it."
-        )
+        state = f"{node} rebooted (its boot id changed) and answers." + _running(running)
     else:
-        state = f"{node} was not rebooted (same boot id)."
+        state = f"{node} was not rebooted (same boot id)." + _running(running)
     if cordoned:
         state += f" It is still cordoned: `k3s kubectl uncordon {node}` on a server, or `/lab reboot {node}` again."
     return f"Checked after job {job_id} was interrupted: {state}"

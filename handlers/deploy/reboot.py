@@ -45,6 +45,7 @@ from bot.services import Services
 from handlers.deploy import messages
 from handlers.deploy.generations import node_pool, read_system
 from handlers.deploy.health_gate import Expectation, HealthGate
+from handlers.deploy.messages import NodeRunning
 
 BOOT_ID = ["cat", "/proc/sys/kernel/random/boot_id"]
 # The bmc capability registers this button: a click starts `power NODE reset` as a power job
@@ -254,12 +255,13 @@ class RebootKind:
         return None
 
     async def after_interrupted(self, job: Job, config: Config, services: Services) -> str:
-        """After labbot stopped mid-reboot: did the node reboot, does it answer, is it still
-        cordoned. Read-only."""
+        """After labbot stopped mid-reboot: did the node reboot, does it answer, what
+        generation it runs and whether it passes the health gate, is it still cordoned.
+        Read-only."""
         name = job.payload.get("node")
         if not isinstance(name, str) or config.ssh is None:
             return ""  # interrupted before the approval: nothing was done
-        _, server = self._names(config, name, bool(job.payload.get("drain")))
+        node, server = self._names(config, name, bool(job.payload.get("drain")))
         names = _pool_names(name, server)
         async with node_pool(config.ssh, config, names) as pool:
             try:
@@ -267,13 +269,16 @@ class RebootKind:
                 rebooted: bool | None = boot.stdout.strip() != job.payload.get("boot_id")
             except IntegrationError:
                 rebooted = None  # down, or still booting
+            running = None
+            if rebooted is not None:
+                running = await _gated_quietly(pool, config, node)
             cordoned = None
             if server is not None:
                 with contextlib.suppress(IntegrationError):
                     nodes = await pool.run(server.name, k3s_cluster.NODES, sudo=True)
                     found = k3s_cluster.parse_nodes(nodes.stdout) or {}
                     cordoned = name in found and found[name].cordoned
-        return messages.reboot_interrupted(job.id, name, rebooted, cordoned)
+        return messages.reboot_interrupted(job.id, name, rebooted, cordoned, running)
 
     async def _offer_reset(self, run: JobRun, node: str) -> None:
         """Post the BMC power reset button in the job's thread."""
@@ -309,6 +314,22 @@ class RebootKind:
             JobState.succeeded if uncordoned else JobState.failed,
             messages.reboot_done(node.name, system.generation, server is not None, uncordoned),
         )
+
+
+async def _gated_quietly(pool: SshPool, config: Config, node: Node) -> NodeRunning | None:
+    """The generation the node runs and the health gate's verdict on it, without the gate's
+    progress lines (None when the node stops answering meanwhile)."""
+
+    async def quiet(_line: str) -> None:
+        return None
+
+    try:
+        system = await read_system(pool, node.name)
+    except IntegrationError:
+        return None
+    gate = HealthGate(pool, config.deploy.health_gate, quiet)
+    result = await gate.check(node, Expectation(current_system=system.current_system))
+    return NodeRunning(system.generation, result.healthy, tuple(result.reasons()))
 
 
 REBOOT_KIND = RebootKind()

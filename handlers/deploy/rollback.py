@@ -8,6 +8,8 @@ Must not talk to Slack or build Block Kit; it speaks through the job's thread (`
 3. On Apply the node is re-read; a different path or a moved node voids the approval.
 4. `nix-env -p PROFILE --switch-generation N`, `PROFILE/bin/switch-to-configuration switch`
    (zhaofengli/colmena 0.4.0), then the health gate over a fresh SSH connection.
+5. Interrupted after its approval (labbot gone mid-way), the node is read and gated as after
+   an interrupted deploy, and the thread told what it runs (`after_interrupted`).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from pydantic import BaseModel, ConfigDict
 
 from bot import messages as engine_messages
 from bot.command_spec import Command
+from bot.config import Config
 from bot.context import HandlerContext
 from bot.errors import IntegrationError
 from bot.job_run import Finished, JobRun, NeedsApproval, PlanResult
 from bot.job_state import Job, JobState
 from bot.locks import node_target
 from bot.outcome import Outcome, Reply
+from bot.services import Services
 from handlers.deploy import messages
 from handlers.deploy.generations import (
     PROFILE,
@@ -39,6 +43,7 @@ from handlers.deploy.generations import (
     system_version,
 )
 from handlers.deploy.health_gate import Expectation, HealthGate
+from handlers.deploy.interrupted import ApprovedSwitch, check_switched_nodes
 from handlers.deploy.plan import job_nodes
 
 
@@ -197,6 +202,15 @@ class RollbackKind:
             result.nixos_version,
         )
         return Finished(JobState.succeeded if healthy else JobState.failed, summary)
+
+    async def after_interrupted(self, job: Job, config: Config, services: Services) -> str:
+        """What the node runs now and whether it is healthy, gated as after a deploy
+        (`handlers/deploy/interrupted.py`); "" if the rollback was never approved."""
+        if "path" not in job.payload:
+            return ""  # interrupted while planning or waiting: nothing was switched
+        plan = RollbackPlan.model_validate(job.payload)
+        switch = ApprovedSwitch(plan.node, plan.path, plan.from_generation)
+        return await check_switched_nodes(job.id, config, [switch], messages.ROLLBACK_PLANNED)
 
 
 ROLLBACK_KIND = RollbackKind()

@@ -136,8 +136,14 @@ async def test_an_interrupted_reboot_is_checked_not_assumed() -> None:
         services = Services(config, bot.metrics)
         try:
             after = await REBOOT_KIND.after_interrupted(job, config, services)
-            assert "tp-node1 rebooted (its boot id changed) and answers" in after
+            assert "tp-node1 rebooted (its boot id changed) and answers." in after
+            assert "It runs generation 3 and is healthy." in after
             assert "cordoned" not in after
+            with sim_node(lab, "tp-node1").files.editing() as state:
+                state.failed_units = ["nginx.service"]
+            failing = await REBOOT_KIND.after_interrupted(job, config, services)
+            assert "It runs generation 3 and is *not healthy*: " in failing
+            assert "`nginx.service`" in failing
             with lab.cluster.workloads.editing() as workloads:
                 workloads.cordoned.append("tp-node1")
             await sim_node(lab, "tp-node1").power_off()

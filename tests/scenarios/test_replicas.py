@@ -158,24 +158,32 @@ async def test_a_replica_restarted_during_the_others_deploy_never_applies_it_twi
                 node.set_k3s_ready(False)  # holds the deploy in its gate, after the switch
                 await press(lab, lab.users.operator2, approval, "labbot:approve")
                 await wait_final(lab, job_id, "waiting: k3s node tp-node3 is not Ready", 60)
+                # Queued on the live replica, behind the deploy's lock.
+                queued = await start(lab, lab.users.operator, "deploy tp-node3")
+                await lab.slack.wait_for(lambda: "This job is queued" in thread_text(lab, queued))
                 await first.kill()
                 bots.remove(first)
                 await bots.start()  # its start-up recovery runs while the deploy is live
                 second = await start(lab, lab.users.operator, "deploy tp-node3")
                 await lab.slack.wait_for(lambda: "This job is queued" in thread_text(lab, second))
                 # Through the restarted replica's recovery and a takeover period, nobody
-                # interrupts the live deploy or lets the queued one past its lock.
+                # interrupts the live deploy or the job queued behind it, or lets a queued one
+                # past the lock.
                 with contextlib.suppress(TimeoutError):
                     await lab.slack.wait_for(
-                        lambda: "labbot stopped while job" in thread_text(lab, job_id),
+                        lambda: any(
+                            "labbot stopped while job" in thread_text(lab, j)
+                            for j in (job_id, queued)
+                        ),
                         timeout=STALE_AFTER + 2 * HEARTBEAT,
                     )
                 node.set_k3s_ready(True)
                 text = await wait_final(lab, job_id, f"Job {job_id} succeeded", timeout=60)
                 assert "labbot stopped while job" not in text
                 assert "*tp-node3*: generation 3 → 4, healthy" in text
-                later = await wait_final(lab, second, f"Job {second} succeeded", timeout=60)
-                assert "Nothing to deploy" in later  # it ran after the first, and found it done
+                for later_id in (queued, second):  # each ran after the first, and found it done
+                    later = await wait_final(lab, later_id, f"Job {later_id} succeeded", 60)
+                    assert "Nothing to deploy" in later and "labbot stopped while job" not in later
                 switches = [
                     c for c in node.commands_received() if "switch-to-configuration switch" in c
                 ]

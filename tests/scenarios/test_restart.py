@@ -177,14 +177,16 @@ def switches(node: SimNode) -> int:
 
 
 @contextlib.asynccontextmanager
-async def deploy_approved(**settings: Any) -> AsyncIterator[tuple[Lab, BotProcesses, int]]:
-    """A full lab, labbot as a process, and `deploy tp-node3` approved (job id given)."""
+async def awaiting_approval(
+    text: str = "deploy tp-node3", **settings: Any
+) -> AsyncIterator[tuple[Lab, BotProcesses, int]]:
+    """A full lab, labbot as a process, and the job `text` waiting for approval (id given)."""
     overrides = {"jobs": {"stream_interval_seconds": 0.2}, **settings}
     async with Lab(full=True, config_overrides=overrides) as lab:
         bots = BotProcesses(lab)
         try:
             await bots.start()
-            job_id = await start(lab, lab.users.operator, "deploy tp-node3")
+            job_id = await start(lab, lab.users.operator, text)
             await approval_message(lab, job_id)
             yield lab, bots, job_id
         finally:
@@ -192,7 +194,7 @@ async def deploy_approved(**settings: Any) -> AsyncIterator[tuple[Lab, BotProces
 
 
 async def test_a_deploy_killed_during_the_build_says_the_node_kept_its_system() -> None:
-    async with deploy_approved() as (lab, bots, job_id):
+    async with awaiting_approval() as (lab, bots, job_id):
         assert lab.cluster is not None
         node = lab.cluster["tp-node3"]
         (lab.flake_dir / KNOB_FILE).write_text('{"extra_lines": 100, "line_delay": 0.2}')
@@ -206,7 +208,7 @@ async def test_a_deploy_killed_during_the_build_says_the_node_kept_its_system() 
 
 
 async def test_a_deploy_killed_after_the_switch_reports_what_the_node_runs_after_restart() -> None:
-    async with deploy_approved() as (lab, bots, job_id):
+    async with awaiting_approval() as (lab, bots, job_id):
         assert lab.cluster is not None
         node = lab.cluster["tp-node3"]
         await press(lab, lab.users.operator2, await approval_message(lab, job_id), "labbot:approve")
@@ -220,7 +222,7 @@ async def test_a_deploy_killed_after_the_switch_reports_what_the_node_runs_after
 
 
 async def test_a_deploy_killed_during_the_health_gate_is_judged_once_after_restart() -> None:
-    async with deploy_approved() as (lab, bots, job_id):
+    async with awaiting_approval() as (lab, bots, job_id):
         assert lab.cluster is not None
         node = lab.cluster["tp-node3"]
         node.set_k3s_ready(False)  # holds the gate in its polling loop after the switch
@@ -236,3 +238,23 @@ async def test_a_deploy_killed_during_the_health_gate_is_judged_once_after_resta
         again = await start(lab, lab.users.operator, "deploy tp-node3")
         text = await wait_final(lab, again, f"Job {again} succeeded", timeout=60)
         assert "Nothing to deploy" in text
+
+
+async def test_a_rollback_killed_during_its_gate_says_what_the_node_runs_and_how_back() -> None:
+    async with awaiting_approval("rollback tp-node3") as (lab, bots, job_id):
+        assert lab.cluster is not None
+        node = lab.cluster["tp-node3"]
+        node.set_k3s_ready(False)  # holds the gate in its polling loop after the switch
+        await press(lab, lab.users.operator2, await approval_message(lab, job_id), "labbot:approve")
+        await wait_final(lab, job_id, "tp-node3: waiting: k3s node tp-node3 is not Ready", 60)
+        await bots[0].kill()
+        node.set_k3s_ready(True)
+        with node.files.editing() as state:  # what the restarted labbot finds: a failed unit
+            state.failed_units = ["nginx.service"]
+        await bots.start()
+        text = await wait_final(lab, job_id, "Checked after the interruption", timeout=60)
+        assert f"labbot stopped while job {job_id} was running" in text
+        assert "*tp-node3* runs the approved system (generation 2, was 3): *not healthy*" in text
+        assert "`nginx.service`" in text
+        assert "`/lab rollback tp-node3 3` goes back to generation 3." in text
+        assert switches(node) == 1 and node.current_generation() == 2  # nothing switched again
