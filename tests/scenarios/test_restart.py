@@ -18,6 +18,7 @@ from jobflow import (
     wait_final,
 )
 
+from labsim.colmena.deploy import SYSTEM_PROFILE
 from labsim.colmena.knobs import KNOB_FILE
 from labsim.lab import LAB_CHANNEL, Lab
 from labsim.nodes.node import SimNode
@@ -176,6 +177,20 @@ def switches(node: SimNode) -> int:
     return sum("switch-to-configuration switch" in c for c in node.commands_received())
 
 
+def profile_sets(node: SimNode) -> int:
+    """How many colmena applies reached the node: each sets the system profile once before it
+    activates (`nix-env --profile /nix/var/nix/profiles/system --set`, labsim/colmena/deploy.py)."""
+    return sum(f"--profile {SYSTEM_PROFILE} --set" in c for c in node.commands_received())
+
+
+async def deploy_again_finds_it_done(lab: Lab) -> None:
+    """The node's lock is free and the deploy that was interrupted or resumed left the node on
+    what it approved: the next deploy of it runs at once and has nothing to do."""
+    again = await start(lab, lab.users.operator, "deploy tp-node3")
+    text = await wait_final(lab, again, f"Job {again} succeeded", timeout=60)
+    assert "This job is queued" not in text and "Nothing to deploy" in text
+
+
 @contextlib.asynccontextmanager
 async def awaiting_approval(
     text: str = "deploy tp-node3", **settings: Any
@@ -205,6 +220,7 @@ async def test_a_deploy_killed_during_the_build_says_the_node_kept_its_system() 
         text = await wait_final(lab, job_id, "Checked after the interruption", timeout=60)
         assert "*tp-node3* does not run the approved system (generation 3; it was on 3" in text
         assert node.current_generation() == 3 and switches(node) == 0
+        assert profile_sets(node) == 0  # the restart applied nothing on its own
 
 
 async def test_a_deploy_killed_after_the_switch_reports_what_the_node_runs_after_restart() -> None:
@@ -218,7 +234,8 @@ async def test_a_deploy_killed_after_the_switch_reports_what_the_node_runs_after
         text = await wait_final(lab, job_id, "Checked after the interruption", timeout=60)
         assert f"labbot stopped while job {job_id} was running" in text
         assert "*tp-node3* runs the approved system (generation 4, was 3): healthy." in text
-        assert switches(node) == 1  # nothing applied again
+        assert switches(node) == 1 and profile_sets(node) == 1  # nothing applied again
+        await deploy_again_finds_it_done(lab)
 
 
 async def test_a_deploy_killed_during_the_health_gate_is_judged_once_after_restart() -> None:
@@ -233,11 +250,9 @@ async def test_a_deploy_killed_during_the_health_gate_is_judged_once_after_resta
         await bots.start()
         text = await wait_final(lab, job_id, "Checked after the interruption", timeout=60)
         assert "*tp-node3* runs the approved system (generation 4, was 3): healthy." in text
-        assert switches(node) == 1 and node.current_generation() == 4
-        # The lock is free and the next deploy finds nothing to do on the checked node.
-        again = await start(lab, lab.users.operator, "deploy tp-node3")
-        text = await wait_final(lab, again, f"Job {again} succeeded", timeout=60)
-        assert "Nothing to deploy" in text
+        assert switches(node) == 1 and profile_sets(node) == 1
+        assert node.current_generation() == 4
+        await deploy_again_finds_it_done(lab)
 
 
 async def test_a_rollback_killed_during_its_gate_says_what_the_node_runs_and_how_back() -> None:
@@ -258,3 +273,18 @@ async def test_a_rollback_killed_during_its_gate_says_what_the_node_runs_and_how
         assert "`nginx.service`" in text
         assert "`/lab rollback tp-node3 3` goes back to generation 3." in text
         assert switches(node) == 1 and node.current_generation() == 2  # nothing switched again
+
+
+async def test_a_deploy_approval_acked_before_a_crash_is_applied_once_after_restart() -> None:
+    async with awaiting_approval() as (lab, bots, job_id):
+        assert lab.cluster is not None
+        node = lab.cluster["tp-node3"]
+        approval = await approval_message(lab, job_id)
+        await bots[0].kill()
+        await click_acked_before_a_crash(lab, lab.users.operator2, approval, "labbot:approve")
+        await bots.start()
+        text = await wait_final(lab, job_id, f"Job {job_id} succeeded", timeout=60)
+        assert "*tp-node3*: generation 3 → 4, healthy" in text
+        assert "Approved by <@" in lab.slack.message(LAB_CHANNEL, approval.ts).all_text()
+        assert switches(node) == 1 and profile_sets(node) == 1
+        await deploy_again_finds_it_done(lab)
