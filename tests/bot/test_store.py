@@ -1,5 +1,6 @@
 """The store, on SQLite and on PostgreSQL: a new database is built at head, one behind is upgraded
-by the migrations, both ways give the same schema, audit rows round-trip."""
+by the migrations, both ways give the same schema, audit rows round-trip, SQLite commits reach
+the disk, a file that cannot be read stops the start."""
 
 from __future__ import annotations
 
@@ -171,3 +172,18 @@ async def test_a_database_file_that_cannot_be_read_stops_the_start_and_is_kept(
     assert "file is not a database" in str(refused.value)
     assert path.read_bytes().startswith(b"not SQLite at all")  # never replaced by a new store
     assert not path.with_name("labbot.db-wal").exists()
+
+
+async def test_every_sqlite_connection_commits_to_disk_before_it_returns(tmp_path: Path) -> None:
+    """synchronous=FULL on the store's connections and its record writer's: WAL's NORMAL may
+    roll back the last commits on a power cut or an OS crash (sqlite.org/pragma.html
+    #pragma_synchronous), and a request is acked once committed."""
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'labbot.db'}")
+    try:
+        async with store.engine.connect() as connection:
+            reader = (await connection.exec_driver_sql("PRAGMA synchronous")).scalar()
+            journal = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
+        writer = await store.write(lambda c: c.exec_driver_sql("PRAGMA synchronous").scalar())
+        assert (reader, writer, journal) == (2, 2, "wal")  # 2 is FULL; NORMAL would be 1
+    finally:
+        await store.close()

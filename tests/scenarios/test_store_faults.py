@@ -1,12 +1,16 @@
 """The database failing under labbot: refused writes, a server restart, a file system that turns
 read-only. A request is answered and runs nothing; a job's verdict is the lab's; what was
-committed stays; locks are freed once the store takes writes again."""
+committed stays; locks are freed once the store takes writes again.
+
+The SQLite faults run twice: on a real ext4 made to fail where the machine allows loop mounts
+(root, as in CI), and injected at the SQLAlchemy layer everywhere (`sqlite_writes_refused`)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -25,6 +29,9 @@ from jobflow import (
     wait_final,
 )
 from loop_filesystem import LoopFilesystem, Unavailable
+from prometheus_client import generate_latest
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.engine import make_url
 from store_databases import Databases, PostgresServer
 
 from bot import messages
@@ -154,12 +161,71 @@ async def test_postgresql_restarting_during_a_deploy_changes_nothing_it_says(
         await lab.slack.wait_for(lambda: root_of(lab, job_id).text.endswith(": succeeded"), 40)
 
 
+_WRITES = {"INSERT", "UPDATE", "DELETE", "REPLACE"}
+
+
+@contextlib.contextmanager
+def sqlite_writes_refused(database: Path, code_name: str, message: str) -> Iterator[None]:
+    """Every write to the SQLite file `database`, from any engine in this process, fails as
+    SQLite fails it (`code_name`, e.g. SQLITE_FULL, and its message); reads are answered, as on
+    a full disk. The faults the ext4 tests make, raised where SQLAlchemy runs the statement, so
+    its `handle_error` sees them as it sees the driver's."""
+
+    def refuse(conn: Connection, cursor: object, statement: str, *_rest: object) -> None:
+        verb = statement.split(maxsplit=1)[:1]
+        if conn.engine.url.database == str(database) and verb and verb[0].upper() in _WRITES:
+            error = sqlite3.OperationalError(message)
+            error.sqlite_errorname = code_name  # as sqlite3 sets it (Python 3.11+)
+            raise error
+
+    event.listen(Engine, "before_cursor_execute", refuse)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", refuse)
+
+
+@pytest.mark.parametrize(
+    ("code_name", "message", "cause"),
+    [
+        ("SQLITE_FULL", "database or disk is full", "disk full on {}"),
+        ("SQLITE_IOERR_WRITE", "disk I/O error", "disk I/O error on {}"),
+    ],
+)
+async def test_sqlite_refusing_writes_mid_deploy_answers_commands_and_leaves_the_verdict_to_the_lab(
+    code_name: str, message: str, cause: str
+) -> None:
+    async with deploy_lab() as (lab, bot):
+        database = Path(make_url(bot.config.storage.resolved_database_url()).database or "")
+        assert database.name.endswith(".sqlite")  # the default store: a SQLite file
+        deploy = await deploy_held_in_the_gate(lab)
+        committed = await bot.store.audit_entries(limit=1000)
+        with sqlite_writes_refused(database, code_name, message):
+            answer = await ask(lab, lab.users.operator, "jobs")
+            assert answer.text == messages.store_unavailable(cause.format(bot.store.location))
+            sim_node(lab, "tp-node3").set_k3s_ready(True)  # the gate passes: the deploy ends
+            text = await wait_final(lab, deploy, "is not in its database yet", timeout=60)
+            assert f"Job {deploy} succeeded" in text and "went wrong inside labbot" not in text
+            assert "`tp-node3` stays locked until then." in text
+            counted = generate_latest(bot.metrics.registry).decode()
+            kind = "disk_full" if code_name == "SQLITE_FULL" else "io_error"
+            assert f'labbot_store_errors_total{{kind="{kind}"}}' in counted
+        await recorded_and_unlocked(lab, deploy)
+        assert sim_node(lab, "tp-node3").current_generation() == 4
+        kept = await bot.store.audit_entries(limit=1000)
+        assert kept[: len(committed)] == committed  # what was committed before is all there
+
+
 @pytest.fixture
 def small_filesystem(tmp_path: Path) -> Iterator[LoopFilesystem]:
     try:
         fs = LoopFilesystem.make(tmp_path, megabytes=128)
     except Unavailable as reason:
-        print(f"no loop-mounted ext4 here ({reason}): the SQLAlchemy-level fault tests cover it")
+        print(
+            f"no loop-mounted ext4 here ({reason}): the same faults are injected at the "
+            "SQLAlchemy layer in test_sqlite_refusing_writes_mid_deploy_answers_commands_and_"
+            "leaves_the_verdict_to_the_lab"
+        )
         pytest.skip(f"cannot mount a loop file system: {reason}")
     try:
         yield fs
