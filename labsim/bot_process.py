@@ -47,7 +47,12 @@ class BotProcess:
         assert self._process.stdout is not None
         line = await asyncio.wait_for(self._process.stdout.readline(), timeout=60)
         if line.strip() != b"ready":
-            raise RuntimeError(f"{self._script.name} did not start: {line!r} (see bot.log)")
+            # The lab's directory (and bot.log with it) goes when the test ends: say why here.
+            tail = (self._lab.directory / "bot.log").read_text(errors="replace").splitlines()
+            raise RuntimeError(
+                f"{self._script.name} did not start: {line!r}; the end of bot.log:\n"
+                + "\n".join(tail[-30:])
+            )
         await self._lab.slack.wait_connected()
 
     async def kill(self) -> None:
