@@ -91,7 +91,7 @@ class BmcEmulator:
             on_crash=self._on_daemon_crash,
         )
         self._local_files: dict[str, bytes] = {}
-        legacy = LegacyApi(
+        self._legacy = legacy = LegacyApi(
             self._board,
             self._uart,
             BmcFacts(firmware=firmware, host_ip=host),
@@ -293,6 +293,13 @@ class BmcEmulator:
     def set_recorded_power(self, node: int, on: bool) -> None:
         """Make `type=power` report `on` for a slot without touching its real power."""
         self._board.set_recorded(_slot(node), on)
+
+    def fail_reads(self, kind: str, message: str, *, status: int = 500, count: int = 1) -> None:
+        """The next `count` `opt=get&type=KIND` calls (`power`, `other`, ...) answer `status`
+        with `message` in bmcd's error envelope, as bmcd answers a handler's failure: an
+        `anyhow::Error` becomes 500 `Failed to {context}: {root cause}`, text bmcd did not
+        write itself (turing-machines/bmcd src/api/into_legacy_response.rs)."""
+        self._legacy.fail(kind, status, message, count)
 
     def fail_power_status_read(self, failing: bool = True) -> None:
         """While set, `type=power` reports "Unknown" for every node."""
