@@ -295,10 +295,7 @@ class BmcEmulator:
         self._board.set_recorded(_slot(node), on)
 
     def fail_reads(self, kind: str, message: str, *, status: int = 500, count: int = 1) -> None:
-        """The next `count` `opt=get&type=KIND` calls (`power`, `other`, ...) answer `status`
-        with `message` in bmcd's error envelope, as bmcd answers a handler's failure: an
-        `anyhow::Error` becomes 500 `Failed to {context}: {root cause}`, text bmcd did not
-        write itself (turing-machines/bmcd src/api/into_legacy_response.rs)."""
+        """The next `count` `opt=get&type=KIND` calls answer `status` with `message`."""
         self._legacy.fail(kind, status, message, count)
 
     def fail_power_status_read(self, failing: bool = True) -> None:

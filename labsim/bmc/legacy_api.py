@@ -81,7 +81,9 @@ class LegacyApi:
         self._failing: dict[str, list[LegacyError]] = {}
 
     def fail(self, kind: str, status: int, message: str, count: int) -> None:
-        """Answer the next `count` `opt=get&type=KIND` calls with an error envelope."""
+        """Answer the next `count` `opt=get&type=KIND` calls with an error envelope, as bmcd
+        answers a handler's failure: an `anyhow::Error` becomes 500 `Failed to {context}: {root
+        cause}`, words bmcd did not write (turing-machines/bmcd src/api/into_legacy_response.rs)."""
         self._failing.setdefault(kind, []).extend([LegacyError(status, message)] * count)
 
     async def handle(self, query: dict[str, str]) -> web.Response:
