@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.job_state import JobState
 from bot.store_schema import DigestSnapshotRow, JobRow
-from handlers.status.lab_facts import JobFacts, LabSnapshot
+from handlers.status.lab_facts import STORED, JobFacts, LabSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class DigestStore:
             )
             for row in rows:
                 try:
-                    return LabSnapshot.model_validate_json(row.facts)
+                    return LabSnapshot.model_validate_json(row.facts, context=STORED)
                 except ValidationError:
                     log.warning("digest snapshot %s is unreadable; skipped", row.id)
         return None

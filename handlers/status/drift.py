@@ -24,6 +24,7 @@ from bot.integrations.colmena import Colmena
 from bot.integrations.git import GitError, run_git
 from bot.integrations.infra_checkout import InfraCheckout
 from bot.integrations.process import ProcessResult, run_process
+from bot.messages.core import outside
 from bot.redact import Redactor
 from handlers.status.lab_facts import DriftFacts, DriftNode, NodeFacts
 
@@ -59,8 +60,8 @@ async def build_checkout(config: Config, nodes: Sequence[str], now: datetime) ->
     try:
         revision = await InfraCheckout(config.colmena.flake_dir).head()
         built = await Colmena(config.colmena, _Quiet()).build(nodes)
-    except (IntegrationError, OSError) as error:
-        return DriftFacts(problem=str(error), built_at=now)
+    except (IntegrationError, OSError) as error:  # colmena's or git's words: escaped once, here
+        return DriftFacts(problem=outside(str(error)), built_at=now)
     return DriftFacts(revision=revision, built=built, built_at=now)
 
 

@@ -149,20 +149,12 @@ def digest_verdict(report: DigestReport) -> str:
 
 
 def problem_lines(report: DigestReport) -> list[str]:
-    """The digest's lab-wide problems (its own sentences, escaped where it built them), capped."""
-    lines = [f"• {_inert(problem)}" for problem in report.problems[:MAX_PROBLEMS]]
+    """The digest's lab-wide problems, capped: its own sentences, whose outside text was
+    escaped where they were built (`handlers/status/lab_facts.py`), so shown as they are."""
+    lines = [f"• {problem}" for problem in report.problems[:MAX_PROBLEMS]]
     if len(report.problems) > MAX_PROBLEMS:
         lines.append(f"…and {len(report.problems) - MAX_PROBLEMS} more (in the digest's thread)")
     return lines
-
-
-def _inert(sentence: str) -> str:
-    """A digest sentence escaped exactly once. Read back from a stored snapshot, the text it
-    embeds (an error a BMC or GitHub gave, a job's text) is a plain `str` again, no longer
-    `Outside`, so it may come unescaped; a title it escaped itself must not become `&amp;lt;`.
-    The digest's problem sentences hold no markup of their own (handlers/status/messages.py)."""
-    plain = sentence.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return escape_mrkdwn(plain)
 
 
 def node_line(verdict: NodeVerdict) -> str:
@@ -242,11 +234,7 @@ def pull_blocks(renovate: RenovateFacts | None) -> list[Block]:
     if not renovate.configured:
         return [section("*Renovate PRs:* not watched (labbot's config has no `github` section).")]
     if renovate.problem:
-        return [
-            section(
-                f"*Renovate PRs:* the last digest could not read them: {escape_mrkdwn(renovate.problem)}"
-            )
-        ]
+        return [section(f"*Renovate PRs:* the last digest could not read them: {renovate.problem}")]
     pulls: Sequence[PullFacts] = renovate.pulls
     if not pulls:
         return [section("*Renovate PRs:* none open.")]

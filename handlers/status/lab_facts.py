@@ -2,17 +2,26 @@
 
 Must not gather or judge anything: `handlers/status/lab_snapshot.py` fills these, `handlers/status/digest_report.py` reads them.
 An unreachable node or a failed source is a value here (a `problem` sentence), never an error.
+A problem sentence is mrkdwn whose outside text (an error's words, a node's stderr) was escaped
+where the sentence was built, so every surface embeds it as it is; other outside text here
+(versions, units, titles) is kept raw and escaped where it is shown.
 Snapshots are stored as JSON (`handlers/status/digest_store.py`), so fields are only ever added with defaults.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
 from bot.integrations.k3s_cluster import ClusterHealth
 from bot.integrations.node_facts import DiskUse
+from bot.redact import escape_mrkdwn
+
+STORED = {"stored": True}
+"""The validation context of a snapshot read back from the store (`LabSnapshot.model_validate_json`)."""
+_PROBLEMS = ("problem", "power_problem", "problems")
 
 
 class Fact(BaseModel):
@@ -147,7 +156,38 @@ class LabSnapshot(Fact):
     sops: SopsFacts | None = None
     cluster: ClusterHealth | None = None  # pods, Longhorn, certificates, from a k3s server
     drift: DriftFacts | None = None
+    problems_escaped: bool = True  # absent from snapshots stored before problems were escaped
+
+    @model_validator(mode="before")
+    @classmethod
+    def _escape_old_problems(cls, data: Any, info: ValidationInfo) -> Any:
+        """A snapshot stored by a labbot that kept problem sentences raw (no `problems_escaped`)
+        has them escaped once as it is read back, so it pings nobody either."""
+        if info.context != STORED or not isinstance(data, dict) or "problems_escaped" in data:
+            return data
+        escaped = {key: _escape_problems(value) for key, value in data.items()}
+        return {**escaped, "problems_escaped": True}
 
     def node(self, name: str) -> NodeFacts | None:
         """The facts of node `name`, if it was looked at."""
         return next((n for n in self.nodes if n.name == name), None)
+
+
+def _escape_problems(value: Any) -> Any:
+    """`value` (a part of a stored snapshot) with every problem sentence in it escaped."""
+    if isinstance(value, list):
+        return [_escape_problems(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {
+        key: _escaped(item) if key in _PROBLEMS else _escape_problems(item)
+        for key, item in value.items()
+    }
+
+
+def _escaped(problem: Any) -> Any:
+    if isinstance(problem, str):
+        return escape_mrkdwn(problem)
+    if isinstance(problem, list):
+        return [escape_mrkdwn(p) if isinstance(p, str) else p for p in problem]
+    return problem

@@ -32,6 +32,7 @@ from bot.integrations.flake_lock import FlakeLockError, locked_inputs
 from bot.integrations.node_facts import ROOT, NodeReport, k3s_script, node_script, parse_report
 from bot.integrations.ssh import NodeUnreachable, SshError, SshPool
 from bot.job_records import now_utc
+from bot.messages.core import outside
 from bot.services import Services
 from bot.store import Store
 from handlers.status import drift, messages
@@ -56,7 +57,8 @@ NIXPKGS_INPUT = "nixpkgs"
 
 
 class _Failed:
-    """A source that gave nothing, and why (one sentence)."""
+    """A source that gave nothing, and why: one mrkdwn sentence, the outside text in it (an
+    error's words, a node's stderr) already escaped, as it is stored in the snapshot."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -202,8 +204,8 @@ class LabSnapshotCollector:
             return await asyncio.wait_for(work, seconds)
         except TimeoutError:
             return _Failed(messages.digest_source_timed_out(what, seconds))
-        except LabError as error:
-            return _Failed(str(error))
+        except LabError as error:  # its words may be GitHub's or a BMC's
+            return _Failed(outside(str(error)))
 
     async def _ask(
         self,
@@ -230,10 +232,10 @@ class LabSnapshotCollector:
             )
         except TimeoutError:
             return _Failed(messages.digest_node_timed_out(seconds))
-        except NodeUnreachable as error:
-            return _Failed(error.reason)
+        except NodeUnreachable as error:  # the reason may be the node's own disconnect text
+            return _Failed(outside(error.reason))
         except SshError as error:
-            return _Failed(str(error))
+            return _Failed(outside(str(error)))
         if not result.stdout.strip():
             return _Failed(messages.digest_node_said_nothing(result.failure_line[:200]))
         return result.stdout
@@ -286,7 +288,7 @@ class LabSnapshotCollector:
         except OSError as error:
             return NixpkgsFacts(problem=messages.digest_flake_lock_unreadable(str(path), error))
         except FlakeLockError as error:
-            return NixpkgsFacts(problem=str(error))
+            return NixpkgsFacts(problem=outside(str(error)))
         if not found:
             return NixpkgsFacts(problem=messages.digest_no_nixpkgs_input(str(path)))
         return NixpkgsFacts(rev=found[0].rev, locked_at=found[0].last_modified)

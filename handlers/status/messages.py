@@ -1,7 +1,9 @@
 """The nightly digest and /lab status.
 
 The capability's own sentences, beside the engine's in `bot.messages`: plain mrkdwn strings,
-never handed a secret value.
+never handed a secret value. A `problem` is a sentence from the snapshot
+(`handlers/status/lab_facts.py`), escaped where it was built, so it is embedded as it is; any
+other outside text (versions, units, titles) is escaped here with `outside()`.
 
 Long because: one short function per sentence the user can see, kept together so the wording
 is reviewed in one place.
@@ -60,8 +62,8 @@ def digest_node_timed_out(seconds: float) -> str:
 
 
 def digest_node_said_nothing(detail: str) -> str:
-    """A node answered with nothing the digest can read."""
-    return f"it answered with nothing readable ({detail})"
+    """A node answered with nothing the digest can read; `detail` is its stderr."""
+    return f"it answered with nothing readable ({outside(detail)})"
 
 
 def digest_no_flake_dir() -> str:
@@ -139,7 +141,7 @@ def digest_problem_ci_failing(number: int, title: str) -> str:
 
 def digest_problem_job(job_id: int, text: str, state: str) -> str:
     """A job of the last 24 h ended badly."""
-    return f"job {job_id} `{text}` {state_word(state)}"
+    return f"job {job_id} `{outside(text)}` {state_word(state)}"
 
 
 def digest_problem_nixpkgs(problem: str) -> str:
@@ -385,8 +387,8 @@ def digest_sops(age: str | None, job_id: int | None) -> str:
 
 
 def drift_unknown(problem: str) -> str:
-    """The build for the drift check failed."""
-    return f":twisted_rightwards_arrows: Drift unknown: the infra checkout did not build: {outside(problem)}"
+    """The build for the drift check failed (`problem`: escaped where it was built)."""
+    return f":twisted_rightwards_arrows: Drift unknown: the infra checkout did not build: {problem}"
 
 
 def drift_none(revision: str) -> str:
@@ -513,14 +515,14 @@ def digest_detail_job(job_id: int, text: str, state: str, requester: str, result
     """One job of the last 24 h in the thread."""
     tail = f": {result}" if result else ""
     word = state_word(state)
-    return f"{state_emoji(state)} job {job_id} `{text}` by <@{requester}>, {word}{tail}"
+    return f"{state_emoji(state)} job {job_id} `{outside(text)}` by <@{requester}>, {word}{tail}"
 
 
 def digest_detail_board(bmc: str, board: str, firmware: str | None, problem: str) -> str:
     """One BMC in the thread."""
     if problem:
         return f"BMC `{bmc}` (board `{board}`): {problem}"
-    return f"BMC `{bmc}` (board `{board}`): firmware {firmware or 'unknown'}"
+    return f"BMC `{bmc}` (board `{board}`): firmware {outside(firmware) or 'unknown'}"
 
 
 def digest_detail_heading(what: str) -> str:
@@ -595,7 +597,7 @@ def node_line(
             if facts.reboot_pending:
                 parts.append("reboot pending")
         elif not deferred:
-            parts.append(f"SSH: {outside(facts.problem) or 'no answer'}")
+            parts.append(f"SSH: {facts.problem or 'no answer'}")
     return f"• *{name}* — " + " · ".join(parts)
 
 

@@ -91,7 +91,7 @@ class BmcEmulator:
             on_crash=self._on_daemon_crash,
         )
         self._local_files: dict[str, bytes] = {}
-        legacy = LegacyApi(
+        self._legacy = legacy = LegacyApi(
             self._board,
             self._uart,
             BmcFacts(firmware=firmware, host_ip=host),
@@ -293,6 +293,10 @@ class BmcEmulator:
     def set_recorded_power(self, node: int, on: bool) -> None:
         """Make `type=power` report `on` for a slot without touching its real power."""
         self._board.set_recorded(_slot(node), on)
+
+    def fail_reads(self, kind: str, message: str, *, status: int = 500, count: int = 1) -> None:
+        """The next `count` `opt=get&type=KIND` calls answer `status` with `message`."""
+        self._legacy.fail(kind, status, message, count)
 
     def fail_power_status_read(self, failing: bool = True) -> None:
         """While set, `type=power` reports "Unknown" for every node."""

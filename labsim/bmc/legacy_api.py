@@ -78,6 +78,13 @@ class LegacyApi:
         self._reset_off_seconds = reset_off_seconds
         self._restart_request = restart_request
         self._fan_speed = 3
+        self._failing: dict[str, list[LegacyError]] = {}
+
+    def fail(self, kind: str, status: int, message: str, count: int) -> None:
+        """Answer the next `count` `opt=get&type=KIND` calls with an error envelope, as bmcd
+        answers a handler's failure: an `anyhow::Error` becomes 500 `Failed to {context}: {root
+        cause}`, words bmcd did not write (turing-machines/bmcd src/api/into_legacy_response.rs)."""
+        self._failing.setdefault(kind, []).extend([LegacyError(status, message)] * count)
 
     async def handle(self, query: dict[str, str]) -> web.Response:
         """Answer one API call with the legacy envelope."""
@@ -94,6 +101,9 @@ class LegacyApi:
         if kind is None:
             raise LegacyError(400, "Missing `type` parameter")
         is_set = opt == "set"
+        pending = self._failing.get(kind) if not is_set else None
+        if pending:
+            raise pending.pop(0)
         ok = envelope("ok")
         match (kind, is_set):
             case ("power", False):

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from bot.config import Config, Role
 from bot.job_state import Job, JobState
 from bot.policy import Actor
+from bot.redact import escape_mrkdwn
 from handlers.status.digest_report import build_report
 from handlers.status.home_blocks import (
     MAX_APPROVAL_BUTTONS,
@@ -35,6 +36,7 @@ from labsim.slack.records import HomeView
 NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
 ZONE = ZoneInfo("Europe/Berlin")
 HOSTILE = "<!channel> <@U0ADMIN001> <https://evil.example|click>"
+SAID = escape_mrkdwn(HOSTILE)  # outside text in a stored problem sentence
 CONFIG = Config.model_validate(
     {
         "slack": {
@@ -153,7 +155,8 @@ def test_lab_wide_problems_are_listed_and_inert() -> None:
     snapshot = base.report.snapshot.model_copy(
         update={
             "nodes": (node("tp-node1"),),
-            "boards": (BoardFacts(name="turingpi", bmc="turingpi", problem=f"BMC said {HOSTILE}"),),
+            # As the collector stores it: the BMC's words escaped where the sentence was built.
+            "boards": (BoardFacts(name="turingpi", bmc="turingpi", problem=f"BMC said {SAID}"),),
         }
     )
     bad_ci = PullFacts(
@@ -218,7 +221,7 @@ def test_renovate_unwatched_or_unreadable_says_so() -> None:
     for renovate, words in (
         (RenovateFacts(configured=False), "not watched"),
         (
-            RenovateFacts(problem=f"GitHub said {HOSTILE}"),
+            RenovateFacts(problem=f"GitHub said {SAID}"),
             "could not read them: GitHub said &lt;!channel&gt;",
         ),
     ):

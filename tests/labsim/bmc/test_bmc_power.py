@@ -201,3 +201,15 @@ async def test_usb_mode_bits(api: Any) -> None:
 
     assert (usb["mode"], usb["node"], usb["route"]) == ("Device", "Node 2", "Bmc")
     assert invalid.status == 500
+
+
+async def test_an_injected_read_failure_answers_bmcds_error_envelope_then_stops(
+    api: Any, bmc: BmcEmulator
+) -> None:
+    bmc.fail_reads("power", "Failed to read power: <!channel>", count=1)
+
+    failed = await api.get("opt=get&type=power")
+    assert failed.status == 500
+    assert failed.text == '{"response":[{"result":"Failed to read power: <!channel>"}]}'
+    assert (await api.get("opt=set&type=power&node1=1")).status == 200  # only reads fail
+    assert await power_status(api) == {"node1": "1", "node2": "0", "node3": "0", "node4": "0"}
