@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from status_config import minimal_config
 from store_databases import Databases
 
 from bot.config import Config, DigestConfig
@@ -99,19 +100,7 @@ def snapshot(when: datetime, *nodes: NodeFacts, **fields: object) -> LabSnapshot
 
 
 def lab_config(**digest: object) -> Config:
-    return Config.model_validate(
-        {
-            "slack": {
-                "bot_token": {"env": "X"},
-                "app_token": {"env": "Y"},
-                "allowed_channels": ["C0LAB00001"],
-            },
-            "roles": {},
-            "inventory": {"boards": [{"name": "turingpi", "bmc": "turingpi"}]},
-            "bmc": {"turingpi": {"url": "https://127.0.0.1", "password": {"env": "Z"}}},
-            "digest": digest,
-        }
-    )
+    return minimal_config(digest=digest)
 
 
 # --- reading a node's answer ---------------------------------------------------------------

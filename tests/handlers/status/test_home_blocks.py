@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.config import Config, Role
+from status_config import minimal_config
+
+from bot.config import Role
 from bot.job_state import Job, JobState
 from bot.policy import Actor
 from bot.redact import escape_mrkdwn
@@ -37,18 +39,7 @@ NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
 ZONE = ZoneInfo("Europe/Berlin")
 HOSTILE = "<!channel> <@U0ADMIN001> <https://evil.example|click>"
 SAID = escape_mrkdwn(HOSTILE)  # outside text in a stored problem sentence
-CONFIG = Config.model_validate(
-    {
-        "slack": {
-            "bot_token": {"env": "X"},
-            "app_token": {"env": "Y"},
-            "allowed_channels": ["C0LAB00001"],
-        },
-        "roles": {},
-        "inventory": {"boards": [{"name": "turingpi", "bmc": "turingpi"}]},
-        "bmc": {"turingpi": {"url": "https://127.0.0.1", "password": {"env": "Z"}}},
-    }
-)
+CONFIG = minimal_config()
 JOB = Job(
     id=7,
     kind="deploy",

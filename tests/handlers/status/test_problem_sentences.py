@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from status_config import minimal_config
 from store_databases import Databases
 
 from bot.config import Config
@@ -32,19 +33,7 @@ NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
 
 
 def _config(flake_dir: Path) -> Config:
-    return Config.model_validate(
-        {
-            "slack": {
-                "bot_token": {"env": "X"},
-                "app_token": {"env": "Y"},
-                "allowed_channels": ["C0LAB00001"],
-            },
-            "roles": {},
-            "inventory": {"boards": [{"name": "turingpi", "bmc": "turingpi"}]},
-            "bmc": {"turingpi": {"url": "https://127.0.0.1", "password": {"env": "Z"}}},
-            "colmena": {"flake_dir": str(flake_dir)},
-        }
-    )
+    return minimal_config(colmena={"flake_dir": str(flake_dir)})
 
 
 def inert(text: str) -> None:
