@@ -23,6 +23,7 @@ from bot.config import Config, SlackMode
 from bot.config_file import unreadable_secrets
 from bot.errors import ConfigError, LabError
 from bot.integrations.bmc import BmcClient
+from bot.integrations.bmc_errors import BmcAuthFailed
 from bot.integrations.github import GitHubClient
 from bot.integrations.sops import Sops
 from bot.integrations.ssh import SshPool, SshTarget
@@ -140,7 +141,8 @@ class Doctor:
                     "scopes",
                     not lacking,
                     f"missing {', '.join(lacking)}" if lacking else "every scope labbot uses",
-                    "add the scopes from slack-app-manifest.yaml and reinstall the app",
+                    "reinstall the app from slack-app-manifest.yaml (api.slack.com/apps → the "
+                    "app → App Manifest: paste it, then Install App → Reinstall to Workspace)",
                 )
             )
         for channel in slack.allowed_channels:
@@ -198,6 +200,10 @@ class Doctor:
                 async with BmcClient(config, name=name) as client:
                     info = await client.info(refresh=True)
                     power = await client.power_status()
+            except BmcAuthFailed as exc:
+                # What happened, not what the running bot does next ("will not send this
+                # password again for 5 min" means nothing to a one-off check).
+                return [*out, Finding(area, "login", False, exc.reason, _FIXES["bmc"])]
             except LabError as exc:
                 return [*out, Finding(area, "login", False, str(exc), _FIXES["bmc"])]
             out.append(Finding(area, "login", True, f"firmware {info.describe()}"))
