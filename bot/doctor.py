@@ -35,6 +35,11 @@ from bot.slack_setup import (
     usergroup_problem,
 )
 
+HIVE_SCHEMAS = (("0.4.", "v0"), ("0.5.", "v0.5"))
+"""The one hive schema each colmena release reads (`colmenaHive.__schema`, set by its
+`lib.makeHive` in src/nix/hive/eval.nix): 0.4.x `compatibleSchema = "v0"` (src/nix/hive/
+flake.nix at v0.4.0), 0.5.0-pre (main since 41ed664) `HIVE_SCHEMA = "v0.5"` (src/nix/hive/
+mod.rs); github.com/zhaofengli/colmena."""
 CHECK_TIMEOUT = 30.0
 """Seconds one check may take before it counts as failed (a node that does not answer)."""
 
@@ -252,16 +257,59 @@ class Doctor:
         assert self.config.colmena is not None
         colmena = self.config.colmena
         done = await _output([colmena.binary, "--version"], colmena.flake_dir)
-        ok = done.returncode == 0
-        return [
+        said = (done.stdout or done.stderr).strip()[:200] or f"exit {done.returncode}"
+        found = [
             Finding(
                 "colmena",
                 "version",
-                ok,
-                (done.stdout or done.stderr).strip()[:200] or f"exit {done.returncode}",
+                done.returncode == 0,
+                said,
                 f"install colmena or set colmena.binary (now {colmena.binary!r})",
             )
         ]
+        if done.returncode == 0:
+            found.append(await self._hive_schema(said.removeprefix("colmena ").strip()))
+        return found
+
+    async def _hive_schema(self, version: str) -> Finding:
+        """Whether this colmena reads the hive: a flake's `colmenaHive` (colmena's
+        `lib.makeHive`) carries a schema, and each colmena reads that one schema only."""
+        assert self.config.colmena is not None
+        colmena = self.config.colmena
+        fix = (
+            "use the colmena CLI of the infra flake's own colmena input (services.labbot runs "
+            "it by default; by hand, `nix develop` in the infra checkout puts it on PATH) and "
+            "point colmena.binary at it, or pin that input to this CLI's release"
+        )
+        nix = [colmena.nix_binary, "--extra-experimental-features", "nix-command flakes"]
+        attribute = f"{colmena.flake_dir}#colmenaHive.__schema"
+        done = await _output([*nix, "eval", "--raw", attribute], colmena.flake_dir)
+        if done.returncode != 0:
+            if "does not provide attribute" in done.stderr:
+                return Finding(
+                    "colmena",
+                    "hive schema",
+                    True,
+                    "no colmenaHive output: colmena evaluates the flake's `colmena` itself",
+                )
+            return Finding(
+                "colmena",
+                "hive schema",
+                False,
+                f"nix eval {attribute}: {done.stderr.strip()[-300:]}",
+                "check that `nix eval .#colmenaHive.__schema` works in the infra checkout",
+            )
+        needed = done.stdout.strip()
+        reads = next((s for prefix, s in HIVE_SCHEMAS if version.startswith(prefix)), None)
+        if reads is None:
+            detail = (
+                f"the hive is schema {needed}; labbot does not know which colmena {version} reads"
+            )
+        elif reads != needed:
+            detail = f"the hive is schema {needed}, colmena {version} reads only {reads}"
+        else:
+            detail = f"the hive is schema {needed}, which colmena {version} reads"
+        return Finding("colmena", "hive schema", reads == needed, detail, fix)
 
     async def _nix(self) -> list[Finding]:
         assert self.config.colmena is not None

@@ -74,6 +74,7 @@ async def test_the_healthy_lab_passes_every_check_through_the_command(lab: Lab) 
         "[ok  ] node tp-node3: ssh: NixOS ",
         "[ok  ] node tp-node3: activation rights: sudo without a password works",
         "[ok  ] colmena: version: colmena 0.4.0",
+        "[ok  ] colmena: hive schema: the hive is schema v0, which colmena 0.4.0 reads",
         "[ok  ] nix: builds for the nodes: aarch64-linux",
         "[ok  ] infra: flake.lock: present",
         "[ok  ] sops: secrets/secrets.yaml: labbot's age key decrypts it",
@@ -214,6 +215,19 @@ async def test_each_fault_is_named_with_its_fix(lab: Lab) -> None:
         found = await failed(lab)
     assert "aarch64-linux: not at all" in found["nix: builds for the nodes"].detail
     assert "binfmt" in found["nix: builds for the nodes"].fix
+
+    # The flake's colmena input moved to main (lib.makeHive makes schema v0.5); the CLI is 0.4.0.
+    lab.cluster.hive_schema = "v0.5"
+    lab.cluster.write_inventory(lab.flake_dir)
+    try:
+        found = await failed(lab)
+    finally:
+        lab.cluster.hive_schema = "v0"
+        lab.cluster.write_inventory(lab.flake_dir)
+    assert list(found) == ["colmena: hive schema"]
+    schema = found["colmena: hive schema"]
+    assert schema.detail == "the hive is schema v0.5, colmena 0.4.0 reads only v0"
+    assert "colmena input" in schema.fix and "colmena.binary" in schema.fix
 
     lab.config_overrides["colmena"] = {
         **lab.config().colmena.model_dump(mode="json"),  # type: ignore[union-attr]
