@@ -419,25 +419,68 @@ class Doctor:
         assert self.config.github is not None
         async with GitHubClient(self.config.github) as client:
             access = await client.access()
+        branch = access.default_branch
         out = [
             Finding(
-                "github",
-                "repository",
-                True,
-                f"{self.config.github.repo}, default branch {access.default_branch}",
+                "github", "repository", True, f"{self.config.github.repo}, default branch {branch}"
             )
         ]
+        scopes = access.oauth_scopes
+        if scopes is not None:  # a classic token: its scopes are its rights
+            needed = "repo" if access.private else "public_repo"
+            has = "repo" in scopes or needed in scopes
+            out.append(
+                Finding(
+                    "github",
+                    "token",
+                    has,
+                    f"classic token with scopes {', '.join(scopes) or 'none'}"
+                    + ("" if has else f": it lacks {needed}"),
+                    f"give the token the {needed} scope, or use a fine-grained token for this "
+                    "repository alone (README, section 6)",
+                )
+            )
+        refused = ", ".join(f"{what} (needs {needs})" for what, needs in access.refused_reads)
+        if refused:
+            detail = f"GitHub refused reading {refused}"
+        elif not access.can_push:
+            detail = (
+                "the token's account can only read this repository: labbot cannot open, "
+                "approve or merge pull requests"
+            )
+        else:
+            detail = "reads contents, pull requests, checks and statuses; can push"
+            if scopes is None:
+                # A fine-grained token's or an app's write access shows only when it writes.
+                detail += (
+                    " (the account can; the token's own Contents and Pull requests must be "
+                    "Read and write, which GitHub shows only on the token's page)"
+                )
         out.append(
             Finding(
                 "github",
                 "permissions",
-                access.can_push,
-                "can push, open and merge pull requests"
-                if access.can_push
-                else "read-only: cannot open or merge pull requests",
-                "give the token Contents and Pull requests: read and write on this repository",
+                not refused and access.can_push,
+                detail,
+                "give the token Contents and Pull requests: Read and write, Checks and Commit "
+                "statuses: Read-only on this repository (README, section 6), to an account "
+                "with write access to it",
             )
         )
+        rule = access.branch_rule
+        if rule is not None:
+            checks = ", ".join(rule.required_checks)
+            out.append(
+                Finding(
+                    "github",
+                    "branch protection",
+                    True,
+                    f"{branch} is protected"
+                    + (f": merging needs {checks}" if checks else " (no required checks)")
+                    if rule.protected
+                    else f"{branch} is not protected: GitHub requires nothing before a merge",
+                )
+            )
         return out
 
 

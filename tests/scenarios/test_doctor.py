@@ -78,7 +78,9 @@ async def test_the_healthy_lab_passes_every_check_through_the_command(lab: Lab) 
         "[ok  ] nix: builds for the nodes: aarch64-linux",
         "[ok  ] infra: flake.lock: present",
         "[ok  ] sops: secrets/secrets.yaml: labbot's age key decrypts it",
-        "[ok  ] github: permissions: can push",
+        "[ok  ] github: token: classic token with scopes repo",
+        "[ok  ] github: permissions: reads contents, pull requests, checks and statuses; can push",
+        "[ok  ] github: branch protection: main is not protected",
     ):
         assert line in text, line
     assert "FAIL" not in text and text.rstrip().endswith("checks passed")
@@ -254,6 +256,35 @@ async def test_each_fault_is_named_with_its_fix(lab: Lab) -> None:
         found = await failed(lab)
     assert "GitHub refused the credentials (Bad credentials)" in found["github: check"].detail
     assert "token" in found["github: check"].fix
+
+    assert lab.github is not None
+    lab.github.set_role("labbot", "read")  # the token's account is a read-only collaborator
+    found = await failed(lab)
+    lab.github.set_role("labbot", "admin")
+    assert list(found) == ["github: permissions"]
+    assert "can only read this repository" in found["github: permissions"].detail
+    assert "Read and write" in found["github: permissions"].fix
+
+    # A fine-grained token as the README says, but without Checks and with Pull requests
+    # read-only: the missing read is named; a write permission cannot be seen by reading.
+    fine = "github_pat_11AAAAAAA0" + "x" * 72
+    lab.github.add_token(
+        fine,
+        "labbot",
+        permissions={"contents": "write", "pull_requests": "read", "statuses": "read"},
+    )
+    with environment(GITHUB_TOKEN_ENV, fine):
+        found = await failed(lab)
+    assert list(found) == ["github: permissions"]
+    detail = found["github: permissions"].detail
+    assert detail == "GitHub refused reading checks (needs checks=read)"
+
+    lab.github.protect_branch("main", required_contexts=["ci/build"])
+    findings = await Doctor(lab.config()).run()
+    lab.github.unprotect_branch("main")
+    assert [f.detail for f in findings if f.check == "branch protection"] == [
+        "main is protected: merging needs ci/build"
+    ]
 
     missing = Path(lab.directory) / "no-such-secret"
     lab.config_overrides["sops"] = {
