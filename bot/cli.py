@@ -50,6 +50,10 @@ def _doctor(path: Path, as_json: bool) -> int:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
+    # The checklist is the whole output: the clients' log lines (a refused login, a retry) would
+    # say again, out of order, what a finding already says. A handler on the root logger keeps
+    # Python's last-resort stderr handler from printing warnings.
+    logging.getLogger().addHandler(logging.NullHandler())
     findings = asyncio.run(doctor.Doctor(config).run())
     print(doctor.as_json(findings) if as_json else doctor.render(findings))
     return 0 if all(f.ok for f in findings) else 1

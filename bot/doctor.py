@@ -23,6 +23,7 @@ from bot.config import Config, SlackMode
 from bot.config_file import unreadable_secrets
 from bot.errors import ConfigError, LabError
 from bot.integrations.bmc import BmcClient
+from bot.integrations.bmc_errors import BmcAuthFailed
 from bot.integrations.github import GitHubClient
 from bot.integrations.sops import Sops
 from bot.integrations.ssh import SshPool, SshTarget
@@ -34,6 +35,11 @@ from bot.slack_setup import (
     usergroup_problem,
 )
 
+HIVE_SCHEMAS = (("0.4.", "v0"), ("0.5.", "v0.5"))
+"""The one hive schema each colmena release reads (`colmenaHive.__schema`, set by its
+`lib.makeHive` in src/nix/hive/eval.nix): 0.4.x `compatibleSchema = "v0"` (src/nix/hive/
+flake.nix at v0.4.0), 0.5.0-pre (main since 41ed664) `HIVE_SCHEMA = "v0.5"` (src/nix/hive/
+mod.rs); github.com/zhaofengli/colmena."""
 CHECK_TIMEOUT = 30.0
 """Seconds one check may take before it counts as failed (a node that does not answer)."""
 
@@ -140,7 +146,8 @@ class Doctor:
                     "scopes",
                     not lacking,
                     f"missing {', '.join(lacking)}" if lacking else "every scope labbot uses",
-                    "add the scopes from slack-app-manifest.yaml and reinstall the app",
+                    "reinstall the app from slack-app-manifest.yaml (api.slack.com/apps → the "
+                    "app → App Manifest: paste it, then Install App → Reinstall to Workspace)",
                 )
             )
         for channel in slack.allowed_channels:
@@ -198,6 +205,10 @@ class Doctor:
                 async with BmcClient(config, name=name) as client:
                     info = await client.info(refresh=True)
                     power = await client.power_status()
+            except BmcAuthFailed as exc:
+                # What happened, not what the running bot does next ("will not send this
+                # password again for 5 min" means nothing to a one-off check).
+                return [*out, Finding(area, "login", False, exc.reason, _FIXES["bmc"])]
             except LabError as exc:
                 return [*out, Finding(area, "login", False, str(exc), _FIXES["bmc"])]
             out.append(Finding(area, "login", True, f"firmware {info.describe()}"))
@@ -246,16 +257,59 @@ class Doctor:
         assert self.config.colmena is not None
         colmena = self.config.colmena
         done = await _output([colmena.binary, "--version"], colmena.flake_dir)
-        ok = done.returncode == 0
-        return [
+        said = (done.stdout or done.stderr).strip()[:200] or f"exit {done.returncode}"
+        found = [
             Finding(
                 "colmena",
                 "version",
-                ok,
-                (done.stdout or done.stderr).strip()[:200] or f"exit {done.returncode}",
+                done.returncode == 0,
+                said,
                 f"install colmena or set colmena.binary (now {colmena.binary!r})",
             )
         ]
+        if done.returncode == 0:
+            found.append(await self._hive_schema(said.removeprefix("colmena ").strip()))
+        return found
+
+    async def _hive_schema(self, version: str) -> Finding:
+        """Whether this colmena reads the hive: a flake's `colmenaHive` (colmena's
+        `lib.makeHive`) carries a schema, and each colmena reads that one schema only."""
+        assert self.config.colmena is not None
+        colmena = self.config.colmena
+        fix = (
+            "use the colmena CLI of the infra flake's own colmena input (services.labbot runs "
+            "it by default; by hand, `nix develop` in the infra checkout puts it on PATH) and "
+            "point colmena.binary at it, or pin that input to this CLI's release"
+        )
+        nix = [colmena.nix_binary, "--extra-experimental-features", "nix-command flakes"]
+        attribute = f"{colmena.flake_dir}#colmenaHive.__schema"
+        done = await _output([*nix, "eval", "--raw", attribute], colmena.flake_dir)
+        if done.returncode != 0:
+            if "does not provide attribute" in done.stderr:
+                return Finding(
+                    "colmena",
+                    "hive schema",
+                    True,
+                    "no colmenaHive output: colmena evaluates the flake's `colmena` itself",
+                )
+            return Finding(
+                "colmena",
+                "hive schema",
+                False,
+                f"nix eval {attribute}: {done.stderr.strip()[-300:]}",
+                "check that `nix eval .#colmenaHive.__schema` works in the infra checkout",
+            )
+        needed = done.stdout.strip()
+        reads = next((s for prefix, s in HIVE_SCHEMAS if version.startswith(prefix)), None)
+        if reads is None:
+            detail = (
+                f"the hive is schema {needed}; labbot does not know which colmena {version} reads"
+            )
+        elif reads != needed:
+            detail = f"the hive is schema {needed}, colmena {version} reads only {reads}"
+        else:
+            detail = f"the hive is schema {needed}, which colmena {version} reads"
+        return Finding("colmena", "hive schema", reads == needed, detail, fix)
 
     async def _nix(self) -> list[Finding]:
         assert self.config.colmena is not None
@@ -365,25 +419,68 @@ class Doctor:
         assert self.config.github is not None
         async with GitHubClient(self.config.github) as client:
             access = await client.access()
+        branch = access.default_branch
         out = [
             Finding(
-                "github",
-                "repository",
-                True,
-                f"{self.config.github.repo}, default branch {access.default_branch}",
+                "github", "repository", True, f"{self.config.github.repo}, default branch {branch}"
             )
         ]
+        scopes = access.oauth_scopes
+        if scopes is not None:  # a classic token: its scopes are its rights
+            needed = "repo" if access.private else "public_repo"
+            has = "repo" in scopes or needed in scopes
+            out.append(
+                Finding(
+                    "github",
+                    "token",
+                    has,
+                    f"classic token with scopes {', '.join(scopes) or 'none'}"
+                    + ("" if has else f": it lacks {needed}"),
+                    f"give the token the {needed} scope, or use a fine-grained token for this "
+                    "repository alone (README, section 6)",
+                )
+            )
+        refused = ", ".join(f"{what} (needs {needs})" for what, needs in access.refused_reads)
+        if refused:
+            detail = f"GitHub refused reading {refused}"
+        elif not access.can_push:
+            detail = (
+                "the token's account can only read this repository: labbot cannot open, "
+                "approve or merge pull requests"
+            )
+        else:
+            detail = "reads contents, pull requests, checks and statuses; can push"
+            if scopes is None:
+                # A fine-grained token's or an app's write access shows only when it writes.
+                detail += (
+                    " (the account can; the token's own Contents and Pull requests must be "
+                    "Read and write, which GitHub shows only on the token's page)"
+                )
         out.append(
             Finding(
                 "github",
                 "permissions",
-                access.can_push,
-                "can push, open and merge pull requests"
-                if access.can_push
-                else "read-only: cannot open or merge pull requests",
-                "give the token Contents and Pull requests: read and write on this repository",
+                not refused and access.can_push,
+                detail,
+                "give the token Contents and Pull requests: Read and write, Checks and Commit "
+                "statuses: Read-only on this repository (README, section 6), to an account "
+                "with write access to it",
             )
         )
+        rule = access.branch_rule
+        if rule is not None:
+            checks = ", ".join(rule.required_checks)
+            out.append(
+                Finding(
+                    "github",
+                    "branch protection",
+                    True,
+                    f"{branch} is protected"
+                    + (f": merging needs {checks}" if checks else " (no required checks)")
+                    if rule.protected
+                    else f"{branch} is not protected: GitHub requires nothing before a merge",
+                )
+            )
         return out
 
 

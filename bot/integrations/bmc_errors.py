@@ -68,7 +68,15 @@ class BmcTlsError(BmcError):
 
 
 class BmcAuthFailed(BmcError):
-    """Raised when the BMC refuses labbot's login, or the password cannot be read."""
+    """Raised when the BMC refuses labbot's login, or the password cannot be read.
+
+    `reason` is what happened alone ("the BMC refused user root (401: …)"), without what the
+    running bot does next: for a one-off check (`labbot doctor`) that names its own fix.
+    """
+
+    def __init__(self, bmc: str, message: str, reason: str = "") -> None:
+        super().__init__(bmc, message)
+        self.reason = reason or message
 
 
 class BmcLockedOut(BmcError):

@@ -96,6 +96,7 @@ class BmcTransport:
         self._refused_password: bytes | None = None
         self._refused_until = 0.0
         self._refused_detail = ""
+        self._refused_reason = ""
         self._generation_hint: BmcGeneration | None = None
         self._probed = not self.base_url.startswith("http://")
         #: Incremented on every successful login; cached facts are valid for one epoch.
@@ -228,7 +229,7 @@ class BmcTransport:
             ) from None
         digest = hashlib.sha256(password.encode()).digest()
         if digest == self._refused_password and now < self._refused_until:
-            raise BmcAuthFailed(self.name, self._refused_detail)
+            raise BmcAuthFailed(self.name, self._refused_detail, self._refused_reason)
         body = json.dumps({"username": self._config.username, "password": password})
         reply = await self._send(
             "POST",
@@ -248,6 +249,9 @@ class BmcTransport:
             self._check_ban(reply)
             self._refused_password = digest
             self._refused_until = self._clock() + AUTH_RETRY_SECONDS
+            self._refused_reason = (
+                f"BMC {self.name} refused the login for user {self._config.username} ({detail})"
+            )
             self._refused_detail = (
                 f"BMC {self.name} refused the login for user {self._config.username} "
                 f"({detail}); labbot will not send this password again for "
@@ -256,7 +260,7 @@ class BmcTransport:
                 "default after a power-up, BMC-Firmware #211)."
             )
             _log.warning("BMC %s refused the login: %s", self.name, detail)
-            raise BmcAuthFailed(self.name, self._refused_detail)
+            raise BmcAuthFailed(self.name, self._refused_detail, self._refused_reason)
         if reply.status == 404 and self.base_url.startswith("http://"):
             raise BmcProtocolError(
                 self.name, "the login", "404: no login endpoint (firmware 1.x has none)"

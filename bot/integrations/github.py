@@ -20,6 +20,7 @@ from github.Repository import Repository
 from github.Requester import Requester
 
 from bot.config import GitHubConfig, MergeMethod
+from bot.integrations.github_access import read_access
 from bot.integrations.github_ci import (
     CheckRunState,
     CiState,
@@ -336,17 +337,13 @@ class GitHubClient:
         return await self._run(f"look for a PR from {branch}", call)
 
     async def access(self) -> RepoAccess:
-        """What the token may do on the repository (`labbot doctor`)."""
-
-        def call() -> RepoAccess:
-            repo = self._repository()
-            permissions = repo.permissions
-            return RepoAccess(
-                default_branch=repo.default_branch,
-                can_push=bool(permissions and permissions.push),
-            )
-
-        return await self._run("read the repository", call)
+        """What the token may do on the repository, read only (`labbot doctor`)."""
+        github = self._github
+        if github is None:
+            raise RuntimeError("GitHubClient is not open")
+        return await self._run(
+            "read the repository", lambda: read_access(github, self._repository())
+        )
 
     async def comment(self, number: int, body: str) -> PostedComment:
         """Post `body` on PR `number`'s conversation."""

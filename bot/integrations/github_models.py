@@ -80,8 +80,22 @@ class PostedComment:
 
 
 @dataclass(frozen=True)
+class BranchRule:
+    """A branch's protection as anyone who can read the branch sees it."""
+
+    protected: bool
+    required_checks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class RepoAccess:
-    """The repository as the token sees it."""
+    """The repository as the token sees it: the account's role (`can_push`), a classic
+    token's scopes (None for a fine-grained token or an app, which have none), the reads
+    GitHub refused (what for → the permission it asked for) and the default branch's rule."""
 
     default_branch: str
     can_push: bool
+    private: bool = True
+    oauth_scopes: tuple[str, ...] | None = None
+    refused_reads: tuple[tuple[str, str], ...] = ()
+    branch_rule: BranchRule | None = None

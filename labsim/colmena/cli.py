@@ -16,7 +16,15 @@ from typing import NoReturn
 from labsim.colmena.build import local_store_dir
 from labsim.colmena.deploy import Deployment, DeployOptions, child_error
 from labsim.colmena.evaluate import UnsupportedExpression, evaluate, to_nix_json
-from labsim.colmena.hive import Hive, HiveError, InventoryNode, git_state, locate_hive
+from labsim.colmena.hive import (
+    SCHEMA_OF_FLAVOR,
+    Hive,
+    HiveError,
+    InventoryNode,
+    git_state,
+    hive_schema,
+    locate_hive,
+)
 from labsim.colmena.knobs import ColmenaKnobs
 from labsim.colmena.progress import JobKind, Output
 from labsim.colmena.remote import SshTarget, run_remote
@@ -116,6 +124,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     knobs = ColmenaKnobs.load(hive.directory)
     out = Output(flavor=knobs.flavor, rust_log=os.environ.get("RUST_LOG"))
+    schema = hive_schema(hive.directory) if hive.is_flake else None
+    if schema is not None and schema != SCHEMA_OF_FLAVOR[knobs.flavor]:
+        # Every command evaluates the hive first; the schema assert fails it (FLAKE_APPLY_SNIPPET
+        # in src/nix/hive/mod.rs on main, checkPreparedHive in src/nix/hive/flake.nix of 0.4.0).
+        out.raw(
+            f"error: The colmenaHive output (schema {schema}) isn't compatible with this "
+            "version of Colmena.\n\nHint: Use the same version of Colmena as in the Flake input."
+        )
+        out.fatal("Nix exited with error code: 1")
+        return 1
     if hive.is_flake and git_state(hive.directory).dirty:
         out.raw(f"warning: Git tree '{hive.directory}' is dirty")
     out.log(

@@ -102,6 +102,24 @@ def _from_flake_uri(uri: str) -> Path:
     raise HiveError(f"error: labsim colmena double only reads local flakes, not '{uri}'")
 
 
+SCHEMA_OF_FLAVOR = {"0.4.0": "v0", "main": "v0.5"}
+"""The one hive schema each colmena reads: `compatibleSchema` in src/nix/hive/flake.nix of
+v0.4.0 ("v0"), `HIVE_SCHEMA` in src/nix/hive/mod.rs on main ("v0.5", since 41ed664, "hive:
+Promote schema version to v0.5"); github.com/zhaofengli/colmena."""
+
+
+def hive_schema(directory: Path) -> str | None:
+    """What the flake's `colmenaHive.__schema` evaluates to (colmena's `lib.makeHive` sets it,
+    src/nix/hive/eval.nix), from inventory.json's `hive_schema`; None when the flake has no
+    `colmenaHive` output (colmena then evaluates the raw `colmena` output itself)."""
+    try:
+        raw = json.loads((directory / INVENTORY_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    schema = raw.get("hive_schema")
+    return str(schema) if schema else None
+
+
 def load_inventory(directory: Path) -> dict[str, InventoryNode]:
     """Parse `<directory>/inventory.json` into nodes keyed (and sorted) by name."""
     path = directory / INVENTORY_FILE

@@ -28,12 +28,49 @@ TOKEN_LIFETIME = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
+class TokenGrant:
+    """What a personal access token may do.
+
+    A classic token (`ghp_`) has OAuth scopes, which GitHub names in the `X-OAuth-Scopes`
+    header of every answer ("Scopes for OAuth apps", docs.github.com/en/apps/oauth-apps/
+    building-oauth-apps/scopes-for-oauth-apps); without `repo` a private repository answers
+    404 as if it did not exist ("Troubleshooting the REST API": 404 for an existing
+    resource). A fine-grained token (`github_pat_`) has repository permissions instead: a call
+    it lacks one for answers 403 "Resource not accessible by personal access token" and the
+    `X-Accepted-GitHub-Permissions` header names what the endpoint needs (same page, "Resource
+    not accessible"; github.blog/changelog/2023-08-10-x-accepted-github-permissions-header-
+    for-fine-grained-permission-actors).
+    """
+
+    scopes: tuple[str, ...] | None = ("repo",)
+    permissions: dict[str, str] | None = None
+
+    @property
+    def fine_grained(self) -> bool:
+        """Permissions rather than scopes."""
+        return self.permissions is not None
+
+    def allows(self, permission: str, access: str) -> bool:
+        """Whether a fine-grained token has `permission` at `access` ("read" or "write")."""
+        granted = (self.permissions or {}).get(permission)
+        if permission == "metadata":
+            return True  # every fine-grained token has Metadata: read
+        return granted == "write" or (granted == "read" and access == "read")
+
+
+FULL_TOKEN = TokenGrant()
+"""A classic token with the `repo` scope: all a token for a private repository needs."""
+NOT_ACCESSIBLE_BY_PAT = "Resource not accessible by personal access token"
+
+
+@dataclass(frozen=True)
 class Credential:
     """An authenticated caller: a user token, an installation token or the app itself (JWT)."""
 
     actor: Actor
     kind: str
     installation_id: int | None = None
+    grant: TokenGrant | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +109,7 @@ class AccessControl:
         self, user_tokens: dict[str, Actor], app_id: int | None, public_key_pem: str | None
     ) -> None:
         self.user_tokens = user_tokens
+        self.grants: dict[str, TokenGrant] = {}
         self.app_id = app_id
         self.public_key_pem = public_key_pem
         self.app_actor: Actor | None = None
@@ -91,7 +129,7 @@ class AccessControl:
             return AuthFailure(401, JWT_UNDECODABLE)
         actor = self.user_tokens.get(value)
         if actor is not None:
-            return Credential(actor, "token")
+            return Credential(actor, "token", grant=self.grants.get(value, FULL_TOKEN))
         minted = self.installation_tokens.get(value)
         if minted is not None and minted.expires_at > utcnow():
             return Credential(minted.actor, "installation", minted.installation.id)

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from labsim.github import conditional
-from labsim.github.access import AccessControl, AuthFailure, Credential, RateLimit
+from labsim.github.access import AccessControl, AuthFailure, Credential, RateLimit, TokenGrant
 from labsim.github.faults import SECONDARY_RATE_LIMIT_DOCS, SECONDARY_RATE_LIMIT_MESSAGE, FaultPlan
 from labsim.github.gitstore import GitError
 from labsim.github.knobs import GitHubKnobs
@@ -30,6 +30,7 @@ from labsim.github.routes_checks import CheckRoutes
 from labsim.github.routes_git import GitRoutes
 from labsim.github.routes_pulls import PullRoutes
 from labsim.github.state import GitHubState
+from labsim.github.token_rules import accepted_header, needs, refusal
 
 API_PREFIX = "/api/v3"
 _log = logging.getLogger(__name__)
@@ -144,9 +145,27 @@ class GitHubEmulator(GitHubKnobs):
 
     # -- auth and faults -----------------------------------------------------------------------
 
-    def add_token(self, token: str, login: str, kind: str = "User") -> None:
-        """Accept `token` as account `login` (created if needed)."""
+    def add_token(
+        self,
+        token: str,
+        login: str,
+        kind: str = "User",
+        *,
+        scopes: tuple[str, ...] = ("repo",),
+        permissions: dict[str, str] | None = None,
+    ) -> None:
+        """Accept `token` as account `login` (created if needed): a classic token with these
+        OAuth `scopes`, or, given `permissions` ({"contents": "write", "checks": "read", …}),
+        a fine-grained one with those repository permissions (see access.TokenGrant)."""
         self._access.user_tokens[token] = self.state.add_account(login, kind)
+        self._access.grants[token] = TokenGrant(
+            scopes=None if permissions is not None else scopes, permissions=permissions
+        )
+
+    def set_role(self, login: str, role: str) -> None:
+        """Account `login`'s role on the repositories: "read", "triage", "write", "maintain"
+        or "admin" (the default). It shows in a repository's `permissions`."""
+        self.state.roles[login] = role
 
     def revoke_token(self, token: str) -> None:
         """Stop accepting `token` (later calls get 401 Bad credentials)."""
@@ -207,6 +226,11 @@ class GitHubEmulator(GitHubKnobs):
 
     # -- HTTP plumbing -------------------------------------------------------------------------
 
+    def _is_private(self, path: str) -> bool:
+        parts = path.strip("/").split("/")
+        found = self.state.find_repo(parts[1], parts[2]) if len(parts) >= 3 else None
+        return found is None or found.private
+
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         raw = await request.read() if request.body_exists else b""
@@ -249,7 +273,16 @@ class GitHubEmulator(GitHubKnobs):
         if counted and not self._rate.charge():
             message = f"API rate limit exceeded for user ID {credential.actor.id}."
             return error_reply(403, message), False
+        grant = credential.grant
+        if grant is not None:
+            refused = refusal(grant, request.method, path, self._is_private(path))
+            if refused is not None:
+                reply = error_reply(refused.status, refused.message)
+                reply.headers.update({**refused.headers, **_grant_headers(grant, request, path)})
+                return reply, counted
         response = conditional.answer(request, await self._handle(request, handler, credential))
+        if grant is not None:
+            response.headers.update(_grant_headers(grant, request, path))
         if counted and response.status == 304:
             self._rate.refund()  # a 304 does not count (see labsim/github/conditional.py)
             counted = False
@@ -270,6 +303,16 @@ class GitHubEmulator(GitHubKnobs):
             return error_reply(500, "Server Error")
         finally:
             CURRENT_CREDENTIAL.reset(token)
+
+
+def _grant_headers(grant: TokenGrant, request: web.Request, path: str) -> dict[str, str]:
+    """What GitHub tells a token's caller about its rights on each answer: a classic token's
+    scopes (`X-OAuth-Scopes`, comma and space as GitHub sends them); for a fine-grained one,
+    what the endpoint needs (`X-Accepted-GitHub-Permissions`). See access.TokenGrant."""
+    if not grant.fine_grained:
+        return {"X-OAuth-Scopes": ", ".join(grant.scopes or ())}
+    wanted = needs(request.method, path)
+    return {"X-Accepted-GitHub-Permissions": accepted_header(wanted)} if wanted else {}
 
 
 def _decode_body(raw: bytes) -> Any:

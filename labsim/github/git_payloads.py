@@ -13,7 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from labsim.github.gitstore import CommitInfo, FileChange, TreeEntry
-from labsim.github.model import Actor, Installation, Repository
+from labsim.github.model import Actor, BranchProtection, Installation, Repository
+
+LEVELS = ("pull", "triage", "push", "maintain", "admin")
+"""A repository role's levels, lowest first; a role has its own and every lower one."""
+_LEVEL_OF_ROLE = {"read": "pull", "write": "push"}
 
 Json = dict[str, Any]
 
@@ -56,7 +60,7 @@ class GitPayloads:
             "site_admin": False,
         }
 
-    def repository(self, repo: Repository, clone_url: str) -> Json:
+    def repository(self, repo: Repository, clone_url: str, role: str = "admin") -> Json:
         """A full repository object; `clone_url` is the file:// URL of the bare repo."""
         base = self.repo_api(repo)
         return {
@@ -87,12 +91,11 @@ class GitPayloads:
             "pushed_at": iso(repo.created_at),
             "archived": False,
             "disabled": False,
+            # The caller's role on the repository ("Get a repository": `permissions`), a
+            # collaborator's role from read to admin, each including the ones below it.
             "permissions": {
-                "admin": True,
-                "maintain": True,
-                "push": True,
-                "triage": True,
-                "pull": True,
+                level: LEVELS.index(level) <= LEVELS.index(_LEVEL_OF_ROLE.get(role, role))
+                for level in reversed(LEVELS)
             },
             "allow_merge_commit": "merge" in repo.merge_methods,
             "allow_squash_merge": "squash" in repo.merge_methods,
@@ -192,9 +195,14 @@ class GitPayloads:
             "object": {"type": "commit", "sha": sha, "url": f"{base}/git/commits/{sha}"},
         }
 
-    def branch(self, repo: Repository, name: str, info: CommitInfo, protected: bool) -> Json:
-        """`GET /branches/{branch}`."""
+    def branch(
+        self, repo: Repository, name: str, info: CommitInfo, rule: BranchProtection | None
+    ) -> Json:
+        """`GET /branches/{branch}`, with the `protection` summary that anyone who can read the
+        branch sees ("Get a branch", docs.github.com/en/rest/branches/branches#get-a-branch:
+        `enabled` and the required status checks; the full rule needs Administration)."""
         base = self.repo_api(repo)
+        contexts = list(rule.required_contexts) if rule is not None else []
         return {
             "name": name,
             "commit": self.commit(repo, info),
@@ -202,7 +210,15 @@ class GitPayloads:
                 "self": f"{base}/branches/{name}",
                 "html": f"{self.web}/{repo.full_name}/tree/{name}",
             },
-            "protected": protected,
+            "protected": rule is not None,
+            "protection": {
+                "enabled": rule is not None,
+                "required_status_checks": {
+                    "enforcement_level": "non_admins" if contexts else "off",
+                    "contexts": contexts,
+                    "checks": [{"context": c, "app_id": None} for c in contexts],
+                },
+            },
             "protection_url": f"{base}/branches/{name}/protection",
         }
 

@@ -320,6 +320,10 @@ class GitHubKnobs:
             tuple(required_contexts), required_approvals, strict
         )
 
+    def unprotect_branch(self, branch: str, *, repo: str | None = None) -> None:
+        """Remove the branch's protection rule (if any)."""
+        self._repo(repo).protections.pop(branch, None)
+
     def set_merge_methods(self, methods: Iterable[str], repo: str | None = None) -> None:
         """Which merge methods the repository allows (others → 405)."""
         allowed = set(methods)

@@ -63,7 +63,8 @@ class GitRoutes:
         repo = self._repo(request)
         if repo is None:
             return not_found()
-        return json_reply(self.state.payloads.repository(repo, repo.git.url))
+        role = self.state.roles.get(caller(request).login, "admin")
+        return json_reply(self.state.payloads.repository(repo, repo.git.url, role))
 
     async def list_branches(self, request: web.Request) -> web.Response:
         """`GET /branches` (name, commit sha/url, protected)."""
@@ -93,7 +94,8 @@ class GitRoutes:
         if sha is None:
             return error_reply(404, "Branch not found")
         info = await repo.git.commit_info(sha)
-        return json_reply(self.state.payloads.branch(repo, name, info, name in repo.protections))
+        rule = repo.protections.get(name)
+        return json_reply(self.state.payloads.branch(repo, name, info, rule))
 
     async def get_ref(self, request: web.Request) -> web.Response:
         """`GET /git/ref/heads/x` (and the legacy `/git/refs/heads/x`)."""

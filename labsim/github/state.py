@@ -40,6 +40,8 @@ class GitHubState:
         self.requests: list[RequestRecord] = []
         self.merges: list[MergeRecord] = []
         self.mergeable_null_gets = 1
+        self.roles: dict[str, str] = {}
+        """An account's role on every repository ("admin" when not set: the owner's token)."""
         self.payloads = Payloads(api_url, web_url, self.accounts_by_email)
         self.add_account(RENOVATE_LOGIN, "Bot", RENOVATE_USER_ID)
 

@@ -2,7 +2,8 @@
 
 Supported: `nix build FLAKE#ATTR [--print-out-paths] [-L] [--no-link] [-o LINK]`,
 `nix store diff-closures [--json] A B`, `nix flake metadata [--json] [FLAKE]`, `nix --version`,
-`nix show-config` / `nix config show` (a few settings).
+`nix show-config` / `nix config show` (a few settings), `nix eval --raw
+FLAKE#colmenaHive.__schema` (the hive's schema from its inventory.json).
 Knobs: LABSIM_NIX_IMAGE_SIZE (bytes), LABSIM_NIX_BUILD_FAIL (any value fails `nix build`),
 LABSIM_NIX_EXTRA_PLATFORMS (default `aarch64-linux`: the double builds the nodes' aarch64
 systems, as a machine with binfmt emulation does; empty: it could not).
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from labsim.colmena.build import local_store_dir
+from labsim.colmena.hive import hive_schema
 from labsim.nixtool.closures import InvalidPath, diff_closures, load_closure, render, render_json
 from labsim.nixtool.flake import flake_dir_of, metadata, render_text
 from labsim.nixtool.image import plan_image, realise_image
@@ -43,8 +45,33 @@ def main(argv: list[str] | None = None) -> int:
         return _diff(args[2:])
     if args[:2] == ["flake", "metadata"] or args[:2] == ["flake", "info"]:
         return _metadata(args[2:])
+    if args[:1] == ["eval"]:
+        return _eval(args[1:])
     _err(f"error: labsim nix double: 'nix {' '.join(args)}' is not simulated")
     return 1
+
+
+def _eval(args: list[str]) -> int:
+    """`nix eval [--raw|--json] FLAKE#colmenaHive.__schema`, the one attribute the double knows
+    (it cannot evaluate Nix): the schema from the hive's inventory.json."""
+    raw = "--raw" in args
+    refs = [a for a in args if not a.startswith("-")]
+    if len(refs) != 1 or not refs[0].endswith("#colmenaHive.__schema"):
+        _err(f"error: labsim nix double: 'nix eval {' '.join(args)}' is not simulated")
+        return 1
+    directory = flake_dir_of(refs[0], Path.cwd())
+    schema = hive_schema(directory)
+    if schema is None:
+        system = {"x86_64": "x86_64-linux", "aarch64": "aarch64-linux"}.get(os.uname().machine)
+        attribute = "colmenaHive.__schema"
+        _err(
+            f"error: flake 'path:{directory}' does not provide attribute "
+            f"'packages.{system}.{attribute}', 'legacyPackages.{system}.{attribute}' or "
+            f"'{attribute}'"
+        )
+        return 1
+    sys.stdout.write(schema if raw else json.dumps(schema) + "\n")
+    return 0
 
 
 def _show_config() -> int:

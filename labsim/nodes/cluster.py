@@ -61,6 +61,10 @@ class SimCluster:
             raise ValueError(f"duplicate node names in {names}")
         self.specs = list(specs)
         self.user = user
+        self.hive_schema: str | None = "v0"
+        """The infra flake's `colmenaHive.__schema` in inventory.json: "v0", a hive made with
+        colmena 0.4.0's `lib.makeHive`, which the colmena double (0.4.0 by default) reads;
+        "v0.5" for colmena main's; None for a flake with only the raw `colmena` output."""
         self._boot_delay = boot_delay
         self._seed_generations = seed_generations
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -262,7 +266,9 @@ class SimCluster:
 
     def inventory(self) -> dict[str, object]:
         """The inventory document (`inventory.json`) the colmena double and the infra flake read."""
+        hive: dict[str, object] = {"hive_schema": self.hive_schema} if self.hive_schema else {}
         return {
+            **hive,
             "nodes": {
                 node.name: {
                     "host": node.host,
@@ -274,7 +280,7 @@ class SimCluster:
                     "k3s_role": node.spec.k3s_role,
                 }
                 for node in self.nodes
-            }
+            },
         }
 
     def write_inventory(self, flake_dir: Path) -> Path:

@@ -342,6 +342,7 @@ class SimNode:
             state.broken_systems = {}
             state.failed_units = []
             state.hang_seconds = 0.0
+            state.sudo_needs_password = False
 
     async def ssh_down(self) -> None:
         """Stop sshd while the node stays powered (connections refused)."""
@@ -394,6 +395,12 @@ class SimNode:
         """Whether this node's kubelet reports Ready (when powered and k3s.service is fine)."""
         with self.files.editing() as state:
             state.k3s_ready = ready
+
+    def sudo_needs_password(self, needed: bool = True) -> None:
+        """Whether sudo asks the login user for a password (no NOPASSWD rule, or NixOS's
+        `security.sudo.wheelNeedsPassword` left at its default `true`)."""
+        with self.files.editing() as state:
+            state.sudo_needs_password = needed
 
     # -- observations ------------------------------------------------------------------------
 

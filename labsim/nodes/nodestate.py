@@ -106,6 +106,7 @@ class NodeState:
     hang_seconds: float = 0.0
     disk_used: dict[str, float] = field(default_factory=dict)
     k3s_ready: bool = True
+    sudo_needs_password: bool = False
 
     @property
     def kubelet_up(self) -> bool:
@@ -131,6 +132,7 @@ class NodeState:
             hang_seconds=float(raw["hang_seconds"]),
             disk_used={k: float(v) for k, v in raw["disk_used"].items()},
             k3s_ready=bool(raw.get("k3s_ready", True)),
+            sudo_needs_password=bool(raw.get("sudo_needs_password", False)),
         )
 
     def reboot(self) -> None:

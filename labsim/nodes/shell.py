@@ -139,18 +139,40 @@ def _plausible_binary(path: str) -> bool:
 def _sudo(inv: Invocation) -> int:
     args = inv.argv[1:]
     privileged = True
+    interactive = True
     while args and args[0].startswith("-"):
         flag = args.pop(0)
         if flag == "--":
             break
-        if flag in ("-u", "--user") and args:
+        if flag in ("-n", "--non-interactive"):
+            interactive = False
+        elif flag in ("-u", "--user") and args:
             privileged = args.pop(0) in ("root", "0", "#0")
         elif flag.startswith("--user="):
             privileged = flag.split("=", 1)[1] in ("root", "0", "#0")
     if not args:
         inv.warn("usage: sudo -h | -K | -k | -V")
         return 1
+    if inv.user != "root" and inv.files.load_state().sudo_needs_password:
+        return _password_refused(inv, interactive)
     return run_argv(inv.with_argv(args, privileged=privileged))
+
+
+def _password_refused(inv: Invocation, interactive: bool) -> int:
+    """sudo for a user without NOPASSWD, over SSH with no terminal: it cannot ask, so it fails.
+
+    With -n, sudoers refuses before prompting: plugins/sudoers/check.c (MODE_NONINTERACTIVE ->
+    log_auth_failure) and plugins/sudoers/logging.c print "a password is required". Without
+    -n, src/tgetpass.c finds no /dev/tty under SSH_CONNECTION without SSH_TTY and says so
+    first (github.com/sudo-project/sudo). Either way the command does not run and sudo exits 1.
+    """
+    if interactive:
+        inv.warn(
+            "sudo: a terminal is required to read the password; either use ssh's -t option "
+            "or configure an askpass helper"
+        )
+    inv.warn("sudo: a password is required")
+    return 1
 
 
 def _log_command(files: NodeFiles, user: str, line: str) -> None:

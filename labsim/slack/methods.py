@@ -112,12 +112,6 @@ class MethodSpec:
     handler: Callable[[SlackMethods, Params], Body]
 
 
-OAUTH_SCOPES = (
-    "commands,chat:write,chat:write.public,files:write,files:read,users:read,"
-    "usergroups:read,channels:read"
-)
-
-
 class SlackMethods:
     """The method implementations, over one Workspace."""
 

@@ -6,7 +6,7 @@ Ties workspace, web_api, socket_mode and response_url together; it holds no prot
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -266,6 +266,12 @@ class SlackEmulator:
             )
 
     # -- fault injection ------------------------------------------------------------------------
+
+    def install_with_scopes(self, scopes: Iterable[str]) -> None:
+        """The app was (re)installed granting the bot token only these scopes: an admin removed
+        one on OAuth & Permissions, or the app was installed from an older manifest. Slack
+        reports them in each answer's `x-oauth-scopes` header (see web_api.py)."""
+        self.workspace.granted_scopes = tuple(scopes)
 
     def inject_rate_limit(self, method: str, count: int, retry_after: int = 1) -> None:
         """The next ``count`` calls of ``method`` get HTTP 429, Retry-After and ``ratelimited``."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from labsim.slack.methods import METHODS, OAUTH_SCOPES, ApiError, Body, Params, SlackMethods
+from labsim.slack.methods import METHODS, ApiError, Body, Params, SlackMethods
 from labsim.slack.rate_limits import RateLimiter
 from labsim.slack.workspace import Workspace
 
@@ -59,7 +59,13 @@ class WebApi:
         expected = ident.app_token if spec.token == "app" else ident.bot_token
         if token != expected:
             return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
-        headers = {"x-oauth-scopes": OAUTH_SCOPES} if spec.token == "bot" else {}
+        # Slack names the calling token's scopes in the `x-oauth-scopes` header of each Web API
+        # answer (and the method's in `x-accepted-oauth-scopes`); the SDKs expose them as
+        # `response_metadata.scopes` / `acceptedScopes` (docs.slack.dev/tools/node-slack-sdk/
+        # reference/web-api/interfaces/WebAPICallResult, read from those headers in
+        # @slack/web-api's WebClient.ts).
+        scopes = ",".join(self._ws.granted_scopes)
+        headers = {"x-oauth-scopes": scopes} if spec.token == "bot" else {}
         try:
             return 200, spec.handler(self._methods, params), headers
         except ApiError as error:

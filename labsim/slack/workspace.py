@@ -26,6 +26,8 @@ from labsim.slack.records import (
     User,
 )
 
+MANIFEST_SCOPES = ("commands", "chat:write", "files:write", "usergroups:read", "channels:read")
+"""The bot scopes of slack-app-manifest.yaml: what installing the app from it grants."""
 T = TypeVar("T")
 
 
@@ -76,6 +78,9 @@ class Workspace:
         self._calls: list[ApiCall] = []
         self._acks: dict[str, Ack] = {}
         self._home_views: dict[str, HomeView] = {}
+        self.granted_scopes: tuple[str, ...] = MANIFEST_SCOPES
+        """The bot token's scopes: those the app was installed with (the manifest's, unless a
+        test installs it with fewer)."""
         self.home_tab_enabled = True
         """labbot's manifest enables the Home tab (`features.app_home.home_tab_enabled`);
         without it views.publish of a `home` view answers `not_enabled`."""

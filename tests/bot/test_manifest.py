@@ -7,6 +7,9 @@ from pathlib import Path
 
 import yaml
 
+from bot.slack_setup import REQUIRED_SCOPES
+from labsim.slack.workspace import MANIFEST_SCOPES
+
 ROOT = Path(__file__).resolve().parents[2]
 # Web API methods (slack_sdk names) → the bot scope each needs (None: no scope).
 METHOD_SCOPES: dict[str, str | None] = {
@@ -43,6 +46,10 @@ def test_manifest_scopes_match_the_code() -> None:
     assert needed <= scopes, f"manifest lacks {needed - scopes}"
     # Scopes for methods that are not used yet are allowed only if a later feature is listed.
     assert scopes <= {s for s in METHOD_SCOPES.values() if s} | ALWAYS
+    # `labbot doctor` checks the granted scopes against these; labsim's Slack grants what
+    # installing this manifest grants.
+    assert REQUIRED_SCOPES == scopes
+    assert set(MANIFEST_SCOPES) == scopes
     assert manifest["settings"]["socket_mode_enabled"] is True
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/lab"]

@@ -22,6 +22,7 @@ from labsim.lab import (
     LAB_CHANNEL,
     Lab,
 )
+from labsim.slack.workspace import MANIFEST_SCOPES
 
 
 @pytest.fixture
@@ -66,18 +67,57 @@ async def test_the_healthy_lab_passes_every_check_through_the_command(lab: Lab) 
     print(text)
     for line in (
         "[ok  ] slack: tokens: bot and app-level tokens accepted",
+        "[ok  ] slack: scopes: every scope labbot uses",
         f"[ok  ] slack: channel {LAB_CHANNEL}: labbot is a member",
         "[ok  ] bmc turingpi: tls: its certificate matches the pinned fingerprint",
         "[ok  ] bmc turingpi: login: firmware 2.1.0 (bmcd 2.3.4)",
         "[ok  ] node tp-node3: ssh: NixOS ",
+        "[ok  ] node tp-node3: activation rights: sudo without a password works",
         "[ok  ] colmena: version: colmena 0.4.0",
+        "[ok  ] colmena: hive schema: the hive is schema v0, which colmena 0.4.0 reads",
         "[ok  ] nix: builds for the nodes: aarch64-linux",
         "[ok  ] infra: flake.lock: present",
         "[ok  ] sops: secrets/secrets.yaml: labbot's age key decrypts it",
-        "[ok  ] github: permissions: can push",
+        "[ok  ] github: token: classic token with scopes repo",
+        "[ok  ] github: permissions: reads contents, pull requests, checks and statuses; can push",
+        "[ok  ] github: branch protection: main is not protected",
     ):
         assert line in text, line
     assert "FAIL" not in text and text.rstrip().endswith("checks passed")
+
+
+async def test_three_faults_through_the_command_print_the_checklist_alone(lab: Lab) -> None:
+    # The closing note's run: a scope missing, sudo asking the deploy user for a password, and
+    # a BMC password that is not the BMC's. Nothing but the checklist is printed (no log lines).
+    lab.slack.install_with_scopes(s for s in MANIFEST_SCOPES if s != "channels:read")
+    assert lab.cluster is not None
+    lab.cluster["tp-node3"].sudo_needs_password()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "doctor",
+        "-c",
+        str(lab.config_path),
+        env={**os.environ, BMC_PASSWORD_ENV: "not-the-password"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    text = out.decode()
+    print(text)
+    assert process.returncode == 1
+    assert err.decode() == ""
+    failures = [line for line in text.splitlines() if line.startswith("[FAIL]")]
+    assert failures == [
+        "[FAIL] slack: scopes: missing channels:read",
+        "[FAIL] bmc turingpi: login: BMC turingpi refused the login for user root "
+        "(credentials incorrect)",
+        "[FAIL] node tp-node3: activation rights: sudo -n refused: sudo: a password is required",
+    ]
+    for fix in ("reinstall the app", "username and password", "wheelNeedsPassword = false"):
+        assert fix in text, fix
+    assert text.rstrip().endswith("; 3 failed")
 
 
 async def test_slack_rate_limiting_the_check_is_told_to_wait_not_blamed_on_a_token(
@@ -101,6 +141,14 @@ async def test_each_fault_is_named_with_its_fix(lab: Lab) -> None:
         found = await failed(lab)
     assert "slack.bot_token was refused by Slack (invalid_auth)" in found["slack: tokens"].detail
     assert "App-Level Tokens" in found["slack: tokens"].fix
+
+    # Installed from an older manifest (or a scope removed on OAuth & Permissions since).
+    lab.slack.install_with_scopes(s for s in MANIFEST_SCOPES if s != "usergroups:read")
+    found = await failed(lab)
+    lab.slack.install_with_scopes(MANIFEST_SCOPES)
+    assert list(found) == ["slack: scopes"]
+    assert found["slack: scopes"].detail == "missing usergroups:read"
+    assert "reinstall the app from slack-app-manifest.yaml" in found["slack: scopes"].fix
 
     lab.slack.add_channel("C0NOTIN001", "elsewhere", bot_member=False)  # never invited
     slack = lab.config().slack.model_dump(mode="json")
@@ -128,7 +176,10 @@ async def test_each_fault_is_named_with_its_fix(lab: Lab) -> None:
     with environment(BMC_PASSWORD_ENV, "not-the-password"):
         found = await failed(lab)
     assert list(found) == ["bmc turingpi: login"], found
-    assert "password" in found["bmc turingpi: login"].fix
+    login = found["bmc turingpi: login"]
+    assert login.detail.startswith("BMC turingpi refused the login for user "), login.detail
+    assert "will not send this password again" not in login.detail  # the bot's, not doctor's
+    assert "password" in login.fix
 
     node = lab.cluster["tp-node3"]
     await node.ssh_down()
@@ -138,6 +189,16 @@ async def test_each_fault_is_named_with_its_fix(lab: Lab) -> None:
         await node.ssh_up()
     assert "unreachable over SSH" in found["node tp-node3: ssh"].detail
     assert "/lab power status" in found["node tp-node3: ssh"].fix
+
+    node.sudo_needs_password()  # no NOPASSWD rule for the deploy user
+    try:
+        found = await failed(lab)
+    finally:
+        node.sudo_needs_password(False)
+    assert list(found) == ["node tp-node3: activation rights"]
+    rights = found["node tp-node3: activation rights"]
+    assert rights.detail == "sudo -n refused: sudo: a password is required"
+    assert "wheelNeedsPassword = false" in rights.fix
 
     stray = lab.flake_dir / "notes.txt"
     stray.write_text("uncommitted\n")
@@ -156,6 +217,19 @@ async def test_each_fault_is_named_with_its_fix(lab: Lab) -> None:
         found = await failed(lab)
     assert "aarch64-linux: not at all" in found["nix: builds for the nodes"].detail
     assert "binfmt" in found["nix: builds for the nodes"].fix
+
+    # The flake's colmena input moved to main (lib.makeHive makes schema v0.5); the CLI is 0.4.0.
+    lab.cluster.hive_schema = "v0.5"
+    lab.cluster.write_inventory(lab.flake_dir)
+    try:
+        found = await failed(lab)
+    finally:
+        lab.cluster.hive_schema = "v0"
+        lab.cluster.write_inventory(lab.flake_dir)
+    assert list(found) == ["colmena: hive schema"]
+    schema = found["colmena: hive schema"]
+    assert schema.detail == "the hive is schema v0.5, colmena 0.4.0 reads only v0"
+    assert "colmena input" in schema.fix and "colmena.binary" in schema.fix
 
     lab.config_overrides["colmena"] = {
         **lab.config().colmena.model_dump(mode="json"),  # type: ignore[union-attr]
@@ -182,6 +256,35 @@ async def test_each_fault_is_named_with_its_fix(lab: Lab) -> None:
         found = await failed(lab)
     assert "GitHub refused the credentials (Bad credentials)" in found["github: check"].detail
     assert "token" in found["github: check"].fix
+
+    assert lab.github is not None
+    lab.github.set_role("labbot", "read")  # the token's account is a read-only collaborator
+    found = await failed(lab)
+    lab.github.set_role("labbot", "admin")
+    assert list(found) == ["github: permissions"]
+    assert "can only read this repository" in found["github: permissions"].detail
+    assert "Read and write" in found["github: permissions"].fix
+
+    # A fine-grained token as the README says, but without Checks and with Pull requests
+    # read-only: the missing read is named; a write permission cannot be seen by reading.
+    fine = "github_pat_11AAAAAAA0" + "x" * 72
+    lab.github.add_token(
+        fine,
+        "labbot",
+        permissions={"contents": "write", "pull_requests": "read", "statuses": "read"},
+    )
+    with environment(GITHUB_TOKEN_ENV, fine):
+        found = await failed(lab)
+    assert list(found) == ["github: permissions"]
+    detail = found["github: permissions"].detail
+    assert detail == "GitHub refused reading checks (needs checks=read)"
+
+    lab.github.protect_branch("main", required_contexts=["ci/build"])
+    findings = await Doctor(lab.config()).run()
+    lab.github.unprotect_branch("main")
+    assert [f.detail for f in findings if f.check == "branch protection"] == [
+        "main is protected: merging needs ci/build"
+    ]
 
     missing = Path(lab.directory) / "no-such-secret"
     lab.config_overrides["sops"] = {

@@ -1,5 +1,5 @@
 """`labbot run` meeting a wrong or unreachable Slack: one sentence naming the token, or quiet
-retries that SIGTERM ends at once. Run as the real command, in a process of its own."""
+retries that SIGTERM or SIGINT ends at once. Run as the real command, in a process of its own."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import os
 import signal
 import sys
 import time
+
+import pytest
 
 from labsim.lab import APP_TOKEN_ENV, BOT_TOKEN_ENV, Lab
 
@@ -56,7 +58,10 @@ async def test_tokens_swapped_are_named_before_asking_slack(lab: Lab) -> None:
     assert [c for c in lab.slack.calls() if c.method == "auth.test"] == []
 
 
-async def test_an_unreachable_slack_is_retried_quietly_and_sigterm_ends_it_at_once() -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+async def test_an_unreachable_slack_is_retried_quietly_and_a_signal_ends_it_at_once(
+    stop_signal: signal.Signals,
+) -> None:
     unreachable = {"slack": {"api_url": "http://127.0.0.1:9/api/"}}  # nothing listens on 9
     async with Lab(config_overrides=unreachable) as lab:
         process = await labbot_run(lab)
@@ -68,9 +73,9 @@ async def test_an_unreachable_slack_is_retried_quietly_and_sigterm_ends_it_at_on
             if "Slack cannot be reached" in line:
                 retries.append(line)
         signalled = time.monotonic()
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(stop_signal)  # systemd stops with SIGTERM, Ctrl-C sends SIGINT
         code, rest = await ended(process)
         took = time.monotonic() - signalled
-        print(f"stopped {took:.2f} s after SIGTERM")
-        assert took < 5, took  # the issue asks for 2 s; a loaded CI machine gets some slack
+        print(f"stopped {took:.2f} s after {stop_signal.name}")
+        assert took < 2, took  # issue 19: "stops within 2 s on SIGTERM/SIGINT in every state"
         assert code == 0 and "Traceback" not in rest

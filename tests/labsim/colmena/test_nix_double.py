@@ -124,3 +124,21 @@ def test_flake_metadata_json_for_a_git_checkout(tools: Tools) -> None:
     dirty = tools.run("nix", "flake", "metadata", "--json")
     assert dirty.stderr == f"warning: Git tree '{tools.flake}' is dirty\n"
     assert json.loads(dirty.stdout)["dirtyRevision"] == f"{head}-dirty"
+
+
+def test_a_hive_of_another_schema_is_refused_by_colmena_and_shown_by_nix_eval(
+    tools: Tools,
+) -> None:
+    attribute = f"{tools.flake}#colmenaHive.__schema"
+    absent = tools.run("nix", "eval", "--raw", attribute)
+    assert absent.returncode == 1 and "does not provide attribute" in absent.stderr
+    # colmena main's lib.makeHive made the hive; the double is colmena 0.4.0 (reads "v0").
+    (tools.flake / "inventory.json").write_text(json.dumps({**INVENTORY, "hive_schema": "v0.5"}))
+    shown = tools.run("nix", "eval", "--raw", attribute)
+    assert (shown.returncode, shown.stdout) == (0, "v0.5")
+    refused = tools.run("colmena", "eval", "-E", "{ nodes, ... }: builtins.attrNames nodes")
+    assert refused.returncode == 1
+    assert "The colmenaHive output (schema v0.5) isn't compatible" in refused.stderr
+    tools.env["LABSIM_COLMENA_FLAVOR"] = "main"
+    read = tools.run("colmena", "eval", "-E", "{ nodes, ... }: builtins.attrNames nodes")
+    assert read.returncode == 0, read.stderr

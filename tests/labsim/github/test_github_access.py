@@ -176,3 +176,49 @@ async def test_check_runs_need_an_app_installation(
         await asyncio.to_thread(lambda: client.get_repo(REPO).create_check_run("gate", pr.head_sha))
     assert caught.value.status == 403
     assert caught.value.data["message"] == "You must authenticate via a GitHub App."
+
+
+async def test_a_classic_token_shows_its_scopes_and_needs_repo_for_a_private_repository(
+    gh: GitHubEmulator, connect: ClientFactory
+) -> None:
+    full = connect()
+    await asyncio.to_thread(full.get_repo, REPO)
+    assert full.oauth_scopes == ["repo"]
+    gh.add_token("ghp_readorg", "labbot", scopes=("read:org", "gist"))
+    narrow = connect(auth=Auth.Token("ghp_readorg"))
+    with pytest.raises(GithubException) as caught:
+        await asyncio.to_thread(narrow.get_repo, REPO)
+    assert caught.value.status == 404  # as if the private repository did not exist
+    assert narrow.oauth_scopes == ["read:org", "gist"]
+
+
+async def test_a_fine_grained_token_is_refused_what_it_lacks_and_told_what_was_needed(
+    gh: GitHubEmulator, connect: ClientFactory
+) -> None:
+    gh.add_token(
+        "github_pat_nochecks",
+        "labbot",
+        permissions={"contents": "read", "pull_requests": "read"},
+    )
+    client = connect(auth=Auth.Token("github_pat_nochecks"))
+    repo = await asyncio.to_thread(client.get_repo, REPO)
+    assert client.oauth_scopes is None  # fine-grained tokens have no scopes header
+    await asyncio.to_thread(lambda: list(repo.get_pulls()))
+    with pytest.raises(GithubException) as caught:
+        await asyncio.to_thread(lambda: list(repo.get_commit("main").get_check_runs()))
+    assert caught.value.status == 403
+    assert caught.value.data["message"] == "Resource not accessible by personal access token"
+    assert (caught.value.headers or {})["x-accepted-github-permissions"] == "checks=read"
+
+
+async def test_the_repository_shows_the_accounts_role_and_the_branch_its_protection(
+    gh: GitHubEmulator, connect: ClientFactory
+) -> None:
+    gh.protect_branch("main", required_contexts=("ci/build",))
+    gh.set_role("labbot", "read")
+    client = connect()
+    repo = await asyncio.to_thread(client.get_repo, REPO)
+    assert repo.permissions.pull and not repo.permissions.push and not repo.permissions.admin
+    branch = await asyncio.to_thread(repo.get_branch, "main")
+    assert branch.protected
+    assert branch.raw_data["protection"]["required_status_checks"]["contexts"] == ["ci/build"]

@@ -131,6 +131,20 @@ async def test_privileged_commands_need_sudo_for_the_deploy_user(lab: SimCluster
     assert whoami.stdout == "deploy\nroot\n"
 
 
+async def test_sudo_needing_a_password_refuses_without_a_terminal(lab: SimCluster) -> None:
+    node = lab["tp-node1"]
+    node.sudo_needs_password()
+    try:
+        refused = await run(lab, node, "sudo -n -- true")
+        prompted = await run(lab, node, "sudo true")
+    finally:
+        node.sudo_needs_password(False)
+    assert (refused.exit_status, refused.stderr) == (1, "sudo: a password is required\n")
+    assert prompted.exit_status == 1
+    assert "a terminal is required to read the password" in str(prompted.stderr)
+    assert (await run(lab, node, "sudo -n -- true")).exit_status == 0
+
+
 async def test_unknown_command_is_not_found(lab: SimCluster) -> None:
     result = await run(lab, lab["tp-node1"], "frobnicate --now")
     assert result.exit_status == 127
