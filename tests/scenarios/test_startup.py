@@ -79,3 +79,25 @@ async def test_an_unreachable_slack_is_retried_quietly_and_a_signal_ends_it_at_o
         print(f"stopped {took:.2f} s after {stop_signal.name}")
         assert took < 2, took  # issue 19: "stops within 2 s on SIGTERM/SIGINT in every state"
         assert code == 0 and "Traceback" not in rest
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+async def test_a_connected_idle_labbot_stops_at_once_on_a_signal(
+    lab: Lab, stop_signal: signal.Signals
+) -> None:
+    process = await labbot_run(lab)
+    assert process.stderr is not None
+    while True:
+        line = (await asyncio.wait_for(process.stderr.readline(), 30)).decode()
+        assert line, "labbot ended before it was ready"
+        if "labbot ready" in line:
+            break
+    await lab.slack.wait_connected()
+    signalled = time.monotonic()
+    process.send_signal(stop_signal)
+    code, rest = await ended(process)
+    took = time.monotonic() - signalled
+    print(f"stopped {took:.2f} s after {stop_signal.name}")
+    assert took < 2, took  # issue 19: "stops within 2 s on SIGTERM/SIGINT in every state"
+    assert code == 0 and "Traceback" not in rest
+    await lab.slack.wait_for(lambda: not lab.slack.connected or None, timeout=15)
