@@ -2,6 +2,11 @@
 
 Must not import anything outside the standard library, so every module can depend on it.
 
+An IntegrationError's text is raw: the outside words in it (GitHub's, bmcd's, a node's stderr,
+colmena's) are kept as they came, and the message that embeds `str(error)` in Slack mrkdwn
+escapes it once with `bot.messages.core.outside()`. So an error is never escaped where it is
+built, never shown as it is, and the same text reads right in logs, the CLI and audit rows.
+
     LabError                      base; str() is one sentence that names the target
     ├── ConfigError               the config file is invalid (carries every problem)
     ├── UserError                 bad input or a refusal, answered ephemerally
