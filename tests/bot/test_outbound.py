@@ -129,12 +129,21 @@ async def test_every_audit_row_is_redacted_before_it_is_stored(store: Store) -> 
 
 def test_outside_text_in_message_functions_is_escaped() -> None:
     from bot.integrations.bmc_failures import explain_flash_error
+    from handlers.bmc import messages as bmc_messages
     from handlers.deploy import messages as deploy_messages
     from handlers.status import messages as status_messages
 
     hostile = "<!here> <@U0HOSTILE1>"
+    # An error's sentence keeps bmcd's words raw (bot.errors); the message escapes them once.
+    explained = explain_flash_error("tp1", 3, f"Failed to http file request error: {hostile}")
+    assert hostile in explained
     texts = [
-        explain_flash_error("tp1", 3, f"Failed to http file request error: {hostile}"),
+        bmc_messages.flash_failed("tp-node3", explained),
+        bmc_messages.flash_plan_failed("tp-node3", hostile),
+        bmc_messages.flash_power_on_failed("tp-node3", hostile),
+        bmc_messages.power_status_board("b", "bmc", [], hostile),
+        bmc_messages.bmc_failed(hostile),
+        bmc_messages.ssh_view("unreachable", hostile),
         status_messages.digest_detail_system(f"24.11 {hostile}", 4, None, None),
         status_messages.digest_change_generation("tp-node3", 3, 4, hostile),
         status_messages.digest_detail_units("degraded", [f"a{hostile}.service"]),
