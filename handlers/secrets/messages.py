@@ -106,8 +106,9 @@ def sops_no_ssh(node: str) -> str:
 
 
 def sops_host_key_unreadable(node: str, path: str, reason: str) -> str:
-    """The node's ed25519 host key file could not be read over SSH."""
-    return f"Cannot read `{path}` on {node}: {reason.rstrip('.')}. Nothing was changed."
+    """The node's ed25519 host key file could not be read over SSH (a UserError's text, shown as
+    it is: the node's words escaped here)."""
+    return f"Cannot read `{path}` on {node}: {outside(reason.rstrip('.'))}. Nothing was changed."
 
 
 def sops_host_key_count(node: str, path: str, count: int) -> str:

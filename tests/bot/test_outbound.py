@@ -165,6 +165,7 @@ def test_outside_text_in_message_functions_is_escaped() -> None:
         secrets_messages.sops_failed(hostile),
         secrets_messages.sops_pr_failed("b", hostile),
         secrets_messages.sops_open_prs_unknown(hostile),
+        secrets_messages.sops_host_key_unreadable("tp-node3", "/etc/ssh/k.pub", hostile),
         status_messages.status_not_posted(hostile),
     ]
     for text in texts:
