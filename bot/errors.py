@@ -2,6 +2,13 @@
 
 Must not import anything outside the standard library, so every module can depend on it.
 
+An IntegrationError's text is raw: the outside words in it (GitHub's, bmcd's, a node's stderr,
+colmena's) are kept as they came, and the message that embeds `str(error)` in Slack mrkdwn
+escapes it once with `bot.messages.core.outside()`. So an error is never escaped where it is
+built, never shown as it is, and the same text reads right in logs, the CLI and audit rows.
+A UserError's text is the other way round: labbot's own mrkdwn, answered as it is, so any
+outside word in it (a file's contents, a name from GitHub) is escaped where it is built.
+
     LabError                      base; str() is one sentence that names the target
     ├── ConfigError               the config file is invalid (carries every problem)
     ├── UserError                 bad input or a refusal, answered ephemerally

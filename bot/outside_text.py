@@ -9,7 +9,8 @@ The integrations return such text as `Outside`, a `str` whose *formatting* is es
 it in an f-string or `str.format` gives `&lt;!channel&gt;`, so a message builder that forgets to
 escape still posts it inert. Everything else about it is the text itself: comparisons, argv, JSON,
 GitHub API calls and plain-text fields (`.raw` says so explicitly). Joining or concatenating
-with `+` does not escape; `bot.messages.core.outside()` is the call for those.
+with `+` does not escape; `bot.messages.core.outside()` is the call for those. An error's text
+(`str(error)`) is raw too and is escaped by the message that embeds it (see `bot.errors`).
 
 Example::
 

@@ -1,13 +1,12 @@
 """Known BMC field failures (turing-machines/bmcd) turned into sentences that say what to do.
 
-Pure text functions: they never talk to a BMC and never see secrets.
+Pure text functions: they never talk to a BMC and never see secrets. Their sentences quote bmcd's
+words raw, like every error's text (`bot.errors`): the message that shows one escapes it.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-
-from bot.redact import escape_mrkdwn
 
 
 class FieldFailure(StrEnum):
@@ -58,8 +57,7 @@ def classify_flash_error(message: str) -> FieldFailure | None:
 def explain_flash_error(bmc: str, slot: int, message: str) -> str:
     """One sentence for a flash that ended with bmcd's `message`: what happened, what to do."""
     where = f"Flashing slot {slot} on BMC {bmc}"
-    # bmcd's text is outside text: escaped, so it can mention nobody.
-    quoted = f"“{escape_mrkdwn(message.strip())}”" if message.strip() else "no message"
+    quoted = f"“{message.strip()}”" if message.strip() else "no message"
     match classify_flash_error(message):
         case FieldFailure.out_of_memory:
             return (

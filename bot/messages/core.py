@@ -444,8 +444,8 @@ def job_thread_link(link: str, *, attached_log: bool) -> str:
 
 
 def no_thread(job_id: int, reason: str) -> str:
-    """Slack would not open the job's thread."""
-    return f"Job {job_id} could not start: {reason} Nothing was run; try again shortly."
+    """Slack would not open the job's thread (`reason`: a ChatError's text, raw)."""
+    return f"Job {job_id} could not start: {outside(reason)} Nothing was run; try again shortly."
 
 
 def invite_the_bot(job_id: int, channel: str) -> str:

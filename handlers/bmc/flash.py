@@ -40,6 +40,7 @@ from bot.targets import named_node
 from handlers.bmc import messages
 from handlers.bmc.flash_apply import FlashPlan, apply_flash
 from handlers.bmc.flash_image import (
+    ImageBuildFailed,
     build_problem,
     image_argument_problem,
     image_changed,
@@ -96,6 +97,9 @@ class FlashKind:
                 return Finished(JobState.failed, messages.flash_bmc_busy(bmc, status.process_name))
             record = (await client.power_status()).get(node.slot)
             measured = await resolve_image(run, node, image)
+        except ImageBuildFailed as error:  # labbot's own sentence, not an outside one
+            run.check_cancelled()
+            return Finished(JobState.failed, messages.flash_image_unusable(name, str(error)))
         except IntegrationError as error:
             run.check_cancelled()
             return Finished(JobState.failed, messages.flash_plan_failed(name, str(error)))

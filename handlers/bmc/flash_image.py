@@ -36,7 +36,10 @@ URL_READ_TIMEOUT_SECONDS = 60.0
 
 
 class ImageBuildFailed(IntegrationError):
-    """Raised when `nix build` fails or its output holds no image file."""
+    """Raised when `nix build` fails or its output holds no image file.
+
+    Unlike other errors (`bot.errors`), its text is one of labbot's own mrkdwn sentences
+    (`handlers.bmc.messages`), which escaped any outside name in it, so it is shown as it is."""
 
 
 class ImagePlan(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.messages.core import _names
+from bot.messages.core import _names, outside
 from bot.redact import escape_mrkdwn
 
 # --- power, UART and flashing (handlers/bmc/power.py, uart.py, flash*.py) ------------------------
@@ -34,6 +34,11 @@ def node_left_inventory(node: str) -> str:
     return f"`{node}` is no longer in the inventory. Nothing was changed."
 
 
+def bmc_failed(error: str) -> str:
+    """A BMC call failed: the error's sentence, which may quote bmcd's own words, escaped."""
+    return outside(error)
+
+
 def bmc_power_view(recorded: bool | None) -> str:
     """The BMC's power record of a slot: `BMC: on`, `BMC: off` or `BMC: unknown`."""
     return "BMC: " + ("unknown" if recorded is None else "on" if recorded else "off")
@@ -52,8 +57,10 @@ _SSH_VIEWS = {
 
 
 def ssh_view(state: str, detail: str) -> str:
-    """What an SSH probe found: `SSH: reachable`, `SSH: unreachable (connection refused)`."""
-    return "SSH: " + _SSH_VIEWS.get(str(state), "{detail}").format(detail=detail or str(state))
+    """What an SSH probe found: `SSH: reachable`, `SSH: unreachable (connection refused)`; the
+    detail may be the node's own words (an SSH disconnect's description), so escaped."""
+    view = _SSH_VIEWS.get(str(state), "{detail}")
+    return "SSH: " + view.format(detail=outside(detail or str(state)))
 
 
 def power_status_board(board: str, bmc: str, lines: Sequence[str], error: str) -> str:
@@ -62,7 +69,7 @@ def power_status_board(board: str, bmc: str, lines: Sequence[str], error: str) -
         f"*Power of board `{board}`*: BMC `{bmc}`'s record (its bookkeeping, not a measurement) "
         "beside what SSH shows."
     )
-    tail = f"\n:warning: {error}" if error else ""
+    tail = f"\n:warning: {outside(error)}" if error else ""
     return head + "\n" + "\n".join(lines) + tail
 
 
@@ -283,8 +290,13 @@ def flash_bmc_busy(bmc: str, process: str) -> str:
 
 
 def flash_plan_failed(node: str, error: str) -> str:
-    """The flash could not be planned."""
-    return f"Could not prepare the flash of `{node}`: {error}"
+    """The flash could not be planned (the error's text may quote the BMC or nix)."""
+    return f"Could not prepare the flash of `{node}`: {outside(error)}"
+
+
+def flash_image_unusable(node: str, sentence: str) -> str:
+    """The image could not be built or found: `sentence` is labbot's own (`ImageBuildFailed`)."""
+    return f"Could not prepare the flash of `{node}`: {sentence}"
 
 
 def flash_image_line(name: str, size: int, sha256: str) -> str:
@@ -363,8 +375,8 @@ def flash_timed_out(node: str, minutes: float, where: str) -> str:
 
 
 def flash_failed(node: str, error: str) -> str:
-    """A flash failed on the BMC (the error is bmc_failures' actionable sentence)."""
-    return f"Flashing `{node}` failed. {error}"
+    """A flash failed on the BMC (the error is bmc_failures' actionable sentence, quoting bmcd)."""
+    return f"Flashing `{node}` failed. {outside(error)}"
 
 
 def flash_cancelled(node: str, where: str) -> str:
@@ -383,7 +395,8 @@ def flash_written(node: str, seconds: float) -> str:
 def flash_power_on_failed(node: str, error: str) -> str:
     """Flashed, but the power-on failed."""
     return (
-        f"`{node}` was flashed, but powering it on failed: {error} Then run `/lab power {node} on`."
+        f"`{node}` was flashed, but powering it on failed: {outside(error)} "
+        f"Then run `/lab power {node} on`."
     )
 
 
@@ -503,7 +516,7 @@ def flash_interrupted_power_unknown(job_id: int, node: str, bmc: str, error: str
     """An interrupted flash whose slot power could not be read."""
     return (
         f"Checked after the interruption of job {job_id}: BMC `{bmc}` did not say whether "
-        f"`{node}` has power ({escape_mrkdwn(error)}). `/lab power status` asks again."
+        f"`{node}` has power ({outside(error)}). `/lab power status` asks again."
     )
 
 

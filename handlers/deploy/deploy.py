@@ -176,10 +176,9 @@ class DeployKind:
             diffs = await _diffs(config.colmena, run, goal, changed)
         except IntegrationError as exc:
             run.check_cancelled()
-            detail = str(exc)
-            if isinstance(exc, NodeUnreachable):  # off, most often, in a homelab
-                detail += " " + messages.power_on_hint(exc.node)
-            return Finished(JobState.failed, messages.deploy_plan_failed(detail))
+            # off, most often, in a homelab
+            hint = messages.power_on_hint(exc.node) if isinstance(exc, NodeUnreachable) else ""
+            return Finished(JobState.failed, messages.deploy_plan_failed(str(exc), hint))
         for node in planned:
             progress.state(node.name, "to deploy" if node in changed else "unchanged")
         if not changed:

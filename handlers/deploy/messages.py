@@ -104,8 +104,8 @@ def rolling_back(node: str, generation: int) -> str:
 
 
 def rollback_impossible(detail: str) -> str:
-    """The rollback could not even start."""
-    return f"could not roll back: {detail}"
+    """The rollback could not even start (an SSH error's text)."""
+    return f"could not roll back: {outside(detail)}"
 
 
 def rollback_step_failed(step: str, status: int) -> str:
@@ -148,9 +148,10 @@ def deploy_recorded(generations: dict[str, int]) -> str:
     return f"Recorded before building: {listed}."
 
 
-def deploy_plan_failed(detail: str) -> str:
-    """The plan (check, record, build) failed; nothing changed."""
-    return f"Nothing was deployed: {detail}"
+def deploy_plan_failed(detail: str, hint: str = "") -> str:
+    """The plan (check, record, build) failed; nothing changed. `detail` is an error's text,
+    `hint` labbot's own sentence after it."""
+    return f"Nothing was deployed: {outside(detail)}" + (f" {hint}" if hint else "")
 
 
 def deploy_nothing_to_do(nodes: Sequence[str]) -> str:
@@ -201,7 +202,7 @@ def closure_diff_summary(
 ) -> str:
     """A closure diff in one or two lines: version changes and the size delta."""
     shown = [
-        f"{name} {', '.join(old) or '∅'} → {', '.join(new) or '∅'}"
+        f"{outside(name)} {outside(', '.join(old)) or '∅'} → {outside(', '.join(new)) or '∅'}"
         for name, old, new in changes[:8]
     ]
     more = f" and {len(changes) - 8} more" if len(changes) > 8 else ""
@@ -217,7 +218,7 @@ def closure_diff_unavailable(reason: str) -> str:
     """No closure diff (e.g. the running system is not in the local store)."""
     return (
         "no closure diff"
-        + (f" ({reason.rstrip('.')})" if reason else "")
+        + (f" ({outside(reason.rstrip('.'))})" if reason else "")
         + "; the store paths differ"
     )
 
@@ -258,7 +259,7 @@ def deploy_rechecking(nodes: Sequence[str]) -> str:
 
 def deploy_recheck_failed(detail: str) -> str:
     """The re-check before applying failed."""
-    return f"the check before applying failed ({detail.rstrip('.')})"
+    return f"the check before applying failed ({outside(detail.rstrip('.'))})"
 
 
 def deploy_build_changed(node: str, approved: str, now: str | None) -> str:
@@ -307,7 +308,7 @@ def deploy_table(rows: Sequence[tuple[str, str, str]]) -> str:
 
 def deploy_apply_failed(detail: str) -> str:
     """colmena did nothing (usage error, panic, nothing selected, could not start)."""
-    return f"Nothing was deployed: {detail}"
+    return f"Nothing was deployed: {outside(detail)}"
 
 
 def deploy_not_activated(stage: str, error: str) -> str:
@@ -406,7 +407,7 @@ def rollback_already_there(node: str, generation: int) -> str:
 
 def rollback_plan_failed(detail: str) -> str:
     """Listing the generations failed."""
-    return f"Nothing was changed: {detail}"
+    return f"Nothing was changed: {outside(detail)}"
 
 
 def rollback_plan(
@@ -437,7 +438,7 @@ def rollback_button() -> str:
 
 def rollback_recheck_failed(detail: str) -> str:
     """The re-check before a rollback failed."""
-    return f"the check before switching failed ({detail.rstrip('.')})"
+    return f"the check before switching failed ({outside(detail.rstrip('.'))})"
 
 
 def rollback_path_changed(node: str, generation: int) -> str:
@@ -447,7 +448,7 @@ def rollback_path_changed(node: str, generation: int) -> str:
 
 def rollback_apply_failed(detail: str) -> str:
     """The switch could not run."""
-    return f"The rollback could not run: {detail}"
+    return f"The rollback could not run: {outside(detail)}"
 
 
 def rollback_result(
@@ -607,11 +608,17 @@ def reboot_unreachable(node: str, detail: str) -> str:
 
 
 def reboot_longhorn_unreadable(server: str, detail: str) -> str:
-    """Longhorn's replica list could not be read."""
+    """Longhorn's replica list could not be read: an error's text, so `detail` (the node's
+    words) stays raw and the message showing the error escapes it (`bot.errors`)."""
     return (
-        f"could not read Longhorn's replicas on {server} ({outside(detail)}), so labbot cannot "
+        f"could not read Longhorn's replicas on {server} ({detail}), so labbot cannot "
         "tell whether draining would leave a volume without a healthy replica"
     )
+
+
+def reboot_recheck_failed(detail: str) -> str:
+    """The check before rebooting failed: the error's text, escaped."""
+    return outside(detail)
 
 
 def reboot_refused_longhorn(node: str, volumes: Sequence[str]) -> str:

@@ -172,7 +172,7 @@ class RebootKind:
             async with node_pool(config.ssh, config, [server.name]) as pool:
                 blocked = await last_replicas(pool, server.name, node.name)
         except IntegrationError as exc:
-            return str(exc)
+            return messages.reboot_recheck_failed(str(exc))
         return messages.reboot_refused_longhorn(node.name, blocked) if blocked else None
 
     async def apply(self, run: JobRun, payload: Mapping[str, Any]) -> Finished:

@@ -25,7 +25,7 @@ async def renovate_command(ctx: HandlerContext, command: Command) -> Outcome:
         try:
             summary = await board.check()
         except GitHubError as exc:
-            return Reply(str(exc))
+            return Reply(messages.renovate_github_error(str(exc)))
         return Reply(
             messages.renovate_check_done(
                 summary.open_prs, summary.posted, summary.updated, summary.closed, summary.problems
@@ -53,7 +53,7 @@ async def renovate_command(ctx: HandlerContext, command: Command) -> Outcome:
                 )
             )
     except GitHubError as exc:
-        return Reply(str(exc))
+        return Reply(messages.renovate_github_error(str(exc)))
     if not pulls:
         return Reply(messages.renovate_no_prs(github.repo))
     return Reply("\n".join(lines))

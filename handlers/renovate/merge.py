@@ -85,7 +85,7 @@ async def merge(run: JobRun, order: MergeOrder) -> Finished:
     try:
         facts = await gather_card(client, order.number)
     except GitHubError as exc:
-        return Finished(JobState.failed, str(exc))
+        return Finished(JobState.failed, messages.renovate_github_error(str(exc)))
     state = state_of(facts)
     if state is not CardState.open:
         return Finished(JobState.cancelled, messages.renovate_gone(order.number, state.value))
@@ -128,7 +128,7 @@ async def merge(run: JobRun, order: MergeOrder) -> Finished:
     if run.config.colmena is None:
         return Finished(
             JobState.failed,
-            messages.renovate_checkout_failed(merged, messages.deploy_not_configured()),
+            messages.renovate_not_deploying(merged, messages.deploy_not_configured()),
         )
     checkout = InfraCheckout(run.config.colmena.flake_dir, redactor=run.redactor, cancel=run.cancel)
     try:

@@ -232,6 +232,11 @@ def renovate_not_configured() -> str:
     return "Renovate needs the `github` section in labbot's config; it has none."
 
 
+def renovate_github_error(error: str) -> str:
+    """A GitHub call failed: the error's sentence, which may quote GitHub's own words."""
+    return outside(error)
+
+
 def renovate_github_failed(reason: str) -> str:
     """A click that needed GitHub, which failed."""
     return f"{outside(reason)} Nothing was done."
@@ -304,8 +309,8 @@ def renovate_check_done(
         f"Checked {open_prs} open Renovate PR{'s' if open_prs != 1 else ''}: "
         f"{posted} new card{'s' if posted != 1 else ''}, {updated} updated, {closed} closed."
     )
-    if problems:
-        line += " Problems: " + "; ".join(problems)
+    if problems:  # errors' texts, GitHub's or Slack's words in them
+        line += " Problems: " + "; ".join(outside(p) for p in problems)
     return line
 
 
@@ -372,7 +377,7 @@ def renovate_interrupted_unknown(job_id: int, number: int, detail: str) -> str:
     """GitHub could not say what became of an interrupted merge job's PR."""
     return (
         f"Could not check after the interruption of job {job_id} whether PR #{number} got "
-        f"merged ({detail}); look at it on GitHub before merging again."
+        f"merged ({outside(detail)}); look at it on GitHub before merging again."
     )
 
 
@@ -423,14 +428,14 @@ def renovate_approved(number: int, sha: str, approver: str) -> str:
 
 def renovate_approve_failed(number: int, reason: str) -> str:
     """GitHub refused the review."""
-    return f"PR #{number} was not merged: the approval review failed. {reason}"
+    return f"PR #{number} was not merged: the approval review failed. {outside(reason)}"
 
 
 def renovate_merge_failed(reason: str, head_moved: bool) -> str:
     """GitHub refused the merge (405, 409, 422) or the call failed; GitHub's words included."""
     if head_moved:
-        return f"{reason} The card now shows the new head: look again and click."
-    return reason
+        return f"{outside(reason)} The card now shows the new head: look again and click."
+    return outside(reason)
 
 
 def renovate_merged(number: int, method: str, merge_sha: str, head_sha: str, approver: str) -> str:
@@ -447,8 +452,14 @@ def renovate_checkout_updated(sha: str) -> str:
 
 
 def renovate_checkout_failed(merged: str, reason: str) -> str:
-    """Merged, but the checkout could not be brought to the merge commit: no deploy."""
-    return f"{merged} Not deploying: {reason}"
+    """Merged, but the checkout could not be brought to the merge commit (git's words, branch
+    names from GitHub in `reason`): no deploy."""
+    return f"{merged} Not deploying: {outside(reason)}"
+
+
+def renovate_not_deploying(merged: str, sentence: str) -> str:
+    """Merged, but no deploy follows: `sentence` is labbot's own (deploys not configured)."""
+    return f"{merged} Not deploying: {sentence}"
 
 
 def renovate_deploy_not_started(reason: str) -> str:

@@ -158,8 +158,10 @@ class SopsJobKind:
                 requester=job.requester,
                 job_id=job.id,
             )
-        except LabError as exc:
+        except UserError as exc:  # labbot's own sentence
             return Finished(JobState.failed, str(exc))
+        except LabError as exc:  # git's, sops' or GitHub's words in it
+            return Finished(JobState.failed, messages.sops_failed(str(exc)))
         await run.stream.write(messages.sops_committed(commit.sha, commit.files))
         payload = _payload(path, branch, base, base_sha, commit, change, settings.direct_push)
         payload["body"] = messages.sops_pr_body(
@@ -189,8 +191,10 @@ class SopsJobKind:
             return messages.sops_prepared_gone()
         try:
             reason = await _why_not_valid(_open(run, path), payload)
-        except LabError as exc:
+        except UserError as exc:  # labbot's own sentence
             reason = str(exc).rstrip(".")
+        except LabError as exc:  # git's or GitHub's words in it
+            reason = messages.sops_failed(str(exc).rstrip("."))
         return reason
 
     # --- apply ----------------------------------------------------------------------------------
@@ -227,8 +231,10 @@ class SopsJobKind:
             await run.say(messages.sops_pr_opened(pr.number, pr.html_url, payload["title"]))
             await run.say(messages.sops_deploy_offer(prefix, deploy, merged=False))
             return Finished(JobState.succeeded, messages.sops_done_pr(pr.number, pr.html_url))
-        except LabError as exc:
+        except UserError as exc:  # labbot's own sentence
             return Finished(JobState.failed, str(exc))
+        except LabError as exc:  # git's or GitHub's words in it
+            return Finished(JobState.failed, messages.sops_failed(str(exc)))
 
 
 async def check_interrupted_sops(job: Job, services: Services) -> str:

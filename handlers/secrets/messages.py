@@ -106,8 +106,9 @@ def sops_no_ssh(node: str) -> str:
 
 
 def sops_host_key_unreadable(node: str, path: str, reason: str) -> str:
-    """The node's ed25519 host key file could not be read over SSH."""
-    return f"Cannot read `{path}` on {node}: {reason.rstrip('.')}. Nothing was changed."
+    """The node's ed25519 host key file could not be read over SSH (a UserError's text, shown as
+    it is: the node's words escaped here)."""
+    return f"Cannot read `{path}` on {node}: {outside(reason.rstrip('.'))}. Nothing was changed."
 
 
 def sops_host_key_count(node: str, path: str, count: int) -> str:
@@ -387,9 +388,14 @@ def sops_pr_opened(number: int, url: str, title: str) -> str:
     return f"Opened PR #{number}: <{url}|{title}>"
 
 
+def sops_failed(error: str) -> str:
+    """A sops job stopped on an error whose text may quote git, sops or GitHub: escaped."""
+    return outside(error)
+
+
 def sops_pr_failed(branch: str, reason: str) -> str:
     """The branch is pushed but the PR could not be opened."""
-    return f"Pushed `{branch}` but could not open the PR: {reason.rstrip('.')}. Open it by hand."
+    return f"Pushed `{branch}` but could not open the PR: {outside(reason.rstrip('.'))}. Open it by hand."
 
 
 def sops_deploy_offer(prefix: str, nodes: Sequence[str], merged: bool) -> str:
@@ -429,7 +435,7 @@ def sops_same_change_open(number: int, url: str, branch: str) -> str:
 
 def sops_open_prs_unknown(detail: str) -> str:
     """GitHub could not list the open PRs before preparing a change."""
-    return f"Could not look for an open PR making the same change ({detail}); going on."
+    return f"Could not look for an open PR making the same change ({outside(detail)}); going on."
 
 
 def sops_interrupted_pr(job_id: int, number: int, url: str, branch: str) -> str:

@@ -49,6 +49,8 @@ from ruamel.yaml.events import (
 
 from bot.errors import UserError
 from bot.integrations.age_keys import Bech32Error, age_recipient_bytes
+from bot.messages.core import _names as code_names
+from bot.messages.core import outside
 
 RuleSelection = Sequence[str] | Literal["all"]
 """Which creation rules get a new recipient: their `path_regex` values, or "all"."""
@@ -134,7 +136,8 @@ def _compose(text: str) -> _Node:
         events = iter(list(YAML(typ="rt").parse(text)))
     except YAMLError as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SopsYamlError(f".sops.yaml is not valid YAML: {first_line}.") from None
+        # A UserError is shown as it is (bot.errors): the parser quotes the file, so escaped.
+        raise SopsYamlError(f".sops.yaml is not valid YAML: {outside(first_line)}.") from None
     kinds = [next(events) for _ in range(2)]
     if not isinstance(kinds[0], StreamStartEvent) or not isinstance(kinds[1], DocumentStartEvent):
         raise SopsYamlError(".sops.yaml holds no YAML document.")
@@ -272,10 +275,9 @@ def _selected_rules(layout: _Layout, rules: RuleSelection) -> list[_Map]:
     known = {_path_regex(rule): rule for rule in layout.rules}
     missing = [regex for regex in rules if regex not in known]
     if missing:
-        listed = ", ".join(f"`{regex}`" for regex in known if regex is not None) or "(none)"
+        listed = code_names([regex for regex in known if regex is not None]) or "(none)"
         raise SopsYamlError(
-            f"No creation rule has path_regex {', '.join(f'`{m}`' for m in missing)}. "
-            f"Known: {listed}."
+            f"No creation rule has path_regex {code_names(missing)}. Known: {listed}."
         )
     return [known[regex] for regex in dict.fromkeys(rules)]
 
@@ -284,12 +286,14 @@ def _age_lists(rule: _Map) -> list[_Seq]:
     regex = _path_regex(rule)
     groups = rule.get("key_groups")
     if not isinstance(groups, _Seq) or not groups.items:
-        raise SopsYamlError(f"Creation rule `{regex}` has no key_groups list.")
+        raise SopsYamlError(f"Creation rule `{outside(str(regex))}` has no key_groups list.")
     lists: list[_Seq] = []
     for group in groups.items:
         age = group.get("age") if isinstance(group, _Map) else None
         if not isinstance(age, _Seq):
-            raise SopsYamlError(f"A key group of creation rule `{regex}` has no `age` list.")
+            raise SopsYamlError(
+                f"A key group of creation rule `{outside(str(regex))}` has no `age` list."
+            )
         lists.append(age)
     return lists
 

@@ -542,7 +542,7 @@ def status_one_node_hint(prefix: str) -> str:
 
 def status_not_posted(reason: str) -> str:
     """`/lab status --channel` could not post."""
-    return f"The status could not be posted in the channel: {reason}"
+    return f"The status could not be posted in the channel: {outside(reason)}"
 
 
 def digest_disabled() -> str:

@@ -129,21 +129,48 @@ async def test_every_audit_row_is_redacted_before_it_is_stored(store: Store) -> 
 
 def test_outside_text_in_message_functions_is_escaped() -> None:
     from bot.integrations.bmc_failures import explain_flash_error
+    from handlers.bmc import messages as bmc_messages
     from handlers.deploy import messages as deploy_messages
+    from handlers.secrets import messages as secrets_messages
     from handlers.status import messages as status_messages
 
     hostile = "<!here> <@U0HOSTILE1>"
+    # An error's sentence keeps bmcd's words raw (bot.errors); the message escapes them once.
+    explained = explain_flash_error("tp1", 3, f"Failed to http file request error: {hostile}")
+    assert hostile in explained
     texts = [
-        explain_flash_error("tp1", 3, f"Failed to http file request error: {hostile}"),
+        bmc_messages.flash_failed("tp-node3", explained),
+        bmc_messages.flash_plan_failed("tp-node3", hostile),
+        bmc_messages.flash_power_on_failed("tp-node3", hostile),
+        bmc_messages.power_status_board("b", "bmc", [], hostile),
+        bmc_messages.bmc_failed(hostile),
+        bmc_messages.ssh_view("unreachable", hostile),
         status_messages.digest_detail_system(f"24.11 {hostile}", 4, None, None),
         status_messages.digest_change_generation("tp-node3", 3, 4, hostile),
         status_messages.digest_detail_units("degraded", [f"a{hostile}.service"]),
         deploy_messages.activation_failed("activation", hostile, 4, [hostile]),
         deploy_messages.gate_units_failed("tp-node3", [hostile]),
+        deploy_messages.deploy_apply_failed(hostile),
+        deploy_messages.deploy_recheck_failed(hostile),
+        deploy_messages.rollback_impossible(hostile),
+        deploy_messages.rollback_recheck_failed(hostile),
+        deploy_messages.rollback_apply_failed(hostile),
+        deploy_messages.closure_diff_summary([(hostile, [hostile], [])], 0),
+        deploy_messages.closure_diff_unavailable(hostile),
+        # Longhorn's words stay raw in the error and are escaped once where it is shown.
+        deploy_messages.reboot_unreachable(
+            "tp-node3", deploy_messages.reboot_longhorn_unreadable("tp-node3", hostile)
+        ),
+        deploy_messages.reboot_recheck_failed(hostile),
+        secrets_messages.sops_failed(hostile),
+        secrets_messages.sops_pr_failed("b", hostile),
+        secrets_messages.sops_open_prs_unknown(hostile),
+        secrets_messages.sops_host_key_unreadable("tp-node3", "/etc/ssh/k.pub", hostile),
+        status_messages.status_not_posted(hostile),
     ]
     for text in texts:
         assert "<!here>" not in text and "<@U0HOSTILE1>" not in text, text
-        assert "&lt;!here&gt;" in text, text
+        assert "&lt;!here&gt;" in text and "&amp;lt;" not in text, text
 
 
 async def test_a_home_tab_is_redacted_and_fitted_to_a_views_100_blocks() -> None:

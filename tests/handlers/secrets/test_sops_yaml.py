@@ -228,3 +228,20 @@ def test_replace_refuses_bad_input_and_changes_nothing(name: str, new: str, prob
     with pytest.raises(SopsYamlError, match=problem.replace("(", r"\(").replace(")", r"\)")):
         replace_recipient(text, name, new)
     assert text == PLAN
+
+
+def test_the_files_own_text_in_a_refusal_is_escaped() -> None:
+    """A refusal is a UserError, shown as it is (bot.errors): .sops.yaml's own words in it (the
+    YAML parser's quote, a rule's path_regex) are escaped where it is built."""
+    hostile = "<!channel>&"
+    broken = PLAN + f"  - path_regex: {hostile}\n    key_groups: 3\n"
+    with pytest.raises(SopsYamlError) as refused:
+        add_recipient(broken, "node1", NODE1, "all")
+    assert "rule `&lt;!channel&gt;&amp;` has no key_groups list" in str(refused.value)
+    with pytest.raises(SopsYamlError) as unknown:
+        add_recipient(broken, "node1", NODE1, [f"x{hostile}"])
+    assert "path_regex `x&lt;!channel&gt;&amp;`. Known: " in str(unknown.value)
+    assert ", `&lt;!channel&gt;&amp;`." in str(unknown.value)
+    with pytest.raises(SopsYamlError) as unparsable:
+        add_recipient(f"keys: [{hostile}\n", "node1", NODE1, "all")
+    assert "<" not in str(unparsable.value) and "not valid YAML" in str(unparsable.value)
