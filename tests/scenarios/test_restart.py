@@ -140,10 +140,20 @@ async def test_a_merge_click_acked_before_a_crash_becomes_one_merge_after_it() -
             pr = await lab.github.open_renovate_pr()
             lab.github.set_check_run(pr.head_sha, "nix flake check", "completed", "success")
             reply = await ask(lab, lab.users.operator, "renovate check")
-            assert reply.text.startswith("Checked 1 open Renovate PR"), reply.text
-            [card] = [
-                m for m in lab.slack.messages(LAB_CHANNEL) if m.text.startswith("Renovate PR #")
-            ]
+            # The reply says what the check did, with any problem it met (one CI run here once
+            # found no card after "Checked 1 open Renovate PR"; this says why if it recurs).
+            assert reply.text.startswith("Checked 1 open Renovate PR: 1 new card"), reply.text
+            [card] = await lab.slack.wait_for(
+                lambda: (
+                    [
+                        m
+                        for m in lab.slack.messages(LAB_CHANNEL)
+                        if m.text.startswith("Renovate PR #")
+                    ]
+                    or None
+                ),
+                timeout=15,
+            )
             await first.kill()
             await click_acked_before_a_crash(lab, lab.users.operator, card, "labbot:renovate-merge")
             await bots.start()
