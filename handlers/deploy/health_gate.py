@@ -90,12 +90,12 @@ class HealthGate:
         self,
         pool: SshPool,
         config: HealthGateConfig,
-        say: Say,
+        say: Say | None = None,
         cancel: asyncio.Event | None = None,
     ) -> None:
         self._pool = pool
         self._config = config
-        self._say = say
+        self._say = say or _say_nothing  # checks after an interruption tell only the verdict
         self._cancel = cancel or asyncio.Event()
 
     async def check(self, node: Node, expect: Expectation) -> GateResult:
@@ -206,6 +206,10 @@ class HealthGate:
         if not ready:
             return [Problem(messages.gate_k3s_not_ready(name), True)]
         return []
+
+
+async def _say_nothing(_line: str) -> None:
+    return None
 
 
 def k3s_node_ready(document: str, name: str) -> bool | None:

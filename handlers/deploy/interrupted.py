@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.config import Config
+from bot.config import Config, Node
 from bot.errors import IntegrationError
+from bot.integrations.ssh import SshPool
 from bot.job_state import Job
 from handlers.deploy import messages
 from handlers.deploy.fanout import for_each_node
-from handlers.deploy.generations import node_pool, read_system
-from handlers.deploy.health_gate import Expectation, HealthGate
+from handlers.deploy.generations import NodeSystem, node_pool, read_system
+from handlers.deploy.health_gate import Expectation, GateResult, HealthGate
 from handlers.deploy.plan import DeployPlan
 
 
@@ -51,21 +52,15 @@ async def check_switched_nodes(
     if config.ssh is None or not switches:
         return ""
     names = [s.name for s in switches]
-
-    async def quiet(_line: str) -> None:  # the gate's progress lines: only the verdict is told
-        return None
-
     async with node_pool(config.ssh, config, names) as pool:
-        gate = HealthGate(pool, config.deploy.health_gate, quiet)
 
         async def one(switch: ApprovedSwitch) -> str:
             node = config.inventory.node(switch.name)
             assert node is not None  # a job's nodes come from the inventory
             try:
-                now = await read_system(pool, switch.name)
+                now, result = await read_and_gate(pool, config, node)
             except IntegrationError as exc:
                 return messages.interrupted_node_unreachable(switch.name, str(exc))
-            result = await gate.check(node, Expectation(current_system=now.current_system))
             return messages.interrupted_node_state(
                 switch.name,
                 approved_running=now.current_system == switch.approved_system,
@@ -78,3 +73,11 @@ async def check_switched_nodes(
 
         lines = await for_each_node(switches, one)
     return messages.interrupted_deploy_checked(job_id, list(lines))
+
+
+async def read_and_gate(pool: SshPool, config: Config, node: Node) -> tuple[NodeSystem, GateResult]:
+    """What the node runs now and the health gate's verdict on it, without the gate's progress
+    lines; an `IntegrationError` when what it runs cannot be read."""
+    now = await read_system(pool, node.name)
+    gate = HealthGate(pool, config.deploy.health_gate)
+    return now, await gate.check(node, Expectation(current_system=now.current_system))

@@ -45,6 +45,7 @@ from bot.services import Services
 from handlers.deploy import messages
 from handlers.deploy.generations import node_pool, read_system
 from handlers.deploy.health_gate import Expectation, HealthGate
+from handlers.deploy.interrupted import read_and_gate
 from handlers.deploy.messages import NodeRunning
 
 BOOT_ID = ["cat", "/proc/sys/kernel/random/boot_id"]
@@ -317,18 +318,12 @@ class RebootKind:
 
 
 async def _gated_quietly(pool: SshPool, config: Config, node: Node) -> NodeRunning | None:
-    """The generation the node runs and the health gate's verdict on it, without the gate's
-    progress lines (None when the node stops answering meanwhile)."""
-
-    async def quiet(_line: str) -> None:
-        return None
-
+    """The generation the node runs and the health gate's verdict on it (None when the node
+    stops answering meanwhile)."""
     try:
-        system = await read_system(pool, node.name)
+        system, result = await read_and_gate(pool, config, node)
     except IntegrationError:
         return None
-    gate = HealthGate(pool, config.deploy.health_gate, quiet)
-    result = await gate.check(node, Expectation(current_system=system.current_system))
     return NodeRunning(system.generation, result.healthy, tuple(result.reasons()))
 
 
