@@ -29,7 +29,7 @@ from bot.redact import Redactor
 from handlers.status.lab_facts import DriftFacts, DriftNode, NodeFacts
 
 SHOWN_COMMITS = 5
-MAX_COUNTED = 500  # commits counted behind at most (git's output is capped below that)
+MAX_COUNTED = 500  # commits counted behind at most: `git log --max-count`, drift's own bound
 _REVISION = re.compile(r"[0-9a-f]{7,64}")
 _GIT_TIMEOUT = 30.0
 
@@ -82,19 +82,13 @@ async def compare(config: Config, build: DriftFacts, nodes: Sequence[NodeFacts])
     bases = sorted({base for n in drifting if (base := _base(n.configuration_revision))})
     found = await asyncio.gather(*(_commits_between(config, base, revision) for base in bases))
     behind = dict(zip(bases, found, strict=True))
-    return build.model_copy(
-        update={
-            "nodes": tuple(
-                DriftNode(
-                    name=n.name,
-                    running_revision=n.configuration_revision,
-                    behind=behind.get(_base(n.configuration_revision), (None, ()))[0],
-                    commits=behind.get(_base(n.configuration_revision), (None, ()))[1],
-                )
-                for n in drifting
-            )
-        }
-    )
+
+    def drift_node(node: NodeFacts) -> DriftNode:
+        count, commits = behind.get(_base(node.configuration_revision), (None, ()))
+        running = node.configuration_revision
+        return DriftNode(name=node.name, running_revision=running, behind=count, commits=commits)
+
+    return build.model_copy(update={"nodes": tuple(drift_node(n) for n in drifting)})
 
 
 def _base(running: str | None) -> str:
