@@ -24,6 +24,12 @@ def outside(text: str | None) -> str:
     return escape_mrkdwn(text or "")
 
 
+def integration_failed(error: str) -> str:
+    """An IntegrationError's sentence shown as a whole message (a reply, a job's verdict). Its
+    text is raw (`bot/errors.py`): it may quote bmcd, GitHub, git, sops or a node, so escaped."""
+    return outside(error)
+
+
 def _names(values: Iterable[str]) -> str:
     """Names in code style; names often come from outside (units, checks), so escaped."""
     return ", ".join(f"`{outside(v)}`" for v in values)

@@ -34,11 +34,6 @@ def node_left_inventory(node: str) -> str:
     return f"`{node}` is no longer in the inventory. Nothing was changed."
 
 
-def bmc_failed(error: str) -> str:
-    """A BMC call failed: the error's sentence, which may quote bmcd's own words, escaped."""
-    return outside(error)
-
-
 def bmc_power_view(recorded: bool | None) -> str:
     """The BMC's power record of a slot: `BMC: on`, `BMC: off` or `BMC: unknown`."""
     return "BMC: " + ("unknown" if recorded is None else "on" if recorded else "off")

@@ -169,7 +169,7 @@ class PowerKind:
             client = await run.services.bmc(plan.board)
             recorded = (await client.power_status()).get(plan.slot)
         except BmcError as error:
-            return Finished(JobState.failed, messages.bmc_failed(str(error)))
+            return Finished(JobState.failed, engine_messages.integration_failed(str(error)))
         seen = await probe_ssh(SshTarget.of(node), run.config.ssh)
         return NeedsApproval(
             summary=messages.power_plan(
@@ -203,7 +203,7 @@ class PowerKind:
             else:
                 await client.power(plan.slot, plan.action == "on")
         except BmcError as error:
-            return Finished(JobState.failed, messages.bmc_failed(str(error)))
+            return Finished(JobState.failed, engine_messages.integration_failed(str(error)))
         loop = asyncio.get_running_loop()
         started = loop.time()
         seen = await wait_for_ssh(

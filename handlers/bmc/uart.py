@@ -73,7 +73,7 @@ async def uart_command(ctx: HandlerContext, command: Command) -> Outcome:
         client.refuse_while_uploading()
         new = await read_new_console(client, node, console_file(ctx.config, node.name))
     except BmcError as error:
-        return Reply(messages.bmc_failed(str(error)))
+        return Reply(engine_messages.integration_failed(str(error)))
     text = Redactor().redact(strip_ansi(new))
     lines = text.splitlines()
     if not lines:
@@ -192,7 +192,7 @@ class UartSendKind:
             client = await run.services.bmc(plan.board)
             await client.uart_send(plan.slot, plan.line)
         except BmcError as error:
-            return Finished(JobState.failed, messages.bmc_failed(str(error)))
+            return Finished(JobState.failed, engine_messages.integration_failed(str(error)))
         return Finished(JobState.succeeded, messages.uart_sent(plan.node, plan.slot, plan.line))
 
 

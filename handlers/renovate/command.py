@@ -5,6 +5,7 @@ Must not merge or post cards itself: the check is `RenovateBoard.check`, merges 
 
 from __future__ import annotations
 
+from bot import messages as engine_messages
 from bot.command_spec import Command
 from bot.context import HandlerContext
 from bot.integrations.github import GitHubError
@@ -25,7 +26,7 @@ async def renovate_command(ctx: HandlerContext, command: Command) -> Outcome:
         try:
             summary = await board.check()
         except GitHubError as exc:
-            return Reply(messages.renovate_github_error(str(exc)))
+            return Reply(engine_messages.integration_failed(str(exc)))
         return Reply(
             messages.renovate_check_done(
                 summary.open_prs, summary.posted, summary.updated, summary.closed, summary.problems
@@ -53,7 +54,7 @@ async def renovate_command(ctx: HandlerContext, command: Command) -> Outcome:
                 )
             )
     except GitHubError as exc:
-        return Reply(messages.renovate_github_error(str(exc)))
+        return Reply(engine_messages.integration_failed(str(exc)))
     if not pulls:
         return Reply(messages.renovate_no_prs(github.repo))
     return Reply("\n".join(lines))

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bot import messages as engine_messages
 from bot.config import Config
 from bot.errors import LabError
 from bot.integrations.github import CiVerdict, GitHubError, MergeRefused
@@ -85,7 +86,7 @@ async def merge(run: JobRun, order: MergeOrder) -> Finished:
     try:
         facts = await gather_card(client, order.number)
     except GitHubError as exc:
-        return Finished(JobState.failed, messages.renovate_github_error(str(exc)))
+        return Finished(JobState.failed, engine_messages.integration_failed(str(exc)))
     state = state_of(facts)
     if state is not CardState.open:
         return Finished(JobState.cancelled, messages.renovate_gone(order.number, state.value))

@@ -232,11 +232,6 @@ def renovate_not_configured() -> str:
     return "Renovate needs the `github` section in labbot's config; it has none."
 
 
-def renovate_github_error(error: str) -> str:
-    """A GitHub call failed: the error's sentence, which may quote GitHub's own words."""
-    return outside(error)
-
-
 def renovate_github_failed(reason: str) -> str:
     """A click that needed GitHub, which failed."""
     return f"{outside(reason)} Nothing was done."

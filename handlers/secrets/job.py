@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot import messages as engine_messages
 from bot.command_spec import Approval
 from bot.config import Config, Role, SopsConfig
 from bot.errors import LabError, UserError
@@ -161,7 +162,7 @@ class SopsJobKind:
         except UserError as exc:  # labbot's own sentence
             return Finished(JobState.failed, str(exc))
         except LabError as exc:  # git's, sops' or GitHub's words in it
-            return Finished(JobState.failed, messages.sops_failed(str(exc)))
+            return Finished(JobState.failed, engine_messages.integration_failed(str(exc)))
         await run.stream.write(messages.sops_committed(commit.sha, commit.files))
         payload = _payload(path, branch, base, base_sha, commit, change, settings.direct_push)
         payload["body"] = messages.sops_pr_body(
@@ -194,7 +195,7 @@ class SopsJobKind:
         except UserError as exc:  # labbot's own sentence
             reason = str(exc).rstrip(".")
         except LabError as exc:  # git's or GitHub's words in it
-            reason = messages.sops_failed(str(exc).rstrip("."))
+            reason = engine_messages.integration_failed(str(exc).rstrip("."))
         return reason
 
     # --- apply ----------------------------------------------------------------------------------
@@ -234,7 +235,7 @@ class SopsJobKind:
         except UserError as exc:  # labbot's own sentence
             return Finished(JobState.failed, str(exc))
         except LabError as exc:  # git's or GitHub's words in it
-            return Finished(JobState.failed, messages.sops_failed(str(exc)))
+            return Finished(JobState.failed, engine_messages.integration_failed(str(exc)))
 
 
 async def check_interrupted_sops(job: Job, services: Services) -> str:

@@ -388,11 +388,6 @@ def sops_pr_opened(number: int, url: str, title: str) -> str:
     return f"Opened PR #{number}: <{url}|{title}>"
 
 
-def sops_failed(error: str) -> str:
-    """A sops job stopped on an error whose text may quote git, sops or GitHub: escaped."""
-    return outside(error)
-
-
 def sops_pr_failed(branch: str, reason: str) -> str:
     """The branch is pushed but the PR could not be opened."""
     return f"Pushed `{branch}` but could not open the PR: {outside(reason.rstrip('.'))}. Open it by hand."

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot import messages as engine_messages
 from bot.blocks import MAX_VIEW_BLOCKS, clip, fit_blocks, section
 from bot.outbound import OutboundChat
 from bot.redact import Redactor, escape_mrkdwn
@@ -143,7 +144,7 @@ def test_outside_text_in_message_functions_is_escaped() -> None:
         bmc_messages.flash_plan_failed("tp-node3", hostile),
         bmc_messages.flash_power_on_failed("tp-node3", hostile),
         bmc_messages.power_status_board("b", "bmc", [], hostile),
-        bmc_messages.bmc_failed(hostile),
+        engine_messages.integration_failed(hostile),
         bmc_messages.ssh_view("unreachable", hostile),
         status_messages.digest_detail_system(f"24.11 {hostile}", 4, None, None),
         status_messages.digest_change_generation("tp-node3", 3, 4, hostile),
@@ -162,7 +163,6 @@ def test_outside_text_in_message_functions_is_escaped() -> None:
             "tp-node3", deploy_messages.reboot_longhorn_unreadable("tp-node3", hostile)
         ),
         deploy_messages.reboot_recheck_failed(hostile),
-        secrets_messages.sops_failed(hostile),
         secrets_messages.sops_pr_failed("b", hostile),
         secrets_messages.sops_open_prs_unknown(hostile),
         secrets_messages.sops_host_key_unreadable("tp-node3", "/etc/ssh/k.pub", hostile),
